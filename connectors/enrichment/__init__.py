@@ -1,0 +1,1 @@
+"""Enrichment providers: firmographics per company domain, joined onto a batch of leads."""

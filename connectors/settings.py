@@ -1,0 +1,202 @@
+"""Settings: `config/settings.toml`, overridden by `LEADQ__SECTION__KEY` environment variables.
+
+`LEADQ_CONFIG_DIR` points at another config folder; `LEADQ_HOME` (default `./.leadq`)
+holds all local state. Secrets never live here: settings name the environment variable
+that holds a secret, and the secret is read from the environment when it is used.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from connectors.errors import ConfigError
+
+ENV_PREFIX = "LEADQ__"
+SETTINGS_FILE = "settings.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunSettings(_Section):
+    batch_size: int = Field(5000, ge=1, le=1_000_000)
+    progress_after_s: float = Field(2.0, ge=0)
+
+
+class SourceSettings(_Section):
+    kind: Literal["file", "sql"] = "file"
+    path: str = "data/sample_signups.csv"
+    url: str = ""
+    table: str = "signups"
+    columns: dict[str, str] = Field(default_factory=dict)
+
+
+class PrepareSettings(_Section):
+    max_field_chars: int = Field(10_000, ge=100)
+    role_accounts: list[str] = Field(default_factory=list)
+    extra_free_domains: list[str] = Field(default_factory=list)
+    country_aliases: dict[str, str] = Field(default_factory=dict)
+    titles_file: str = "titles.yaml"
+
+
+class ReferenceSettings(_Section):
+    path: str = "data/companies.csv"
+    preset: Literal["leadq", "pdl"] = "leadq"
+    columns: dict[str, str] = Field(default_factory=dict)
+
+
+class EnrichmentSettings(_Section):
+    reference: ReferenceSettings = Field(default_factory=ReferenceSettings)
+
+
+class ScoringSettings(_Section):
+    icp_file: str = "icp.yaml"
+    top_reasons: int = Field(3, ge=1, le=20)
+
+
+class RoutingSettings(_Section):
+    file: str = "routing.yaml"
+
+
+class StoreSettings(_Section):
+    url: str = ""
+
+
+class CrmSettings(_Section):
+    kind: Literal["local"] = "local"
+
+
+class LlmSettings(_Section):
+    model: str = ""
+
+
+class Settings(_Section):
+    """The whole of `settings.toml`, validated."""
+
+    run: RunSettings = Field(default_factory=RunSettings)
+    source: SourceSettings = Field(default_factory=SourceSettings)
+    prepare: PrepareSettings = Field(default_factory=PrepareSettings)
+    enrichment: EnrichmentSettings = Field(default_factory=EnrichmentSettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    crm: CrmSettings = Field(default_factory=CrmSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+
+    # Where the settings came from; not part of the file.
+    config_dir: Path = Field(default=Path("config"), exclude=True)
+    home: Path = Field(default=Path(".leadq"), exclude=True)
+
+    def config_path(self, relative: str) -> Path:
+        """A path from the settings, resolved against the config folder."""
+        path = Path(relative).expanduser()
+        return path if path.is_absolute() else self.config_dir / path
+
+    @property
+    def store_url(self) -> str:
+        return self.store.url or f"sqlite:///{self.home / 'leadq.db'}"
+
+
+def config_dir(environ: dict[str, str] | None = None) -> Path:
+    """The config folder: `LEADQ_CONFIG_DIR`, else `./config`, else the one in this checkout."""
+    env = os.environ if environ is None else environ
+    if env.get("LEADQ_CONFIG_DIR"):
+        return Path(env["LEADQ_CONFIG_DIR"]).expanduser().resolve()
+    local = Path.cwd() / "config"
+    if local.is_dir():
+        return local.resolve()
+    return (Path(__file__).resolve().parents[1] / "config").resolve()
+
+
+def leadq_home(environ: dict[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get("LEADQ_HOME") or ".leadq").expanduser().resolve()
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read, override and validate the settings; raise ConfigError with file and key on error."""
+    env = dict(os.environ if environ is None else environ)
+    folder = config_dir(env)
+    path = folder / SETTINGS_FILE
+    if not path.is_file():
+        raise ConfigError(f"{path}: settings file not found (set LEADQ_CONFIG_DIR to the folder that holds {SETTINGS_FILE})")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    origins = _apply_env_overrides(data, env)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path, origins)) from exc
+    settings.config_dir = folder
+    settings.home = leadq_home(env)
+    return settings
+
+
+def _apply_env_overrides(data: dict[str, Any], env: dict[str, str]) -> dict[tuple[str, ...], str]:
+    """Merge `LEADQ__A__B=value` into data; return which keys came from which variable."""
+    origins: dict[tuple[str, ...], str] = {}
+    for name, raw in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+        if not all(keys):
+            raise ConfigError(f"environment variable {name}: expected LEADQ__SECTION__KEY, found an empty part")
+        node = data
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"environment variable {name}: '{key}' is a value, not a section")
+            node = child
+        node[keys[-1]] = _parse_env_value(raw)
+        origins[keys] = name
+    return origins
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Read an override as a TOML value (numbers, booleans, lists), else as a plain string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _describe(exc: ValidationError, path: Path, origins: dict[tuple[str, ...], str]) -> str:
+    error = exc.errors()[0]
+    loc = tuple(str(part) for part in error["loc"])
+    where = next((origins[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in origins), None)
+    key = ".".join(loc)
+    found = error.get("input")
+    found_text = "" if isinstance(found, dict) else f" (found {found!r})"
+    source = f"environment variable {where}" if where else str(path)
+    return f"{source}: key '{key}': {error['msg']}{found_text}"
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML config file into a mapping, or raise ConfigError naming the file."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, found {type(data).__name__}")
+    return data
+
+
+def validation_message(exc: ValidationError, path: Path) -> str:
+    """One line naming the file, the key and the problem of the first validation error."""
+    error = exc.errors()[0]
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    found = error.get("input")
+    found_text = "" if isinstance(found, dict | list) else f" (found {found!r})"
+    return f"{path}: key '{key}': {error['msg']}{found_text}"

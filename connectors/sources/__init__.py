@@ -1,0 +1,33 @@
+"""Signup sources: a file (CSV, Parquet, JSONL) or a SQL table, read incrementally by cursor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import polars as pl
+
+from connectors.settings import Settings
+from connectors.sources.cursor import Cursor, last_cursor
+from connectors.sources.files import FileSource
+from connectors.sources.sql import SqlSource
+
+__all__ = ["Cursor", "FileSource", "SignupSource", "SqlSource", "last_cursor", "open_source"]
+
+
+class SignupSource(Protocol):
+    key: str
+
+    def pending(self, after: Cursor, batch_size: int) -> Iterator[pl.DataFrame]:
+        """Canonical signup batches strictly after `after`, in cursor order."""
+        ...
+
+
+def open_source(settings: Settings, path: Path | None = None) -> SignupSource:
+    """The configured source, or the file at `path` when one is given."""
+    if path is not None:
+        return FileSource(path, settings.source.columns)
+    if settings.source.kind == "sql":
+        return SqlSource(settings.source.url, settings.source.table, settings.source.columns)
+    return FileSource(settings.config_path(settings.source.path), settings.source.columns)

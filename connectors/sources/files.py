@@ -1,0 +1,50 @@
+"""Signups from a CSV, Parquet or JSON-lines file, read with polars."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+
+from connectors.errors import SourceError
+from connectors.sources.cursor import Cursor
+from connectors.sources.frame import canonicalise
+
+SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".jsonl": "ndjson", ".ndjson": "ndjson"}
+
+
+class FileSource:
+    """Reads the whole file once per run; `pending` yields the rows after the watermark."""
+
+    def __init__(self, path: Path, columns: dict[str, str]) -> None:
+        self.path = path
+        self.columns = columns
+        self.key = f"file:{path.resolve()}"
+
+    def pending(self, after: Cursor, batch_size: int) -> Iterator[pl.DataFrame]:
+        frame = canonicalise(self._read(), self.columns, str(self.path)).filter(after.after())
+        yield from frame.iter_slices(batch_size)
+
+    def _read(self) -> pl.DataFrame:
+        path = self.path
+        kind = SUFFIXES.get(path.suffix.lower())
+        if kind is None:
+            raise SourceError(f"{path}: unsupported file type '{path.suffix}' (expected .csv, .parquet or .jsonl)")
+        if not path.is_file():
+            raise SourceError(f"{path}: file not found")
+        if path.stat().st_size == 0:
+            raise SourceError(f"{path}: file is empty (expected a header row with at least an 'email' column)")
+        try:
+            if kind == "csv":
+                separator = "\t" if path.suffix.lower() == ".tsv" else ","
+                return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", separator=separator)
+            if kind == "parquet":
+                return pl.read_parquet(path)
+            return pl.read_ndjson(path, infer_schema_length=None)
+        except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+            raise SourceError(f"{path}: cannot be read as {kind}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

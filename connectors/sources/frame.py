@@ -1,0 +1,65 @@
+"""Turn whatever a source holds into canonical signup columns, in cursor order.
+
+Every value stays text until prepare validates it, so one odd row never breaks a
+read; only `signed_up_at` is parsed here because the cursor needs it.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from connectors.domain import EMAIL
+from connectors.errors import SourceError
+from connectors.sources.cursor import ID, TIMESTAMP
+
+ROW = "_row"  # 1-based row number in the source, for error messages
+RAW_TIMESTAMP = "_signed_up_at_raw"
+
+_AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
+_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+
+
+def canonicalise(frame: pl.DataFrame, columns: dict[str, str], where: str) -> pl.DataFrame:
+    """Rename mapped columns, check `email` exists, type the cursor columns, sort."""
+    renames = {source: canonical for canonical, source in columns.items() if source in frame.columns and source != canonical}
+    frame = frame.rename(renames)
+    if EMAIL not in frame.columns:
+        mapped = columns.get(EMAIL, EMAIL)
+        found = ", ".join(frame.columns[:20]) or "no columns"
+        raise SourceError(f"{where}: required column '{mapped}' (email) not found; columns are: {found}")
+    if ROW not in frame.columns:
+        frame = frame.with_row_index(ROW, offset=1)
+    frame = frame.with_columns(
+        pl.col(name).cast(pl.String) for name in frame.columns if name != ROW and not _is_temporal(frame, name)
+    )
+    if TIMESTAMP not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(TIMESTAMP))
+    frame = frame.with_columns(
+        pl.col(TIMESTAMP).cast(pl.String).alias(RAW_TIMESTAMP),
+        _parse_timestamp(frame, TIMESTAMP),
+    )
+    if ID not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(ID))
+    derived = pl.concat_str(
+        pl.col(EMAIL).str.strip_chars().str.to_lowercase(), pl.col(RAW_TIMESTAMP).fill_null(""), separator="|"
+    )
+    frame = frame.with_columns(pl.coalesce(pl.col(ID).str.strip_chars().replace("", None), derived).alias(ID))
+    return frame.sort([TIMESTAMP, ID], nulls_last=False, maintain_order=True)
+
+
+def _is_temporal(frame: pl.DataFrame, name: str) -> bool:
+    return frame.schema[name].is_temporal()
+
+
+def _parse_timestamp(frame: pl.DataFrame, name: str) -> pl.Expr:
+    """Timestamps as naive UTC; several ISO-8601 spellings are accepted, anything else is null."""
+    dtype = frame.schema[name]
+    col = pl.col(name)
+    if isinstance(dtype, pl.Datetime):
+        return (col.dt.convert_time_zone("UTC") if dtype.time_zone else col).dt.replace_time_zone(None).cast(pl.Datetime("us"))
+    if dtype == pl.Date:
+        return col.cast(pl.Datetime("us"))
+    text = col.cast(pl.String).str.strip_chars()
+    parsed = [text.str.to_datetime(f, strict=False, time_zone="UTC", time_unit="us") for f in _AWARE_FORMATS]
+    parsed += [text.str.to_datetime(f, strict=False, time_unit="us").dt.replace_time_zone("UTC") for f in _NAIVE_FORMATS]
+    return pl.coalesce(parsed).dt.replace_time_zone(None).alias(name)

@@ -1,0 +1,83 @@
+"""The ICP definition (`config/icp.yaml`), validated, with a version that is a hash of the file."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from connectors.domain import Tier
+from connectors.errors import ConfigError
+from connectors.settings import load_yaml, validation_message
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Band(_Model):
+    min: float | None = None
+    max: float | None = None
+    fraction: float = Field(ge=-1, le=1)
+
+
+class Criterion(_Model):
+    """One thing the ICP cares about: a field, its weight, and what each value earns."""
+
+    field: str
+    fallback_field: str | None = None
+    weight: float = Field(gt=0)
+    match: dict[str, float] | None = None
+    default: float = Field(0.0, ge=-1, le=1)
+    bands: list[Band] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        if (self.match is None) == (self.bands is None):
+            raise ValueError("give exactly one of 'match' (values) or 'bands' (numeric ranges)")
+        for value, fraction in (self.match or {}).items():
+            if not -1 <= fraction <= 1:
+                raise ValueError(f"match value '{value}' earns {fraction}; expected a fraction from -1 to 1")
+        return self
+
+
+class Disqualifier(_Model):
+    name: str
+    field: str
+    in_: list[str] = Field(alias="in")
+
+
+class Icp(_Model):
+    name: str = "ICP"
+    tiers: dict[str, float]
+    qualified_tiers: list[str] = Field(default_factory=lambda: [Tier.A.value, Tier.B.value])
+    criteria: dict[str, Criterion] = Field(min_length=1)
+    disqualifiers: list[Disqualifier] = Field(default_factory=list)
+    version: str = Field("", exclude=True)
+
+    @model_validator(mode="after")
+    def _tiers_ordered(self) -> Self:
+        needed = [Tier.A.value, Tier.B.value, Tier.C.value]
+        missing = [t for t in needed if t not in self.tiers]
+        if missing:
+            raise ValueError(f"tiers needs a minimum score for {', '.join(needed)}; missing {', '.join(missing)}")
+        a, b, c = (self.tiers[t] for t in needed)
+        if not 100 >= a > b > c >= 0:
+            raise ValueError(f"tier minimums must fall from A to C within 0..100; found A={a}, B={b}, C={c}")
+        unknown = set(self.qualified_tiers) - {t.value for t in Tier}
+        if unknown:
+            raise ValueError(f"qualified_tiers has unknown tiers {sorted(unknown)}")
+        return self
+
+
+def load_icp(path: Path) -> Icp:
+    """Read and validate icp.yaml; its version is the first 12 hex digits of its SHA-256."""
+    data = load_yaml(path)
+    try:
+        icp = Icp.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(validation_message(exc, path)) from exc
+    icp.version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return icp

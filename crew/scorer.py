@@ -1,0 +1,119 @@
+"""The deterministic ICP scorer: one polars expression per criterion, no Python per row.
+
+Per lead: `score` 0-100, `tier`, `confidence` 0-1, `reasons` (the largest contributions,
+readable), `disqualified_by`, and the `icp_version` that produced them.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from connectors.domain import Tier
+from crew.icp import Criterion, Icp
+
+
+def score_leads(leads: pl.DataFrame, icp: Icp, top_reasons: int = 3) -> pl.DataFrame:
+    """Add the assessment columns to a batch of enriched leads."""
+    names = list(icp.criteria)
+    parts = [_criterion(leads, name, c) for name, c in icp.criteria.items()]
+    frame = leads.with_columns(col for part in parts for col in part)
+    total = sum(c.weight for c in icp.criteria.values())
+    points = pl.sum_horizontal(f"_pts_{n}" for n in names)
+    known = pl.sum_horizontal(pl.col(f"_known_{n}").cast(pl.Float64) * icp.criteria[n].weight for n in names)
+    disq = _disqualified_by(frame, icp)
+    frame = frame.with_columns(
+        (points * 100 / total).clip(0, 100).round(0).cast(pl.Int32).alias("score"),
+        (known / total).round(2).alias("confidence"),
+        disq.alias("disqualified_by"),
+    )
+    return frame.with_columns(
+        _tier(icp),
+        _reasons(names, top_reasons),
+        pl.lit(icp.version).alias("icp_version"),
+    ).drop([f"_{kind}_{n}" for n in names for kind in ("pts", "known", "why")])
+
+
+def _criterion(frame: pl.DataFrame, name: str, c: Criterion) -> list[pl.Expr]:
+    """Points, whether the evidence was there, and a reason text for one criterion."""
+    value = _field(frame, c)
+    if c.match is not None:
+        lookup = {k.lower(): v for k, v in c.match.items()}
+        text = value.cast(pl.String).str.to_lowercase()
+        fraction = text.replace_strict(list(lookup), list(lookup.values()), default=c.default, return_dtype=pl.Float64)
+    else:
+        number = value.cast(pl.Float64, strict=False)
+        fraction = pl.lit(0.0)
+        for band in reversed(c.bands or []):
+            inside = pl.lit(True)
+            if band.min is not None:
+                inside = inside & (number >= band.min)
+            if band.max is not None:
+                inside = inside & (number <= band.max)
+            fraction = pl.when(inside).then(pl.lit(band.fraction)).otherwise(fraction)
+        value = number
+    known = value.is_not_null()
+    pts = pl.when(known).then(fraction * c.weight).otherwise(0.0)
+    shown = value.cast(pl.String).str.strip_suffix(".0")
+    why = pl.when(known & (pts != 0)).then(pl.format(f"{name} {{}}: {{}} of {c.weight:g}", shown, _signed(pts)))
+    return [pts.alias(f"_pts_{name}"), known.alias(f"_known_{name}"), why.alias(f"_why_{name}")]
+
+
+def _signed(points: pl.Expr) -> pl.Expr:
+    """12.0 → '+12', -7.5 → '-7.5'."""
+    rounded = points.round(1)
+    text = rounded.cast(pl.String).str.strip_suffix(".0")
+    return pl.when(rounded > 0).then(pl.lit("+") + text).otherwise(text)
+
+
+def _field(frame: pl.DataFrame, c: Criterion) -> pl.Expr:
+    """The criterion's field (or its fallback); a column the batch lacks counts as unknown."""
+    present = [f for f in (c.field, c.fallback_field) if f and f in frame.columns]
+    if not present:
+        return pl.lit(None, dtype=pl.String)
+    return pl.coalesce(pl.col(f).cast(pl.String) for f in present) if len(present) > 1 else pl.col(present[0])
+
+
+def _disqualified_by(frame: pl.DataFrame, icp: Icp) -> pl.Expr:
+    hits = [
+        pl.when(pl.col(d.field).cast(pl.String).str.to_lowercase().is_in([v.lower() for v in d.in_])).then(pl.lit(d.name))
+        for d in icp.disqualifiers
+        if d.field in frame.columns
+    ]
+    return pl.coalesce(hits) if hits else pl.lit(None, dtype=pl.String)
+
+
+def _tier(icp: Icp) -> pl.Expr:
+    score = pl.col("score")
+    return (
+        pl.when(pl.col("disqualified_by").is_not_null())
+        .then(pl.lit(Tier.DISQUALIFIED.value))
+        .when(score >= icp.tiers[Tier.A.value])
+        .then(pl.lit(Tier.A.value))
+        .when(score >= icp.tiers[Tier.B.value])
+        .then(pl.lit(Tier.B.value))
+        .when(score >= icp.tiers[Tier.C.value])
+        .then(pl.lit(Tier.C.value))
+        .otherwise(pl.lit(Tier.D.value))
+        .alias("tier")
+    )
+
+
+def _reasons(names: list[str], top: int) -> pl.Expr:
+    """The `top` largest contributions by size, as '; '-joined text; a disqualifier comes first."""
+    items = pl.concat_list(
+        pl.struct(pl.col(f"_pts_{n}").abs().alias("size"), pl.col(f"_why_{n}").alias("text")) for n in names
+    )
+    ranked = (
+        items.list.eval(pl.element().sort_by(pl.element().struct.field("size"), descending=True, maintain_order=True))
+        .list.eval(pl.element().struct.field("text"))
+        .list.drop_nulls()
+        .list.head(top)
+    )
+    disq = pl.format("disqualified: {}", pl.col("disqualified_by"))
+    joined = ranked.list.join("; ")
+    return (
+        pl.when(pl.col("disqualified_by").is_not_null())
+        .then(pl.concat_str([disq, joined], separator="; "))
+        .otherwise(joined)
+        .alias("reasons")
+    )
