@@ -1,0 +1,30 @@
+"""Orchestration: the Prefect flows, their artifacts and the `leadq` CLI.
+
+Importing this package sets safe process defaults before Prefect or CrewAI load:
+no telemetry, and Prefect's local state under LEADQ_HOME. Anything already set in
+the environment wins.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _process_defaults() -> None:
+    home = Path(os.environ.get("LEADQ_HOME") or ".leadq").expanduser().resolve()
+    defaults = {
+        "CREWAI_DISABLE_TELEMETRY": "true",
+        "OTEL_SDK_DISABLED": "true",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # the in-process API needs no UI; `leadq server` turns it back on
+        "PREFECT_SERVER_UI_ENABLED": "false",
+        "PREFECT_HOME": str(home / "prefect"),
+    }
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+    Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
+
+
+_process_defaults()

@@ -72,7 +72,7 @@ class ReferenceFile:
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise ConfigError(f"{path}: cannot read the company reference file: {exc}") from exc
         columns = {}
-        for field, column in self.mapping.items():
+        for field, column in {**dict.fromkeys(OPTIONAL, ""), **self.mapping}.items():
             if column in raw.columns:
                 columns[field] = pl.col(column).cast(pl.String).str.strip_chars().replace("", None)
             elif field not in OPTIONAL:

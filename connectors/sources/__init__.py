@@ -19,6 +19,10 @@ __all__ = ["Cursor", "FileSource", "SignupSource", "SqlSource", "last_cursor", "
 class SignupSource(Protocol):
     key: str
 
+    def check(self) -> None:
+        """Raise SourceError now if the source cannot be read as signups."""
+        ...
+
     def pending(self, after: Cursor, batch_size: int) -> Iterator[pl.DataFrame]:
         """Canonical signup batches strictly after `after`, in cursor order."""
         ...

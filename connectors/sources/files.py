@@ -22,11 +22,16 @@ class FileSource:
         self.columns = columns
         self.key = f"file:{path.resolve()}"
 
+    def check(self) -> None:
+        """Fail fast, before a run starts, on a file that is missing, empty or has no email column."""
+        header = self._read(n_rows=0)
+        canonicalise(header, self.columns, str(self.path))
+
     def pending(self, after: Cursor, batch_size: int) -> Iterator[pl.DataFrame]:
         frame = canonicalise(self._read(), self.columns, str(self.path)).filter(after.after())
         yield from frame.iter_slices(batch_size)
 
-    def _read(self) -> pl.DataFrame:
+    def _read(self, n_rows: int | None = None) -> pl.DataFrame:
         path = self.path
         kind = SUFFIXES.get(path.suffix.lower())
         if kind is None:
@@ -38,10 +43,10 @@ class FileSource:
         try:
             if kind == "csv":
                 separator = "\t" if path.suffix.lower() == ".tsv" else ","
-                return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", separator=separator)
+                return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", separator=separator, n_rows=n_rows)
             if kind == "parquet":
-                return pl.read_parquet(path)
-            return pl.read_ndjson(path, infer_schema_length=None)
+                return pl.read_parquet(path, n_rows=n_rows)
+            return pl.read_ndjson(path, infer_schema_length=None, n_rows=n_rows)
         except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
             raise SourceError(f"{path}: cannot be read as {kind}: {_first_line(exc)}") from exc
 

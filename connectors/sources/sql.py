@@ -30,19 +30,33 @@ class SqlSource:
         self.columns = columns
         self.key = f"sql:{self._url.render_as_string(hide_password=True)}#{table}"
 
+    def check(self) -> None:
+        """Fail fast on an unreachable database, a missing table or missing columns."""
+        engine = sa.create_engine(self._url)
+        try:
+            self._query(self._table(engine), Cursor())
+        finally:
+            engine.dispose()
+
     def pending(self, after: Cursor, batch_size: int) -> Iterator[pl.DataFrame]:
         engine = sa.create_engine(self._url)
+        query = self._query(self._table(engine), after)
+        with engine.connect() as conn:
+            for rows in pl.read_database(query, conn, iter_batches=True, batch_size=batch_size, infer_schema_length=None):
+                yield canonicalise(rows, self.columns, self.key)
+        engine.dispose()
+
+    def _table(self, engine: sa.Engine) -> sa.Table:
         try:
             table = sa.Table(self.table, sa.MetaData(), autoload_with=engine)
         except sa.exc.NoSuchTableError as exc:
             raise SourceError(f"{self.key}: table '{self.table}' not found") from exc
         except sa.exc.OperationalError as exc:
             raise SourceError(f"{self.key}: cannot connect: {exc.orig}") from exc
-        query = self._query(table, after)
-        with engine.connect() as conn:
-            for rows in pl.read_database(query, conn, iter_batches=True, batch_size=batch_size, infer_schema_length=None):
-                yield canonicalise(rows, self.columns, self.key)
-        engine.dispose()
+        email = self.columns.get("email", "email")
+        if email not in table.c:
+            raise SourceError(f"{self.key}: required column '{email}' (email) not found in table '{self.table}'")
+        return table
 
     def _query(self, table: sa.Table, after: Cursor) -> sa.Select[tuple[object, ...]]:
         ts_name, id_name = self.columns.get(TIMESTAMP, TIMESTAMP), self.columns.get(ID, ID)

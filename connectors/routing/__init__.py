@@ -1,0 +1,99 @@
+"""SDR routing: tier x segment x territory → queue, then weighted round-robin to an owner.
+
+The rotation position of each queue is stored with the assignments it produced, in one
+transaction, so a crash never assigns a lead twice nor skips an SDR's turn. A lead that
+already has an owner in its queue keeps it and takes no turn.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from connectors.domain import Tier
+from connectors.routing.config import RoutingConfig, load_routing
+
+__all__ = ["RoutingConfig", "load_routing", "rotation", "route_leads"]
+
+SLOT = "_slot"
+
+
+def rotation(weights: dict[str, int]) -> list[str]:
+    """One period of smooth weighted round-robin: weights {a: 2, b: 1} → [a, b, a]."""
+    current = dict.fromkeys(weights, 0)
+    total = sum(weights.values())
+    order: list[str] = []
+    for _ in range(total):
+        for sdr, weight in weights.items():
+            current[sdr] += weight
+        pick = max(current, key=lambda s: current[s])
+        current[pick] -= total
+        order.append(pick)
+    return order
+
+
+def route_leads(
+    leads: pl.DataFrame,
+    config: RoutingConfig,
+    positions: dict[str, int],
+    existing: pl.DataFrame,
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Add segment, territory, queue and owner; return the advanced rotation positions.
+
+    `existing` holds (email, queue, owner) of leads already assigned in the store.
+    """
+    frame = leads.with_columns(_segment(config), _territory(leads, config)).with_columns(_queue(config))
+    frame = frame.join(
+        existing.select("email", pl.col("queue").alias("_old_queue"), pl.col("owner").alias("_old_owner")),
+        on="email",
+        how="left",
+    )
+    cycles = {q: rotation({s.email: s.weight for s in queue.sdrs}) for q, queue in config.queues.items()}
+    staffed = [q for q, cycle in cycles.items() if cycle]
+    keeps = pl.col("_old_owner").is_not_null() & (pl.col("_old_queue") == pl.col("queue"))
+    needs_turn = pl.col("queue").is_in(staffed) & ~keeps
+    frame = frame.with_columns(needs_turn.fill_null(False).alias("_turn"))
+    frame = frame.with_columns(
+        pl.when("_turn").then(pl.int_range(pl.len()).over("queue", "_turn")).alias("_rank")
+    )
+    length = pl.col("queue").replace_strict({q: len(c) for q, c in cycles.items()}, default=1, return_dtype=pl.Int64)
+    start = pl.col("queue").replace_strict(positions, default=0, return_dtype=pl.Int64)
+    frame = frame.with_columns(((start + pl.col("_rank")) % length).alias(SLOT))
+    slots = pl.DataFrame(
+        [(q, i, sdr) for q, cycle in cycles.items() for i, sdr in enumerate(cycle)],
+        schema={"queue": pl.String, SLOT: pl.Int64, "_next_owner": pl.String},
+        orient="row",
+    )
+    frame = frame.join(slots, on=["queue", SLOT], how="left").with_columns(
+        pl.when(keeps).then(pl.col("_old_owner")).otherwise(pl.col("_next_owner")).alias("owner")
+    )
+    turns = frame.filter("_turn").group_by("queue").len()
+    advanced = dict(positions)
+    for queue, taken in turns.iter_rows():
+        advanced[queue] = (positions.get(queue, 0) + taken) % len(cycles[queue])
+    return frame.drop("_old_queue", "_old_owner", "_turn", "_rank", SLOT, "_next_owner"), advanced
+
+
+def _segment(config: RoutingConfig) -> pl.Expr:
+    employees = pl.col("employees") if config.segments else pl.lit(None)
+    expr: pl.Expr = pl.lit("unknown")
+    for seg in sorted(config.segments, key=lambda s: s.min_employees):
+        expr = pl.when(employees >= seg.min_employees).then(pl.lit(seg.name)).otherwise(expr)
+    return pl.when(employees.is_null()).then(pl.lit("unknown")).otherwise(expr).alias("segment")
+
+
+def _territory(leads: pl.DataFrame, config: RoutingConfig) -> pl.Expr:
+    country = pl.coalesce([c for c in ("company_country", "country") if c in leads.columns] or [pl.lit(None)])
+    mapping = {code.upper(): name for name, codes in config.territories.items() for code in codes}
+    return country.replace_strict(mapping, default="other", return_dtype=pl.String).alias("territory")
+
+
+def _queue(config: RoutingConfig) -> pl.Expr:
+    expr: pl.Expr = pl.lit(config.fallback_queue)
+    for rule in reversed(config.rules):
+        match = pl.lit(True)
+        for column, allowed in (("tier", rule.tiers), ("segment", rule.segments), ("territory", rule.territories)):
+            if allowed is not None:
+                match = match & pl.col(column).is_in(allowed)
+        expr = pl.when(match).then(pl.lit(rule.queue)).otherwise(expr)
+    disqualified = pl.col("tier") == Tier.DISQUALIFIED.value
+    return pl.when(disqualified).then(pl.lit(None, dtype=pl.String)).otherwise(expr).alias("queue")

@@ -1,0 +1,45 @@
+"""One row per lead, joined from the store's tables, for `leadq export`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from connectors.errors import ConfigError, FatalError
+from connectors.store.store import Store
+
+EXPORT_COLUMNS = (
+    "email", "company_domain", "score", "tier", "confidence", "queue", "owner", "reasons", "icp_version",
+    "method", "disqualified_by", "first_name", "last_name", "job_title", "seniority", "function", "country",
+    "email_type", "company_name", "industry", "employees", "segment", "territory", "signed_up_at", "assessed_at",
+)  # fmt: skip
+
+_QUERY = """
+SELECT l.email, l.company_domain, a.score, a.tier, a.confidence, s.queue, s.owner, a.reasons,
+       l.icp_version, a.method, a.disqualified_by, l.first_name, l.last_name, l.job_title,
+       l.seniority, l.function, l.country, l.email_type, c.name AS company_name, c.industry,
+       c.employees, s.segment, s.territory, l.signed_up_at, a.assessed_at
+FROM leads l
+LEFT JOIN assessments a ON a.email = l.email AND a.icp_version = l.icp_version
+LEFT JOIN assignments s ON s.email = l.email
+LEFT JOIN companies c ON c.domain = l.company_domain
+ORDER BY l.signed_up_at, l.email
+"""
+
+
+def export_leads(store: Store) -> pl.DataFrame:
+    if not store.exists():
+        raise FatalError(f"nothing to export: no leadq store at {store.url} yet (run `leadq run` first)")
+    return store.read(_QUERY).select(EXPORT_COLUMNS)
+
+
+def write_export(frame: pl.DataFrame, path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise ConfigError(f"--out {path}: expected a .csv or .parquet file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        frame.write_csv(path)
+    else:
+        frame.write_parquet(path)

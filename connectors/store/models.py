@@ -1,0 +1,114 @@
+"""The embedded CRM and leadq's own records, as SQLModel tables (SQLite or Postgres)."""
+
+from __future__ import annotations
+
+from pydantic import NaiveDatetime as UtcDatetime  # every time in the store is UTC, stored naive
+
+from sqlmodel import Field, SQLModel
+
+
+class Lead(SQLModel, table=True):
+    __tablename__ = "leads"
+    email: str = Field(primary_key=True)
+    signup_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    job_title: str | None = None
+    seniority: str | None = None
+    function: str | None = None
+    company_domain: str | None = Field(default=None, index=True)
+    email_type: str | None = None
+    country: str | None = None
+    phone: str | None = None
+    source: str | None = None
+    signed_up_at: UtcDatetime | None = None
+    signals: str | None = None  # JSON of the extra signup columns
+    icp_version: str | None = None  # the version of the current assessment
+    updated_run: str | None = None
+    updated_at: UtcDatetime | None = None
+
+
+class Company(SQLModel, table=True):
+    __tablename__ = "companies"
+    domain: str = Field(primary_key=True)
+    name: str | None = None
+    industry: str | None = None
+    employees: int | None = None
+    country: str | None = None
+    founded_year: int | None = None
+    linkedin_url: str | None = None
+    source: str | None = None
+    updated_at: UtcDatetime | None = None
+
+
+class Assessment(SQLModel, table=True):
+    __tablename__ = "assessments"
+    email: str = Field(primary_key=True)
+    icp_version: str = Field(primary_key=True)
+    score: int
+    tier: str
+    confidence: float
+    reasons: str | None = None
+    disqualified_by: str | None = None
+    method: str = "rules"
+    run_id: str | None = None
+    assessed_at: UtcDatetime | None = None
+
+
+class Assignment(SQLModel, table=True):
+    __tablename__ = "assignments"
+    email: str = Field(primary_key=True)
+    queue: str | None = None
+    owner: str | None = None
+    segment: str | None = None
+    territory: str | None = None
+    run_id: str | None = None
+    assigned_at: UtcDatetime | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """One decision about one lead; `event_key` makes a redone batch add nothing."""
+
+    __tablename__ = "audit_events"
+    id: int | None = Field(default=None, primary_key=True)
+    event_key: str = Field(unique=True)
+    run_id: str | None = None
+    email: str = Field(index=True)
+    kind: str
+    detail: str | None = None
+    at: UtcDatetime | None = None
+
+
+class DeadLetter(SQLModel, table=True):
+    __tablename__ = "dead_letters"
+    key: str = Field(primary_key=True)
+    source_key: str
+    signup_id: str | None = None
+    row_number: int | None = None
+    reason: str
+    raw: str | None = None
+    run_id: str | None = None
+    created_at: UtcDatetime | None = None
+
+
+class SyncState(SQLModel, table=True):
+    """Watermarks and rotation positions: small JSON values under a key."""
+
+    __tablename__ = "sync_state"
+    key: str = Field(primary_key=True)
+    value: str
+    updated_at: UtcDatetime | None = None
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+    run_id: str = Field(primary_key=True)
+    source_key: str | None = None
+    started_at: UtcDatetime | None = None
+    finished_at: UtcDatetime | None = None
+    status: str = "running"
+    dry_run: bool = False
+    summary: str | None = None
+
+
+TABLES = (Lead, Company, Assessment, Assignment, AuditEvent, DeadLetter, SyncState, Run)

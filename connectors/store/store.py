@@ -1,0 +1,257 @@
+"""The local store: leadq's records and the embedded CRM, on any SQLAlchemy database.
+
+Writes are bulk upserts keyed by email (companies by domain), so writing the same
+batch twice changes nothing. `record_batch` writes one batch in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel
+
+from connectors.errors import ConfigError, FatalError
+from connectors.sources.cursor import Cursor
+from connectors.store.models import (
+    TABLES,
+    Assessment,
+    Assignment,
+    AuditEvent,
+    Company,
+    DeadLetter,
+    Lead,
+    Run,
+    SyncState,
+)
+
+_CHUNK = 10_000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = sa.create_engine(url, future=True)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise ConfigError(f"settings.toml: key 'store.url': cannot use {url!r}: {exc}") from exc
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    def exists(self) -> bool:
+        """Whether the store has been created; a dry run on a fresh machine must not create it."""
+        database = self.engine.url.database
+        if self.engine.dialect.name == "sqlite" and database and database != ":memory:" and not Path(database).exists():
+            return False
+        return sa.inspect(self.engine).has_table(SyncState.__tablename__)
+
+    def create(self) -> None:
+        database = self.engine.url.database
+        if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            SQLModel.metadata.create_all(self.engine, tables=[t.__table__ for t in TABLES])  # type: ignore[attr-defined]
+        except sa.exc.OperationalError as exc:
+            raise FatalError(f"store {self.engine.url.render_as_string(hide_password=True)}: {exc.orig}") from exc
+
+    # --- small state -------------------------------------------------------------
+
+    def state(self, key: str) -> Any:
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(SyncState.value).where(SyncState.key == key)).scalar()  # type: ignore[arg-type]
+        return json.loads(value) if value is not None else None
+
+    def watermark(self, source_key: str) -> Cursor:
+        return Cursor.from_json(self.state(f"watermark:{source_key}"))
+
+    def commit_watermark(self, source_key: str, cursor: Cursor) -> None:
+        """Advance the watermark; called only after the batch is committed to the CRM."""
+        with self.engine.begin() as conn:
+            _set_state(conn, f"watermark:{source_key}", cursor.to_json())
+
+    def rotation_positions(self) -> dict[str, int]:
+        positions = self.state("rotation") or {}
+        return {str(k): int(v) for k, v in positions.items()}
+
+    # --- reads --------------------------------------------------------------------
+
+    def existing_assignments(self, emails: Sequence[str]) -> pl.DataFrame:
+        table = Assignment.__table__  # type: ignore[attr-defined]
+        frames = [
+            pl.DataFrame(
+                self._fetch(sa.select(table.c.email, table.c.queue, table.c.owner).where(table.c.email.in_(chunk))),
+                schema={"email": pl.String, "queue": pl.String, "owner": pl.String},
+                orient="row",
+            )
+            for chunk in _chunks(emails)
+        ]
+        return pl.concat(frames) if frames else pl.DataFrame(schema={"email": pl.String, "queue": pl.String, "owner": pl.String})
+
+    def known_emails(self, emails: Sequence[str]) -> set[str]:
+        table = Lead.__table__  # type: ignore[attr-defined]
+        found: set[str] = set()
+        for chunk in _chunks(emails):
+            found.update(row[0] for row in self._fetch(sa.select(table.c.email).where(table.c.email.in_(chunk))))
+        return found
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {
+                t.__tablename__: conn.execute(sa.select(sa.func.count()).select_from(t.__table__)).scalar_one()  # type: ignore[attr-defined]
+                for t in TABLES
+            }
+
+    def read(self, query: str | sa.Select[Any]) -> pl.DataFrame:
+        with self.engine.connect() as conn:
+            return pl.read_database(query, conn, infer_schema_length=None)
+
+    def _fetch(self, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]
+
+    # --- writes -------------------------------------------------------------------
+
+    def record_batch(
+        self,
+        leads: pl.DataFrame,
+        rejects: pl.DataFrame,
+        positions: dict[str, int],
+        run_id: str,
+        source_key: str,
+    ) -> None:
+        """Write one decided batch (leads, companies, assessments, assignments, audit trail,
+        dead letters and the rotation it advanced) in a single transaction."""
+        now = _now()
+        with self.engine.begin() as conn:
+            self._upsert(conn, Company, _companies(leads, now), ["domain"])
+            self._upsert(conn, Lead, _leads(leads, run_id, now), ["email"])
+            self._upsert(conn, Assessment, _assessments(leads, run_id, now), ["email", "icp_version"])
+            self._upsert(conn, Assignment, _assignments(leads, run_id, now), ["email"])
+            self._insert_new(conn, AuditEvent, _audit(leads, run_id, now), "event_key")
+            self._upsert(conn, DeadLetter, _dead_letters(rejects, source_key, run_id, now), ["key"], update=False)
+            _set_state(conn, "rotation", positions)
+
+    def record_run(self, run: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            self._upsert(conn, Run, [run], ["run_id"])
+
+    def _upsert(
+        self, conn: sa.Connection, model: type[SQLModel], rows: list[dict[str, Any]], keys: list[str], update: bool = True
+    ) -> None:
+        if not rows:
+            return
+        table = model.__table__  # type: ignore[attr-defined]
+        insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(table)
+        columns = [c for c in rows[0] if c not in keys]
+        if update and columns:
+            stmt = insert.on_conflict_do_update(index_elements=keys, set_={c: insert.excluded[c] for c in columns})
+        else:
+            stmt = insert.on_conflict_do_nothing(index_elements=keys)
+        for chunk in _chunks(rows):
+            conn.execute(stmt, chunk)
+
+    def _insert_new(self, conn: sa.Connection, model: type[SQLModel], rows: list[dict[str, Any]], key: str) -> None:
+        self._upsert(conn, model, rows, [key], update=False)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _set_state(conn: sa.Connection, key: str, value: Any) -> None:
+    table = SyncState.__table__  # type: ignore[attr-defined]
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(key=key, value=json.dumps(value, sort_keys=True), updated_at=_now())
+    conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}))
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _column(frame: pl.DataFrame, name: str) -> pl.Expr:
+    return pl.col(name) if name in frame.columns else pl.lit(None)
+
+
+def _companies(leads: pl.DataFrame, now: datetime) -> list[dict[str, Any]]:
+    rows = leads.filter(pl.col("company_domain").is_not_null()).unique("company_domain", keep="last")
+    return rows.select(
+        pl.col("company_domain").alias("domain"),
+        _column(rows, "company_legal_name").alias("name"),
+        _column(rows, "industry"),
+        _column(rows, "employees").cast(pl.Int64),
+        _column(rows, "company_country").alias("country"),
+        _column(rows, "founded_year").cast(pl.Int64),
+        _column(rows, "linkedin_url"),
+        _column(rows, "company_source").alias("source"),
+        pl.lit(now).alias("updated_at"),
+    ).to_dicts()
+
+
+SIGNAL_EXCLUDE = {
+    "_row", "signup_id", "email", "first_name", "last_name", "job_title", "company_name", "website", "country",
+    "phone", "signed_up_at", "source", "email_domain", "company_domain", "email_type", "seniority", "function",
+    "company_legal_name", "industry", "employees", "company_country", "founded_year", "linkedin_url",
+    "company_source", "score", "tier", "confidence", "reasons", "disqualified_by", "icp_version", "segment",
+    "territory", "queue", "owner", "method",
+}  # fmt: skip
+
+
+def _leads(leads: pl.DataFrame, run_id: str, now: datetime) -> list[dict[str, Any]]:
+    signals = [c for c in leads.columns if c not in SIGNAL_EXCLUDE]
+    signal_json = pl.struct(signals).struct.json_encode() if signals else pl.lit(None, dtype=pl.String)
+    return leads.select(
+        "email", "signup_id", "first_name", "last_name", "job_title", "seniority", "function", "company_domain",
+        "email_type", "country", "phone", "source", "signed_up_at", signal_json.alias("signals"), "icp_version",
+        pl.lit(run_id).alias("updated_run"), pl.lit(now).alias("updated_at"),
+    ).to_dicts()  # fmt: skip
+
+
+def _assessments(leads: pl.DataFrame, run_id: str, now: datetime) -> list[dict[str, Any]]:
+    return leads.select(
+        "email", "icp_version", "score", "tier", "confidence", "reasons", "disqualified_by",
+        _column(leads, "method").fill_null("rules").alias("method"), pl.lit(run_id).alias("run_id"),
+        pl.lit(now).alias("assessed_at"),
+    ).to_dicts()  # fmt: skip
+
+
+def _assignments(leads: pl.DataFrame, run_id: str, now: datetime) -> list[dict[str, Any]]:
+    return leads.select(
+        "email", "queue", "owner", "segment", "territory", pl.lit(run_id).alias("run_id"), pl.lit(now).alias("assigned_at")
+    ).to_dicts()
+
+
+def _audit(leads: pl.DataFrame, run_id: str, now: datetime) -> list[dict[str, Any]]:
+    decision = ["icp_version", "score", "tier", "queue", "owner"]
+    key = pl.concat_str([pl.lit("decided"), pl.col("email"), *(pl.col(c).cast(pl.String).fill_null("") for c in decision)], separator="|")
+    detail = pl.struct([*decision, "confidence", "reasons", "disqualified_by", _column(leads, "method").fill_null("rules").alias("method")])
+    return leads.select(
+        key.alias("event_key"), pl.lit(run_id).alias("run_id"), "email", pl.lit("decided").alias("kind"),
+        detail.struct.json_encode().alias("detail"), pl.lit(now).alias("at"),
+    ).to_dicts()  # fmt: skip
+
+
+def _dead_letters(rejects: pl.DataFrame, source_key: str, run_id: str, now: datetime) -> list[dict[str, Any]]:
+    if rejects.is_empty():
+        return []
+    by_row = pl.format("row:{}|{}", pl.col("_row"), pl.col("raw").str.slice(0, 120))
+    key = pl.concat_str([pl.lit(source_key), pl.coalesce(pl.col("signup_id"), by_row)], separator="|")
+    return rejects.select(
+        key.alias("key"), pl.lit(source_key).alias("source_key"), "signup_id", pl.col("_row").cast(pl.Int64).alias("row_number"),
+        "reason", "raw", pl.lit(run_id).alias("run_id"), pl.lit(now).alias("created_at"),
+    ).to_dicts()  # fmt: skip

@@ -1,0 +1,63 @@
+"""The artifacts each run publishes in the Prefect UI, under stable keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+SUMMARY_KEY = "qualify-signups-summary"
+REPORT_KEY = "qualify-signups-report"
+
+
+def publish_run_artifacts(summary: dict[str, Any]) -> None:
+    rows = [
+        {"metric": name, "value": summary[name]}
+        for name in ("processed", "rejected", "leads", "qualified", "duplicates", "batches", "duration_s")
+    ]
+    rows += [{"metric": f"tier {tier}", "value": n} for tier, n in summary["by_tier"].items()]
+    rows += [{"metric": f"queue {queue}", "value": n} for queue, n in summary["by_queue"].items()]
+    create_table_artifact(table=rows, key=SUMMARY_KEY, description="leadq run summary")
+    create_markdown_artifact(markdown=render_markdown(summary), key=REPORT_KEY, description="leadq run report")
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    mode = " (dry run: nothing written)" if summary.get("dry_run") else ""
+    lines = [
+        f"# qualify-signups{mode}",
+        "",
+        f"Source `{summary.get('source')}`, ICP version `{summary.get('icp_version')}`, "
+        f"{summary['duration_s']} s.",
+        "",
+        "| processed | rejected | leads | qualified |",
+        "|---:|---:|---:|---:|",
+        f"| {summary['processed']} | {summary['rejected']} | {summary['leads']} | {summary['qualified']} |",
+        "",
+        "## Tiers",
+        "",
+        "| tier | leads |",
+        "|---|---:|",
+        *(f"| {tier} | {n} |" for tier, n in summary["by_tier"].items()),
+        "",
+        "## Queues",
+        "",
+        "| queue | leads |",
+        "|---|---:|",
+        *(f"| {queue} | {n} |" for queue, n in summary["by_queue"].items()),
+        "",
+        "## Rejects",
+        "",
+    ]
+    reasons = summary.get("reject_reasons") or {}
+    if reasons:
+        lines += ["| reason | rows |", "|---|---:|", *(f"| {r} | {n} |" for r, n in reasons.items())]
+        lines += ["", "Every rejected row is in the `dead_letters` table with its row number and full reason."]
+    else:
+        lines.append("None.")
+    steps = summary.get("step_seconds") or {}
+    if steps:
+        slowest = max(steps, key=lambda s: steps[s])
+        lines += ["", "## Time per step", "", "| step | seconds |", "|---|---:|"]
+        lines += [f"| {s} | {t} |" for s, t in steps.items()]
+        lines += ["", f"Slowest step: **{slowest}**."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,158 @@
+"""The `leadq` command line: run the job, export the results, open the run history.
+
+Exit codes: 0 success, 1 a run that failed, 2 bad usage or bad config.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from connectors.errors import LeadqError
+from connectors.settings import load_settings
+from connectors.store import Store
+from flows.context import load_context
+from connectors.store.export import EXPORT_COLUMNS, export_leads, write_export
+from flows.progress import reporting_to
+
+app = typer.Typer(
+    name="leadq",
+    help="Qualify product signups against your ICP, route them to SDR queues and write them to the CRM.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: LeadqError) -> typer.Exit:
+    err.print(f"[bold red]leadq: error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(exc.exit_code)
+
+
+def _console_logs(verbose: bool) -> None:
+    """Prefect logs every step at INFO; on a terminal only warnings show unless --verbose."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler):
+            handler.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[None]:
+    """A live line on stderr (signups done, elapsed), only on a terminal."""
+    if not enabled:
+        yield
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("starting Prefect and reading signups…", total=None)
+
+        def update(message: str, done: int) -> None:
+            bar.update(task, description=f"{done:,} signups processed ({message})")
+
+        with reporting_to(update):
+            yield
+
+
+@app.command()
+def run(
+    source: Annotated[
+        Path | None, typer.Option("--source", help="A CSV, Parquet or JSONL file of signups to process instead of the configured source.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide everything and print it; write nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as one JSON object.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's INFO logs on the terminal.")] = False,
+) -> None:
+    """Process new signups: prepare, enrich, score, route and write them to the CRM."""
+    try:
+        ctx = load_context(str(source) if source else None)
+        ctx.source.check()
+    except LeadqError as exc:
+        raise _fail(exc) from None
+
+    from flows.qualify import QualifyParams, qualify_signups
+
+    _console_logs(verbose)
+    started = time.perf_counter()
+    try:
+        with _progress(err.is_terminal and not verbose):
+            summary = qualify_signups(QualifyParams(source=str(source) if source else None, dry_run=dry_run))
+    except LeadqError as exc:
+        raise _fail(exc) from None
+    except Exception as exc:  # a failed flow run: Prefect has logged the traceback
+        err.print(f"[bold red]leadq: run failed:[/] {type(exc).__name__}: {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    summary["duration_s"] = round(time.perf_counter() - started, 3)
+    if as_json:
+        print(json.dumps(summary, sort_keys=False, default=str))
+    else:
+        _print_summary(summary)
+
+
+@app.command()
+def export(
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write to this file: .csv or .parquet. Default: CSV to stdout.")
+    ] = None,
+) -> None:
+    """Write one row per lead with its score, tier, reasons, queue and owner."""
+    try:
+        settings = load_settings()
+        store = Store(settings.store_url)
+        frame = export_leads(store)
+        if out_path is None:
+            sys.stdout.write(frame.write_csv())
+        else:
+            write_export(frame, out_path)
+            err.print(f"wrote {frame.height:,} leads to {out_path}")
+    except LeadqError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def server(
+    port: Annotated[int, typer.Option(help="Port of the Prefect UI and API.")] = 4200,
+) -> None:
+    """Start the Prefect server and UI on leadq's run history (then open http://127.0.0.1:PORT)."""
+    env = {**os.environ, "PREFECT_SERVER_UI_ENABLED": "true"}
+    err.print(f"Prefect UI on leadq's run history: http://127.0.0.1:{port}  (PREFECT_HOME={env['PREFECT_HOME']})")
+    err.print(f"Runs against it: export PREFECT_API_URL=http://127.0.0.1:{port}/api")
+    os.execvpe(sys.executable, [sys.executable, "-m", "prefect", "server", "start", "--port", str(port)], env)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    title = "leadq run" + (" (dry run: nothing written)" if summary.get("dry_run") else "")
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value", justify="right")
+    for name in ("processed", "rejected", "leads", "qualified", "duplicates", "duration_s"):
+        table.add_row(name, str(summary[name]))
+    for tier, n in summary["by_tier"].items():
+        table.add_row(f"tier {tier}", str(n))
+    for queue, n in summary["by_queue"].items():
+        table.add_row(f"queue {queue}", str(n))
+    out.print(table)
+    if summary["rejected"]:
+        out.print(f"{summary['rejected']} rejected rows are in the dead_letters table, each with its reason.")
+    if not summary["processed"]:
+        out.print("No new signups since the last run.")
+    out.print(f"run {summary['run_id']}; export with: leadq export --out leads.csv ({', '.join(EXPORT_COLUMNS[:4])}, …)")
+
+
+def main() -> None:  # pragma: no cover - the console script
+    app()

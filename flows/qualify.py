@@ -1,0 +1,171 @@
+"""The `qualify-signups` flow: source → prepare → enrich → score → route → sync → commit.
+
+One task run per batch step, never per lead. The watermark moves only after the CRM
+has committed the batch, so a crash means the batch is redone, and redoing it
+creates nothing twice.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
+from prefect.runtime import flow_run
+from pydantic import BaseModel, Field
+
+from connectors.crm.local import SyncResult
+from connectors.prepare import Prepared, prepare_batch
+from connectors.routing import route_leads
+from connectors.sources import Cursor, last_cursor
+from connectors.sources.cursor import TIMESTAMP
+from crew.scorer import score_leads
+from flows.artifacts import publish_run_artifacts
+from flows.context import RunContext, load_context
+from flows.progress import report
+from flows.summary import RunTotals
+
+# Batches are large and change every run: never hash, cache or persist them.
+STEP = {"cache_policy": NONE, "persist_result": False}
+
+
+class QualifyParams(BaseModel):
+    """Parameters of a qualify-signups run (rendered as a form in the Prefect UI)."""
+
+    source: str | None = Field(None, description="A signup file to process instead of the configured source")
+    dry_run: bool = Field(False, description="Decide everything, write nothing (no CRM, no watermark)")
+
+
+@task(name="prepare", **STEP)  # type: ignore[call-overload]
+def prepare_step(raw: pl.DataFrame, ctx: RunContext) -> tuple[Prepared, int]:
+    """Validate and normalise; rows with no signup time that are already leads are skipped."""
+    prepared = prepare_batch(raw, ctx.rules)
+    undated = prepared.leads.filter(pl.col(TIMESTAMP).is_null())
+    if undated.is_empty() or not ctx.store.exists():
+        return prepared, 0
+    known = ctx.store.known_emails(undated["email"].to_list())
+    leads = prepared.leads.filter(pl.col(TIMESTAMP).is_not_null() | ~pl.col("email").is_in(list(known)))
+    return Prepared(leads, prepared.rejects, prepared.duplicates), prepared.leads.height - leads.height
+
+
+@task(name="enrich", **STEP)  # type: ignore[call-overload]
+def enrich_step(leads: pl.DataFrame, ctx: RunContext) -> pl.DataFrame:
+    return ctx.reference.enrich(leads)
+
+
+@task(name="score", **STEP)  # type: ignore[call-overload]
+def score_step(leads: pl.DataFrame, ctx: RunContext) -> pl.DataFrame:
+    return score_leads(leads, ctx.icp, ctx.settings.scoring.top_reasons)
+
+
+@task(name="route", **STEP)  # type: ignore[call-overload]
+def route_step(leads: pl.DataFrame, ctx: RunContext, positions: dict[str, int]) -> tuple[pl.DataFrame, dict[str, int]]:
+    existing = (
+        ctx.store.existing_assignments(leads["email"].to_list())
+        if ctx.store.exists()
+        else pl.DataFrame(schema={"email": pl.String, "queue": pl.String, "owner": pl.String})
+    )
+    return route_leads(leads, ctx.routing, positions, existing)
+
+
+@task(name="sync", retries=2, retry_delay_seconds=[1, 5], **STEP)  # type: ignore[call-overload]
+def sync_step(
+    leads: pl.DataFrame, rejects: pl.DataFrame, positions: dict[str, int], ctx: RunContext, run_id: str
+) -> SyncResult:
+    return ctx.crm.publish(leads, rejects, positions, run_id, ctx.source.key)
+
+
+@task(name="commit", **STEP)  # type: ignore[call-overload]
+def commit_step(ctx: RunContext, cursor: Cursor) -> None:
+    ctx.store.commit_watermark(ctx.source.key, cursor)
+
+
+@flow(name="qualify-signups")
+def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
+    """Qualify new signups from the configured source (or `params.source`) end to end."""
+    params = params or QualifyParams()
+    logger = get_run_logger()
+    started = time.perf_counter()
+    run_id = str(flow_run.get_id() or f"local-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+    ctx = load_context(params.source)
+    if not params.dry_run:
+        ctx.store.create()
+        ctx.store.record_run({"run_id": run_id, "source_key": ctx.source.key, "started_at": _now(), "status": "running"})
+    watermark = ctx.store.watermark(ctx.source.key) if ctx.store.exists() else Cursor()
+    positions = ctx.store.rotation_positions() if ctx.store.exists() else {}
+    logger.info("source %s, after %s, ICP %s", ctx.source.key, watermark.to_json(), ctx.icp.version)
+    if not ctx.settings.llm.model:
+        logger.info("no [llm] model set: rules decide every lead")
+
+    totals, cursor = RunTotals(), watermark
+    timer = _StepTimer(totals)
+    for raw in ctx.source.pending(watermark, ctx.settings.run.batch_size):
+        with timer("prepare"):
+            prepared, skipped = prepare_step(raw, ctx)
+        with timer("enrich"):
+            leads = enrich_step(prepared.leads, ctx)
+        with timer("score"):
+            leads = score_step(leads, ctx)
+        with timer("route"):
+            leads, positions = route_step(leads, ctx, positions)
+        cursor = last_cursor(raw, cursor)
+        if not params.dry_run:
+            with timer("sync"):
+                sync_step(leads, prepared.rejects, positions, ctx, run_id)
+            with timer("commit"):
+                commit_step(ctx, cursor)
+        totals.duplicates += prepared.duplicates
+        totals.skipped_known += skipped
+        totals.add_batch(raw.height, leads, prepared.rejects, ctx.icp.qualified_tiers)
+        logger.info(
+            "batch %d: %d signups, %d leads, %d rejected", totals.batches, raw.height, leads.height, prepared.rejects.height
+        )
+        report(f"batch {totals.batches}", totals.processed)
+
+    summary = totals.as_dict(
+        run_id,
+        time.perf_counter() - started,
+        {"dry_run": params.dry_run, "source": ctx.source.key, "icp_version": ctx.icp.version, "llm": "off"},
+    )
+    if not params.dry_run:
+        ctx.store.record_run(
+            {"run_id": run_id, "finished_at": _now(), "status": "completed", "summary": _json(summary)}
+        )
+    publish_run_artifacts(summary)
+    logger.info(
+        "processed %d signups: %d leads, %d qualified, %d rejected",
+        summary["processed"], summary["leads"], summary["qualified"], summary["rejected"],
+    )  # fmt: skip
+    return summary
+
+
+class _StepTimer:
+    """Adds each step's wall time to the totals, for the 'slowest step' in the report."""
+
+    def __init__(self, totals: RunTotals) -> None:
+        self.totals = totals
+        self._step = ""
+        self._start = 0.0
+
+    def __call__(self, step: str) -> _StepTimer:
+        self._step = step
+        return self
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.totals.step_seconds[self._step] += time.perf_counter() - self._start
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _json(value: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, default=str)

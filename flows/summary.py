@@ -1,0 +1,55 @@
+"""The run summary: counts a person checks after a run, built up batch by batch."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+
+@dataclass
+class RunTotals:
+    processed: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    skipped_known: int = 0
+    leads: int = 0
+    qualified: int = 0
+    batches: int = 0
+    by_tier: Counter[str] = field(default_factory=Counter)
+    by_queue: Counter[str] = field(default_factory=Counter)
+    reject_reasons: Counter[str] = field(default_factory=Counter)
+    step_seconds: Counter[str] = field(default_factory=Counter)
+
+    def add_batch(self, signups: int, leads: pl.DataFrame, rejects: pl.DataFrame, qualified_tiers: list[str]) -> None:
+        self.batches += 1
+        self.processed += signups
+        self.rejected += rejects.height
+        self.leads += leads.height
+        self.qualified += leads.filter(pl.col("tier").is_in(qualified_tiers)).height
+        self.by_tier.update(dict(leads["tier"].value_counts().iter_rows()))
+        queues = leads.filter(pl.col("queue").is_not_null())["queue"].value_counts()
+        self.by_queue.update(dict(queues.iter_rows()))
+        # the reason's first words ("email 'x' is not valid" → "email is not valid") group alike rejects
+        kinds = rejects["reason"].str.replace(r" '[^']*'", "").str.replace(r" is \d+ characters long.*", " is too long")
+        self.reject_reasons.update(dict(kinds.value_counts().iter_rows()))
+
+    def as_dict(self, run_id: str, duration_s: float, extra: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "run_id": run_id,
+            "processed": self.processed,
+            "rejected": self.rejected,
+            "qualified": self.qualified,
+            "leads": self.leads,
+            "duplicates": self.duplicates,
+            "skipped_known": self.skipped_known,
+            "by_tier": dict(sorted(self.by_tier.items())),
+            "by_queue": dict(sorted(self.by_queue.items())),
+            "reject_reasons": dict(self.reject_reasons.most_common()),
+            "batches": self.batches,
+            "step_seconds": {k: round(v, 3) for k, v in self.step_seconds.items()},
+            "duration_s": round(duration_s, 3),
+            **extra,
+        }
