@@ -67,8 +67,8 @@ def domain_facts(domains: pl.Series, extra_free: list[str]) -> pl.DataFrame:
     """Per distinct email domain: its registrable domain, and whether it is free or disposable."""
     distinct = domains.unique().drop_nulls()
     registrable = pl.Series([registrable_domain(d) for d in distinct], dtype=pl.String)
-    disposable = pl.Series(sorted(_DISPOSABLE), dtype=pl.String)
-    free = pl.Series(sorted(_FREE | {d.lower() for d in extra_free}), dtype=pl.String)
+    disposable = sorted(_DISPOSABLE)
+    free = sorted(_FREE | {d.lower() for d in extra_free})
     either = pl.col("email_domain"), pl.col("registrable")
     return pl.DataFrame({"email_domain": distinct, "registrable": registrable}).with_columns(
         (either[0].is_in(disposable) | either[1].is_in(disposable)).alias("is_disposable"),

@@ -1,0 +1,43 @@
+"""Shared fixtures: an isolated config folder and LEADQ_HOME per test, and one Prefect API per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Before anything imports Prefect: its state in a throwaway folder, nothing phones home.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="leadq-test-prefect-")
+os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "config" / "data" / "sample_signups.csv"
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of config/ and an empty LEADQ_HOME; tests may edit both freely."""
+    folder = tmp_path / "config"
+    shutil.copytree(REPO / "config", folder)
+    for name in list(os.environ):
+        if name.startswith("LEADQ__"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("LEADQ_CONFIG_DIR", str(folder))
+    monkeypatch.setenv("LEADQ_HOME", str(tmp_path / "home"))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """A temporary Prefect API server for the whole session (it takes seconds to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from connectors.errors import ConfigError
+from connectors.routing import load_routing, rotation, route_leads
+from connectors.routing.config import RoutingConfig
+
+CONFIG = RoutingConfig.model_validate(
+    {
+        "segments": [{"name": "enterprise", "min_employees": 1000}, {"name": "smb", "min_employees": 0}],
+        "territories": {"na": ["US", "CA"]},
+        "rules": [
+            {"tiers": ["A"], "segments": ["enterprise"], "queue": "ent"},
+            {"tiers": ["A", "B"], "territories": ["na"], "queue": "na"},
+        ],
+        "fallback_queue": "nurture",
+        "queues": {
+            "ent": {"sdrs": [{"email": "ann@x", "weight": 2}, {"email": "bo@x", "weight": 1}]},
+            "na": {"sdrs": [{"email": "cy@x"}]},
+            "nurture": {"sdrs": []},
+        },
+    }
+)
+NO_ASSIGNMENTS = pl.DataFrame(schema={"email": pl.String, "queue": pl.String, "owner": pl.String})
+
+
+def _leads(n: int, tier: str = "A", employees: int = 5000, country: str = "US", start: int = 0) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "email": [f"l{i}@x.io" for i in range(start, start + n)],
+            "tier": [tier] * n,
+            "employees": [employees] * n,
+            "company_country": [country] * n,
+        }
+    )
+
+
+def test_rotation_is_smooth_and_weighted() -> None:
+    assert rotation({"a": 2, "b": 1}) == ["a", "b", "a"]
+    assert Counter(rotation({"a": 3, "b": 1, "c": 2})) == {"a": 3, "b": 1, "c": 2}
+
+
+def test_queues_follow_rules_in_order_with_fallback_and_no_owner_for_disqualified() -> None:
+    leads = pl.concat(
+        [_leads(1), _leads(1, employees=50, start=1), _leads(1, "C", start=2), _leads(1, "disqualified", start=3),
+         _leads(1, "B", employees=50, country="FR", start=4)]
+    )  # fmt: skip
+    out, _ = route_leads(leads, CONFIG, {}, NO_ASSIGNMENTS)
+    assert out["queue"].to_list() == ["ent", "na", "nurture", None, "nurture"]
+    assert out["owner"].to_list() == ["ann@x", "cy@x", None, None, None]
+    assert out["segment"].to_list()[:2] == ["enterprise", "smb"]
+
+
+def test_rotation_carries_over_between_batches_without_skips() -> None:
+    first, positions = route_leads(_leads(2), CONFIG, {}, NO_ASSIGNMENTS)
+    second, positions = route_leads(_leads(4, start=2), CONFIG, positions, NO_ASSIGNMENTS)
+    owners = first["owner"].to_list() + second["owner"].to_list()
+    assert owners == ["ann@x", "bo@x", "ann@x", "ann@x", "bo@x", "ann@x"]
+    assert positions["ent"] == 0
+
+
+def test_already_assigned_leads_keep_their_owner_and_take_no_turn() -> None:
+    existing = pl.DataFrame({"email": ["l0@x.io"], "queue": ["ent"], "owner": ["bo@x"]})
+    out, positions = route_leads(_leads(2), CONFIG, {}, existing)
+    assert out["owner"].to_list() == ["bo@x", "ann@x"]
+    assert positions["ent"] == 1
+
+
+def test_routing_file_refers_to_defined_queues(tmp_path: Path) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text("fallback_queue: missing\nqueues: {a: {sdrs: []}}\n")
+    with pytest.raises(ConfigError, match="missing"):
+        load_routing(path)
+
+
+def test_shipped_routing_is_valid(config_dir: Path) -> None:
+    assert "nurture" in load_routing(config_dir / "routing.yaml").queues
