@@ -1,0 +1,121 @@
+"""The qualify-signups flow end to end under Prefect's test harness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from prefect import task
+from prefect.artifacts import Artifact
+
+from connectors.settings import load_settings
+from connectors.store import Store
+from connectors.store.export import export_leads
+from flows import qualify
+from flows.qualify import QualifyParams, qualify_signups
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def _store() -> Store:
+    return Store(load_settings().store_url)
+
+
+def _run(**params: Any) -> dict[str, Any]:
+    return qualify_signups(QualifyParams(**params))
+
+
+def test_sample_runs_end_to_end_and_publishes_artifacts(config_dir: Path) -> None:
+    summary = _run()
+    assert (summary["processed"], summary["rejected"], summary["duplicates"]) == (30, 2, 1)
+    assert summary["leads"] == 27
+    assert sum(summary["by_tier"].values()) == 27
+    assert summary["qualified"] == summary["by_tier"].get("A", 0) + summary["by_tier"].get("B", 0)
+    assert summary["by_tier"]["disqualified"] == 3
+    counts = _store().counts()
+    assert counts["leads"] == 27 and counts["dead_letters"] == 2 and counts["assignments"] == 27
+    reasons = _store().read("select reason from dead_letters order by row_number")["reason"].to_list()
+    assert reasons == ["email 'not-an-email' is not valid: expected name@domain.tld", "email is empty"]
+    artifact = Artifact.get("qualify-signups-report")
+    assert artifact is not None and "| processed | rejected |" in str(artifact.data)
+    assert Artifact.get("qualify-signups-summary") is not None
+
+
+def test_second_run_processes_nothing_and_changes_nothing(config_dir: Path) -> None:
+    _run()
+    before = _store().counts()
+    exported = export_leads(_store())
+    summary = _run()
+    assert summary["processed"] == 0 and summary["leads"] == 0
+    after = _store().counts()
+    assert {k: v for k, v in after.items() if k != "runs"} == {k: v for k, v in before.items() if k != "runs"}
+    assert export_leads(_store()).drop("assessed_at").equals(exported.drop("assessed_at"))
+
+
+def test_new_signups_appended_later_are_picked_up(config_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "signups.csv"
+    rows = pl.read_csv(config_dir / "data" / "sample_signups.csv", infer_schema=False)
+    rows.head(10).write_csv(path)
+    assert _run(source=str(path))["processed"] == 10
+    rows.write_csv(path)
+    assert _run(source=str(path))["processed"] == 20
+    assert _store().counts()["leads"] == 27
+
+
+def test_crash_between_sync_and_commit_is_redone_without_duplicates(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LEADQ__RUN__BATCH_SIZE", "10")
+
+    @task(name="commit")
+    def crash(ctx: Any, cursor: Any) -> None:
+        raise RuntimeError("machine lost after the CRM write")
+
+    original = qualify.commit_step
+    monkeypatch.setattr(qualify, "commit_step", crash)
+    with pytest.raises(RuntimeError, match="machine lost"):
+        _run()
+    assert _store().counts()["leads"] > 0  # the first batch reached the CRM
+    monkeypatch.setattr(qualify, "commit_step", original)
+    summary = _run()
+    assert summary["processed"] == 30  # the uncommitted batch was redone, not skipped
+    redone = export_leads(_store())
+
+    monkeypatch.setenv("LEADQ_HOME", str(tmp_path / "clean"))
+    _run()
+    clean = export_leads(_store())
+    assert redone.height == clean.height == 27
+    columns = ["email", "score", "tier", "queue", "owner"]
+    assert redone.select(columns).sort("email").equals(clean.select(columns).sort("email"))
+    monkeypatch.setenv("LEADQ_HOME", str(tmp_path / "home"))
+
+
+def test_dry_run_writes_nothing(config_dir: Path) -> None:
+    summary = _run(dry_run=True)
+    assert summary["processed"] == 30 and summary["dry_run"] is True
+    assert not _store().exists()
+
+
+def test_bad_rows_never_lose_valid_ones(config_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "messy.csv"
+    huge = "y" * (10 * 1024 * 1024)
+    path.write_bytes(
+        b"email,first_name,company_name,signed_up_at,favourite_colour\n"
+        b"ana@northwind.io,Ana,Northwind,2026-11-01T10:00:00Z,blue\n"
+        b"broken@@,Bad,Nope,2026-11-01T10:01:00Z,red\n"
+        b"jos\xe9@acme,Jose,Acme,2026-11-01T10:02:00Z,green\n"
+        + f"big@northwind.io,Big,{huge},2026-11-01T10:03:00Z,grey\n".encode()
+        + b"bo@acmecloud.com,Bo\xff,Acme Cloud,2026-11-01T10:04:00Z,\n"
+        b"cy@acmecloud.com,Cy,Acme Cloud,last tuesday,pink\n"
+    )
+    summary = _run(source=str(path))
+    assert (summary["processed"], summary["leads"], summary["rejected"]) == (6, 2, 4)
+    leads = _store().read("select email, signals from leads order by email")
+    assert leads["email"].to_list() == ["ana@northwind.io", "bo@acmecloud.com"]
+    assert '"favourite_colour":"blue"' in leads["signals"][0]
+    reasons = _store().read("select row_number, reason from dead_letters order by row_number").rows()
+    assert [r[0] for r in reasons] == [2, 3, 4, 6]
+    assert "field 'company_name' is 10485760 characters long" in reasons[2][1]
+    assert "signed_up_at 'last tuesday'" in reasons[3][1]
