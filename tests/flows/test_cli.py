@@ -1,0 +1,96 @@
+"""The `leadq` command line, as a user types it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from connectors.settings import load_settings
+from connectors.store import Store
+from flows.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_commands_and_options() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("run", "export", "server"):
+        assert command in result.stdout
+    run_help = runner.invoke(app, ["run", "--help"]).stdout
+    assert "--source" in run_help and "--dry-run" in run_help and "--json" in run_help
+
+
+def test_bad_config_is_one_line_exit_2_and_nothing_processed(config_dir: Path) -> None:
+    icp = config_dir / "icp.yaml"
+    icp.write_text(icp.read_text().replace("weight: 25", "weight: heavy"))
+    result = runner.invoke(app, ["run", "--json"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(icp) in lines[0] and "criteria.industry.weight" in lines[0] and "heavy" in lines[0]
+    assert result.stdout == ""
+    assert not Store(load_settings().store_url).exists()
+
+
+def test_source_without_email_column_is_exit_2(config_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("name,mail\nAna,ana@acme.io\n")
+    result = runner.invoke(app, ["run", "--source", str(path)])
+    assert result.exit_code == 2
+    assert "required column 'email'" in result.stderr and str(path) in result.stderr
+
+
+def test_export_before_any_run_explains(config_dir: Path) -> None:
+    result = runner.invoke(app, ["export"])
+    assert result.exit_code == 1
+    assert "run `leadq run` first" in result.stderr
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_run_json_then_export_csv_and_parquet(config_dir: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", "--json"])
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    for key in ("run_id", "processed", "rejected", "qualified", "by_tier", "by_queue", "duration_s"):
+        assert key in summary
+    assert summary["processed"] == 30
+
+    csv = runner.invoke(app, ["export"])
+    assert csv.exit_code == 0
+    header = csv.stdout.splitlines()[0].split(",")
+    for column in ("email", "company_domain", "score", "tier", "confidence", "queue", "owner", "reasons", "icp_version"):
+        assert column in header
+    assert len(csv.stdout.strip().splitlines()) == 1 + 27
+
+    out = tmp_path / "leads.parquet"
+    assert runner.invoke(app, ["export", "--out", str(out)]).exit_code == 0
+    frame = pl.read_parquet(out)
+    assert frame.height == 27 and frame["email"].n_unique() == 27
+    assert runner.invoke(app, ["export", "--out", str(tmp_path / "leads.xlsx")]).exit_code == 2
+
+
+def test_installed_command_twice_is_clean(config_dir: Path, tmp_path: Path) -> None:
+    """The quickstart path: the real `leadq` script, Prefect's local API, no server running."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "LEADQ__"))}
+    env |= {"LEADQ_CONFIG_DIR": str(config_dir), "LEADQ_HOME": str(tmp_path / "home")}
+    leadq = Path(sys.executable).with_name("leadq")
+
+    first = subprocess.run([leadq, "run"], env=env, capture_output=True, text=True, timeout=300, check=False)
+    output = first.stdout + first.stderr
+    assert first.returncode == 0, output
+    assert "Traceback" not in output and "ERROR" not in output
+    assert "processed" in first.stdout and "30" in first.stdout
+
+    second = subprocess.run([leadq, "run", "--json"], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert second.returncode == 0, second.stderr
+    assert "Traceback" not in second.stderr and "ERROR" not in second.stderr
+    assert json.loads(second.stdout)["processed"] == 0
+    assert (tmp_path / "home" / "prefect").is_dir()  # Prefect's run history lives under LEADQ_HOME
