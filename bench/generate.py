@@ -20,8 +20,28 @@ TITLES = [
     "Software Engineer", "CEO", "Marketing Manager", "Account Executive", "Data Analyst", "CTO",
     "Marketing Intern", "Product Manager", "Chief Revenue Officer", "Customer Success Manager",
 ]  # fmt: skip
-COUNTRIES = ["United States", "US", "USA", "Canada", "United Kingdom", "UK", "Germany", "France", "India", "Brazil", "Japan", "Australia"]
-INDUSTRIES = ["computer software", "internet", "financial services", "retail", "marketing and advertising", "e-learning"]
+COUNTRIES = [
+    "United States",
+    "US",
+    "USA",
+    "Canada",
+    "United Kingdom",
+    "UK",
+    "Germany",
+    "France",
+    "India",
+    "Brazil",
+    "Japan",
+    "Australia",
+]
+INDUSTRIES = [
+    "computer software",
+    "internet",
+    "financial services",
+    "retail",
+    "marketing and advertising",
+    "e-learning",
+]
 
 
 def generate(n: int, seed: int = 7) -> tuple[pl.DataFrame, pl.DataFrame]:

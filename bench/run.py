@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import generate  # noqa: E402
+from generate import generate
 
 
 def run_once(n: int, work: Path) -> dict[str, float]:
@@ -64,14 +64,18 @@ def run_once(n: int, work: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sizes", type=int, nargs="+", help="numbers of signups, e.g. 10000 100000")
+    parser.add_argument("--one-in", type=Path, help=argparse.SUPPRESS)  # internal: time one size in this folder
     args = parser.parse_args()
+    if args.one_in:
+        print(json.dumps(run_once(args.sizes[0], args.one_in)))
+        return
     print(f"{'signups':>9} {'wall s':>7} {'signups/s':>10} {'peak MB':>8} {'leads':>8} {'rejected':>8}  slowest step")
     with tempfile.TemporaryDirectory(prefix="leadq-bench-") as tmp:
         run_once(100, Path(tmp))  # warm-up: creates Prefect's database
         for n in args.sizes:
-            # one process per size, so peak memory is that size's alone
-            code = f"import json,sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import run; print(json.dumps(run.run_once({n}, __import__('pathlib').Path({tmp!r}))))"
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            # one process per size, so the peak memory is that size's alone
+            command = [sys.executable, __file__, str(n), "--one-in", tmp]
+            out = subprocess.run(command, capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(
                 f"{r['signups']:>9,} {r['wall_s']:>7} {r['signups_per_s']:>10,} {r['peak_mb']:>8,} "

@@ -27,7 +27,6 @@ class _Section(BaseModel):
 
 class RunSettings(_Section):
     batch_size: int = Field(5000, ge=1, le=1_000_000)
-    progress_after_s: float = Field(2.0, ge=0)
 
 
 class SourceSettings(_Section):
@@ -126,7 +125,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     folder = config_dir(env)
     path = folder / SETTINGS_FILE
     if not path.is_file():
-        raise ConfigError(f"{path}: settings file not found (set LEADQ_CONFIG_DIR to the folder that holds {SETTINGS_FILE})")
+        raise ConfigError(
+            f"{path}: settings file not found (set LEADQ_CONFIG_DIR to the folder that holds {SETTINGS_FILE})"
+        )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -135,7 +136,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path, origins)) from exc
+        raise ConfigError(validation_message(exc, path, origins)) from exc
     settings.config_dir = folder
     settings.home = leadq_home(env)
     return settings
@@ -169,17 +170,6 @@ def _parse_env_value(raw: str) -> Any:
         return raw
 
 
-def _describe(exc: ValidationError, path: Path, origins: dict[tuple[str, ...], str]) -> str:
-    error = exc.errors()[0]
-    loc = tuple(str(part) for part in error["loc"])
-    where = next((origins[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in origins), None)
-    key = ".".join(loc)
-    found = error.get("input")
-    found_text = "" if isinstance(found, dict) else f" (found {found!r})"
-    source = f"environment variable {where}" if where else str(path)
-    return f"{source}: key '{key}': {error['msg']}{found_text}"
-
-
 def load_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML config file into a mapping, or raise ConfigError naming the file."""
     if not path.is_file():
@@ -193,10 +183,13 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def validation_message(exc: ValidationError, path: Path) -> str:
-    """One line naming the file, the key and the problem of the first validation error."""
+def validation_message(exc: ValidationError, path: Path, origins: dict[tuple[str, ...], str] | None = None) -> str:
+    """One line naming the file (or the environment variable), the key and the problem."""
     error = exc.errors()[0]
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    loc = tuple(str(part) for part in error["loc"])
+    known = origins or {}
+    env_var = next((known[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in known), None)
+    where = f"environment variable {env_var}" if env_var else str(path)
     found = error.get("input")
     found_text = "" if isinstance(found, dict | list) else f" (found {found!r})"
-    return f"{path}: key '{key}': {error['msg']}{found_text}"
+    return f"{where}: key '{'.'.join(loc) or '(top level)'}': {error['msg']}{found_text}"

@@ -75,7 +75,9 @@ def _field(frame: pl.DataFrame, c: Criterion) -> pl.Expr:
 
 def _disqualified_by(frame: pl.DataFrame, icp: Icp) -> pl.Expr:
     hits = [
-        pl.when(pl.col(d.field).cast(pl.String).str.to_lowercase().is_in([v.lower() for v in d.in_])).then(pl.lit(d.name))
+        pl.when(pl.col(d.field).cast(pl.String).str.to_lowercase().is_in([v.lower() for v in d.in_])).then(
+            pl.lit(d.name)
+        )
         for d in icp.disqualifiers
         if d.field in frame.columns
     ]

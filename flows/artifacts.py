@@ -26,8 +26,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines = [
         f"# qualify-signups{mode}",
         "",
-        f"Source `{summary.get('source')}`, ICP version `{summary.get('icp_version')}`, "
-        f"{summary['duration_s']} s.",
+        f"Source `{summary.get('source')}`, ICP version `{summary.get('icp_version')}`, {summary['duration_s']} s.",
         "",
         "| processed | rejected | leads | qualified |",
         "|---:|---:|---:|---:|",

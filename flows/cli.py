@@ -23,8 +23,8 @@ from rich.table import Table
 from connectors.errors import LeadqError
 from connectors.settings import load_settings
 from connectors.store import Store
+from connectors.store.export import export_leads, write_export
 from flows.context import load_context
-from connectors.store.export import EXPORT_COLUMNS, export_leads, write_export
 from flows.progress import reporting_to
 
 app = typer.Typer(
@@ -72,7 +72,10 @@ def _progress(enabled: bool) -> Iterator[None]:
 @app.command()
 def run(
     source: Annotated[
-        Path | None, typer.Option("--source", help="A CSV, Parquet or JSONL file of signups to process instead of the configured source.")
+        Path | None,
+        typer.Option(
+            "--source", help="A CSV, Parquet or JSONL file of signups to process instead of the configured source."
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide everything and print it; write nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as one JSON object.")] = False,
@@ -151,7 +154,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
         out.print(f"{summary['rejected']} rejected rows are in the dead_letters table, each with its reason.")
     if not summary["processed"]:
         out.print("No new signups since the last run.")
-    out.print(f"run {summary['run_id']}; export with: leadq export --out leads.csv ({', '.join(EXPORT_COLUMNS[:4])}, …)")
+    out.print(f"run {summary['run_id']} · every lead with its reasons: leadq export --out leads.csv")
 
 
 def main() -> None:  # pragma: no cover - the console script

@@ -7,6 +7,7 @@ creates nothing twice.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -28,8 +29,8 @@ from flows.context import RunContext, load_context
 from flows.progress import report
 from flows.summary import RunTotals
 
-# Batches are large and change every run: never hash, cache or persist them.
-STEP = {"cache_policy": NONE, "persist_result": False}
+# Batches are large and change every run, so no step hashes, caches or persists them
+# (cache_policy=NONE, persist_result=False).
 
 
 class QualifyParams(BaseModel):
@@ -39,7 +40,7 @@ class QualifyParams(BaseModel):
     dry_run: bool = Field(False, description="Decide everything, write nothing (no CRM, no watermark)")
 
 
-@task(name="prepare", **STEP)  # type: ignore[call-overload]
+@task(name="prepare", cache_policy=NONE, persist_result=False)
 def prepare_step(raw: pl.DataFrame, ctx: RunContext) -> tuple[Prepared, int]:
     """Validate and normalise; rows with no signup time that are already leads are skipped."""
     prepared = prepare_batch(raw, ctx.rules)
@@ -51,17 +52,17 @@ def prepare_step(raw: pl.DataFrame, ctx: RunContext) -> tuple[Prepared, int]:
     return Prepared(leads, prepared.rejects, prepared.duplicates), prepared.leads.height - leads.height
 
 
-@task(name="enrich", **STEP)  # type: ignore[call-overload]
+@task(name="enrich", cache_policy=NONE, persist_result=False)
 def enrich_step(leads: pl.DataFrame, ctx: RunContext) -> pl.DataFrame:
     return ctx.reference.enrich(leads)
 
 
-@task(name="score", **STEP)  # type: ignore[call-overload]
+@task(name="score", cache_policy=NONE, persist_result=False)
 def score_step(leads: pl.DataFrame, ctx: RunContext) -> pl.DataFrame:
     return score_leads(leads, ctx.icp, ctx.settings.scoring.top_reasons)
 
 
-@task(name="route", **STEP)  # type: ignore[call-overload]
+@task(name="route", cache_policy=NONE, persist_result=False)
 def route_step(leads: pl.DataFrame, ctx: RunContext, positions: dict[str, int]) -> tuple[pl.DataFrame, dict[str, int]]:
     existing = (
         ctx.store.existing_assignments(leads["email"].to_list())
@@ -71,14 +72,14 @@ def route_step(leads: pl.DataFrame, ctx: RunContext, positions: dict[str, int]) 
     return route_leads(leads, ctx.routing, positions, existing)
 
 
-@task(name="sync", retries=2, retry_delay_seconds=[1, 5], **STEP)  # type: ignore[call-overload]
+@task(name="sync", retries=2, retry_delay_seconds=[1, 5], cache_policy=NONE, persist_result=False)
 def sync_step(
     leads: pl.DataFrame, rejects: pl.DataFrame, positions: dict[str, int], ctx: RunContext, run_id: str
 ) -> SyncResult:
     return ctx.crm.publish(leads, rejects, positions, run_id, ctx.source.key)
 
 
-@task(name="commit", **STEP)  # type: ignore[call-overload]
+@task(name="commit", cache_policy=NONE, persist_result=False)
 def commit_step(ctx: RunContext, cursor: Cursor) -> None:
     ctx.store.commit_watermark(ctx.source.key, cursor)
 
@@ -93,7 +94,9 @@ def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
     ctx = load_context(params.source)
     if not params.dry_run:
         ctx.store.create()
-        ctx.store.record_run({"run_id": run_id, "source_key": ctx.source.key, "started_at": _now(), "status": "running"})
+        ctx.store.record_run(
+            {"run_id": run_id, "source_key": ctx.source.key, "started_at": _now(), "status": "running"}
+        )
     watermark = ctx.store.watermark(ctx.source.key) if ctx.store.exists() else Cursor()
     positions = ctx.store.rotation_positions() if ctx.store.exists() else {}
     logger.info("source %s, after %s, ICP %s", ctx.source.key, watermark.to_json(), ctx.icp.version)
@@ -121,7 +124,11 @@ def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
         totals.skipped_known += skipped
         totals.add_batch(raw.height, leads, prepared.rejects, ctx.icp.qualified_tiers)
         logger.info(
-            "batch %d: %d signups, %d leads, %d rejected", totals.batches, raw.height, leads.height, prepared.rejects.height
+            "batch %d: %d signups, %d leads, %d rejected",
+            totals.batches,
+            raw.height,
+            leads.height,
+            prepared.rejects.height,
         )
         report(f"batch {totals.batches}", totals.processed)
 
@@ -166,6 +173,4 @@ def _now() -> datetime:
 
 
 def _json(value: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(value, sort_keys=True, default=str)

@@ -89,8 +89,9 @@ class ReferenceFile:
         return (
             frame.with_columns(
                 pl.col("industry").str.to_lowercase(),
-                pl.coalesce(pl.col("employees").cast(pl.Float64, strict=False).cast(pl.Int64), _size_midpoint())
-                .alias("employees"),
+                pl.coalesce(pl.col("employees").cast(pl.Float64, strict=False).cast(pl.Int64), _size_midpoint()).alias(
+                    "employees"
+                ),
                 pl.col("country_code").alias("company_country"),
                 pl.col("founded_year").cast(pl.Float64, strict=False).cast(pl.Int32),
                 pl.lit(True).alias("_matched"),
@@ -107,8 +108,14 @@ def _domains(frame: pl.DataFrame) -> pl.DataFrame:
     host = pl.col("domain").str.to_lowercase().str.replace(r"^[a-z]+://", "").str.split("/").list.first()
     frame = frame.with_columns(host.alias("host"))
     hosts = frame["host"].unique().drop_nulls()
-    lookup = pl.DataFrame({"host": hosts, "registrable": pl.Series([registrable_domain(h) for h in hosts], dtype=pl.String)})
-    return frame.join(lookup, on="host", how="left").with_columns(pl.col("registrable").alias("domain")).drop("host", "registrable")
+    lookup = pl.DataFrame(
+        {"host": hosts, "registrable": pl.Series([registrable_domain(h) for h in hosts], dtype=pl.String)}
+    )
+    return (
+        frame.join(lookup, on="host", how="left")
+        .with_columns(pl.col("registrable").alias("domain"))
+        .drop("host", "registrable")
+    )
 
 
 def _size_midpoint() -> pl.Expr:

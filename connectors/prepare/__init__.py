@@ -77,9 +77,9 @@ def _reject_reason(text_columns: list[str], limit: int) -> pl.Expr:
     email_bad = pl.when(pl.col("email_error").is_not_null()).then(
         pl.format("email '{}' is not valid: {}", pl.col("email_in").str.slice(0, 80), pl.col("email_error"))
     )
-    bad_time = pl.when(pl.col(TIMESTAMP).is_null() & pl.col(RAW_TIMESTAMP).str.strip_chars().str.len_chars().gt(0)).then(
-        pl.format("signed_up_at '{}' is not an ISO-8601 date or time", pl.col(RAW_TIMESTAMP).str.slice(0, 40))
-    )
+    bad_time = pl.when(
+        pl.col(TIMESTAMP).is_null() & pl.col(RAW_TIMESTAMP).str.strip_chars().str.len_chars().gt(0)
+    ).then(pl.format("signed_up_at '{}' is not an ISO-8601 date or time", pl.col(RAW_TIMESTAMP).str.slice(0, 40)))
     return pl.coalesce([*too_long, email_missing, email_bad, bad_time])
 
 
@@ -121,6 +121,8 @@ def _company_domain(leads: pl.DataFrame) -> pl.DataFrame:
     personal = pl.col("email_type").is_in([EmailType.FREE.value, EmailType.DISPOSABLE.value])
     return (
         leads.join(lookup, on="website_host", how="left")
-        .with_columns(pl.when(personal).then(pl.col("website_domain")).otherwise(pl.col("registrable")).alias("company_domain"))
+        .with_columns(
+            pl.when(personal).then(pl.col("website_domain")).otherwise(pl.col("registrable")).alias("company_domain")
+        )
         .drop("website_host")
     )

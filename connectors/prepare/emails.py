@@ -66,7 +66,11 @@ def check_emails(emails: pl.Series) -> pl.DataFrame:
             normalised.append(None)
             errors.append(str(exc))
     checked = pl.DataFrame(
-        {"email_in": shaped, "email_norm": pl.Series(normalised, dtype=pl.String), "email_error": pl.Series(errors, dtype=pl.String)}
+        {
+            "email_in": shaped,
+            "email_norm": pl.Series(normalised, dtype=pl.String),
+            "email_error": pl.Series(errors, dtype=pl.String),
+        }
     )
     malformed = rest.filter(~rest.str.contains(_SHAPE))
     rejected = pl.DataFrame(

@@ -52,9 +52,7 @@ def route_leads(
     keeps = pl.col("_old_owner").is_not_null() & (pl.col("_old_queue") == pl.col("queue"))
     needs_turn = pl.col("queue").is_in(staffed) & ~keeps
     frame = frame.with_columns(needs_turn.fill_null(False).alias("_turn"))
-    frame = frame.with_columns(
-        pl.when("_turn").then(pl.int_range(pl.len()).over("queue", "_turn")).alias("_rank")
-    )
+    frame = frame.with_columns(pl.when("_turn").then(pl.int_range(pl.len()).over("queue", "_turn")).alias("_rank"))
     length = pl.col("queue").replace_strict({q: len(c) for q, c in cycles.items()}, default=1, return_dtype=pl.Int64)
     start = pl.col("queue").replace_strict(positions, default=0, return_dtype=pl.Int64)
     frame = frame.with_columns(((start + pl.col("_rank")) % length).alias(SLOT))
@@ -82,7 +80,8 @@ def _segment(config: RoutingConfig) -> pl.Expr:
 
 
 def _territory(leads: pl.DataFrame, config: RoutingConfig) -> pl.Expr:
-    country = pl.coalesce([c for c in ("company_country", "country") if c in leads.columns] or [pl.lit(None)])
+    present: list[pl.Expr] = [pl.col(c) for c in ("company_country", "country") if c in leads.columns]
+    country = pl.coalesce(present or [pl.lit(None, dtype=pl.String)])
     mapping = {code.upper(): name for name, codes in config.territories.items() for code in codes}
     return country.replace_strict(mapping, default="other", return_dtype=pl.String).alias("territory")
 

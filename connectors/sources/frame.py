@@ -21,7 +21,9 @@ _NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%
 
 def canonicalise(frame: pl.DataFrame, columns: dict[str, str], where: str) -> pl.DataFrame:
     """Rename mapped columns, check `email` exists, type the cursor columns, sort."""
-    renames = {source: canonical for canonical, source in columns.items() if source in frame.columns and source != canonical}
+    renames = {
+        source: canonical for canonical, source in columns.items() if source in frame.columns and source != canonical
+    }
     frame = frame.rename(renames)
     if EMAIL not in frame.columns:
         mapped = columns.get(EMAIL, EMAIL)
@@ -56,10 +58,16 @@ def _parse_timestamp(frame: pl.DataFrame, name: str) -> pl.Expr:
     dtype = frame.schema[name]
     col = pl.col(name)
     if isinstance(dtype, pl.Datetime):
-        return (col.dt.convert_time_zone("UTC") if dtype.time_zone else col).dt.replace_time_zone(None).cast(pl.Datetime("us"))
+        return (
+            (col.dt.convert_time_zone("UTC") if dtype.time_zone else col)
+            .dt.replace_time_zone(None)
+            .cast(pl.Datetime("us"))
+        )
     if dtype == pl.Date:
         return col.cast(pl.Datetime("us"))
     text = col.cast(pl.String).str.strip_chars()
     parsed = [text.str.to_datetime(f, strict=False, time_zone="UTC", time_unit="us") for f in _AWARE_FORMATS]
-    parsed += [text.str.to_datetime(f, strict=False, time_unit="us").dt.replace_time_zone("UTC") for f in _NAIVE_FORMATS]
+    parsed += [
+        text.str.to_datetime(f, strict=False, time_unit="us").dt.replace_time_zone("UTC") for f in _NAIVE_FORMATS
+    ]
     return pl.coalesce(parsed).dt.replace_time_zone(None).alias(name)

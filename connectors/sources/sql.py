@@ -42,7 +42,9 @@ class SqlSource:
         engine = sa.create_engine(self._url)
         query = self._query(self._table(engine), after)
         with engine.connect() as conn:
-            for rows in pl.read_database(query, conn, iter_batches=True, batch_size=batch_size, infer_schema_length=None):
+            for rows in pl.read_database(
+                query, conn, iter_batches=True, batch_size=batch_size, infer_schema_length=None
+            ):
                 yield canonicalise(rows, self.columns, self.key)
         engine.dispose()
 
@@ -61,7 +63,9 @@ class SqlSource:
     def _query(self, table: sa.Table, after: Cursor) -> sa.Select[tuple[object, ...]]:
         ts_name, id_name = self.columns.get(TIMESTAMP, TIMESTAMP), self.columns.get(ID, ID)
         if ts_name not in table.c:
-            raise SourceError(f"{self.key}: column '{ts_name}' (signed_up_at) not found; an incremental SQL source needs it")
+            raise SourceError(
+                f"{self.key}: column '{ts_name}' (signed_up_at) not found; an incremental SQL source needs it"
+            )
         ts = table.c[ts_name]
         order = [ts.asc().nulls_first()]
         query = sa.select(table)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pydantic import NaiveDatetime as UtcDatetime  # every time in the store is UTC, stored naive
-
 from sqlmodel import Field, SQLModel
 
 

@@ -60,7 +60,7 @@ class Store:
         if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         try:
-            SQLModel.metadata.create_all(self.engine, tables=[t.__table__ for t in TABLES])  # type: ignore[attr-defined]
+            SQLModel.metadata.create_all(self.engine, tables=[_table(t) for t in TABLES])
         except sa.exc.OperationalError as exc:
             raise FatalError(f"store {self.engine.url.render_as_string(hide_password=True)}: {exc.orig}") from exc
 
@@ -68,7 +68,8 @@ class Store:
 
     def state(self, key: str) -> Any:
         with self.engine.connect() as conn:
-            value = conn.execute(sa.select(SyncState.value).where(SyncState.key == key)).scalar()  # type: ignore[arg-type]
+            table = _table(SyncState)
+            value = conn.execute(sa.select(table.c.value).where(table.c.key == key)).scalar()
         return json.loads(value) if value is not None else None
 
     def watermark(self, source_key: str) -> Cursor:
@@ -86,7 +87,7 @@ class Store:
     # --- reads --------------------------------------------------------------------
 
     def existing_assignments(self, emails: Sequence[str]) -> pl.DataFrame:
-        table = Assignment.__table__  # type: ignore[attr-defined]
+        table = _table(Assignment)
         frames = [
             pl.DataFrame(
                 self._fetch(sa.select(table.c.email, table.c.queue, table.c.owner).where(table.c.email.in_(chunk))),
@@ -95,10 +96,14 @@ class Store:
             )
             for chunk in _chunks(emails)
         ]
-        return pl.concat(frames) if frames else pl.DataFrame(schema={"email": pl.String, "queue": pl.String, "owner": pl.String})
+        return (
+            pl.concat(frames)
+            if frames
+            else pl.DataFrame(schema={"email": pl.String, "queue": pl.String, "owner": pl.String})
+        )
 
     def known_emails(self, emails: Sequence[str]) -> set[str]:
-        table = Lead.__table__  # type: ignore[attr-defined]
+        table = _table(Lead)
         found: set[str] = set()
         for chunk in _chunks(emails):
             found.update(row[0] for row in self._fetch(sa.select(table.c.email).where(table.c.email.in_(chunk))))
@@ -107,7 +112,7 @@ class Store:
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return {
-                t.__tablename__: conn.execute(sa.select(sa.func.count()).select_from(t.__table__)).scalar_one()  # type: ignore[attr-defined]
+                _table(t).name: conn.execute(sa.select(sa.func.count()).select_from(_table(t))).scalar_one()
                 for t in TABLES
             }
 
@@ -146,11 +151,16 @@ class Store:
             self._upsert(conn, Run, [run], ["run_id"])
 
     def _upsert(
-        self, conn: sa.Connection, model: type[SQLModel], rows: list[dict[str, Any]], keys: list[str], update: bool = True
+        self,
+        conn: sa.Connection,
+        model: type[SQLModel],
+        rows: list[dict[str, Any]],
+        keys: list[str],
+        update: bool = True,
     ) -> None:
         if not rows:
             return
-        table = model.__table__  # type: ignore[attr-defined]
+        table = _table(model)
         insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(table)
         columns = [c for c in rows[0] if c not in keys]
         if update and columns:
@@ -164,6 +174,12 @@ class Store:
         self._upsert(conn, model, rows, [key], update=False)
 
 
+def _table(model: type[SQLModel]) -> sa.Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, sa.Table)
+    return table
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -173,10 +189,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _set_state(conn: sa.Connection, key: str, value: Any) -> None:
-    table = SyncState.__table__  # type: ignore[attr-defined]
+    table = _table(SyncState)
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(table).values(key=key, value=json.dumps(value, sort_keys=True), updated_at=_now())
-    conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}))
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["key"], set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}
+        )
+    )
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -232,14 +252,31 @@ def _assessments(leads: pl.DataFrame, run_id: str, now: datetime) -> list[dict[s
 
 def _assignments(leads: pl.DataFrame, run_id: str, now: datetime) -> list[dict[str, Any]]:
     return leads.select(
-        "email", "queue", "owner", "segment", "territory", pl.lit(run_id).alias("run_id"), pl.lit(now).alias("assigned_at")
+        "email",
+        "queue",
+        "owner",
+        "segment",
+        "territory",
+        pl.lit(run_id).alias("run_id"),
+        pl.lit(now).alias("assigned_at"),
     ).to_dicts()
 
 
 def _audit(leads: pl.DataFrame, run_id: str, now: datetime) -> list[dict[str, Any]]:
     decision = ["icp_version", "score", "tier", "queue", "owner"]
-    key = pl.concat_str([pl.lit("decided"), pl.col("email"), *(pl.col(c).cast(pl.String).fill_null("") for c in decision)], separator="|")
-    detail = pl.struct([*decision, "confidence", "reasons", "disqualified_by", _column(leads, "method").fill_null("rules").alias("method")])
+    key = pl.concat_str(
+        [pl.lit("decided"), pl.col("email"), *(pl.col(c).cast(pl.String).fill_null("") for c in decision)],
+        separator="|",
+    )
+    detail = pl.struct(
+        [
+            *decision,
+            "confidence",
+            "reasons",
+            "disqualified_by",
+            _column(leads, "method").fill_null("rules").alias("method"),
+        ]
+    )
     return leads.select(
         key.alias("event_key"), pl.lit(run_id).alias("run_id"), "email", pl.lit("decided").alias("kind"),
         detail.struct.json_encode().alias("detail"), pl.lit(now).alias("at"),
@@ -252,6 +289,7 @@ def _dead_letters(rejects: pl.DataFrame, source_key: str, run_id: str, now: date
     by_row = pl.format("row:{}|{}", pl.col("_row"), pl.col("raw").str.slice(0, 120))
     key = pl.concat_str([pl.lit(source_key), pl.coalesce(pl.col("signup_id"), by_row)], separator="|")
     return rejects.select(
-        key.alias("key"), pl.lit(source_key).alias("source_key"), "signup_id", pl.col("_row").cast(pl.Int64).alias("row_number"),
-        "reason", "raw", pl.lit(run_id).alias("run_id"), pl.lit(now).alias("created_at"),
+        key.alias("key"), pl.lit(source_key).alias("source_key"), "signup_id",
+        pl.col("_row").cast(pl.Int64).alias("row_number"), "reason", "raw", pl.lit(run_id).alias("run_id"),
+        pl.lit(now).alias("created_at"),
     ).to_dicts()  # fmt: skip

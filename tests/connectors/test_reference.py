@@ -16,7 +16,10 @@ PDL_HEADER = (
 
 
 def _leads(*domains: str | None) -> pl.DataFrame:
-    return pl.DataFrame({"company_domain": list(domains), "company_name": ["Typed In"] * len(domains)}, schema={"company_domain": pl.String, "company_name": pl.String})
+    return pl.DataFrame(
+        {"company_domain": list(domains), "company_name": ["Typed In"] * len(domains)},
+        schema={"company_domain": pl.String, "company_name": pl.String},
+    )
 
 
 def test_bundled_reference_joins_by_domain(config_dir: Path) -> None:
@@ -29,11 +32,14 @@ def test_bundled_reference_joins_by_domain(config_dir: Path) -> None:
     assert second["company_legal_name"] == "Typed In"
 
 
-def test_pdl_layout_needs_only_the_preset_setting(config_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_pdl_layout_needs_only_the_preset_setting(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     pdl = tmp_path / "pdl.csv"
     pdl.write_text(
         PDL_HEADER
-        + "acme corp,acme.io,2010,computer software,51-200,\"san francisco, california\",united states,linkedin.com/company/acme,130,150\n"
+        + 'acme corp,acme.io,2010,computer software,51-200,"san francisco, california",united states,'
+        + "linkedin.com/company/acme,130,150\n"
         + "beta gmbh,www.beta.de,1999,retail,1001-5000,berlin,germany,linkedin.com/company/beta,,4000\n"
     )
     monkeypatch.setenv("LEADQ__ENRICHMENT__REFERENCE__PATH", str(pdl))
@@ -41,15 +47,24 @@ def test_pdl_layout_needs_only_the_preset_setting(config_dir: Path, monkeypatch:
     out = ReferenceFile.from_settings(load_settings()).enrich(_leads("acme.io", "beta.de"))
     acme, beta = out.to_dicts()
     assert (acme["company_legal_name"], acme["employees"], acme["company_country"], acme["founded_year"]) == (
-        "acme corp", 130, "US", 2010,
+        "acme corp",
+        130,
+        "US",
+        2010,
     )
     assert (beta["employees"], beta["company_country"]) == (3000, "DE")  # from the size range when no estimate
 
 
-def test_missing_column_names_file_preset_and_key(config_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_missing_column_names_file_preset_and_key(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     bad = tmp_path / "companies.csv"
     bad.write_text("domain,name\nacme.io,Acme\n")
     monkeypatch.setenv("LEADQ__ENRICHMENT__REFERENCE__PATH", str(bad))
     with pytest.raises(ConfigError) as err:
         ReferenceFile.from_settings(load_settings())
-    assert str(bad) in str(err.value) and "'industry'" in str(err.value) and "enrichment.reference.columns.industry" in str(err.value)
+    assert (
+        str(bad) in str(err.value)
+        and "'industry'" in str(err.value)
+        and "enrichment.reference.columns.industry" in str(err.value)
+    )

@@ -18,7 +18,10 @@ ROWS = {
 }
 
 
-def _all(source: FileSource | SqlSource, after: Cursor = Cursor(), batch: int = 100) -> pl.DataFrame:
+START = Cursor()
+
+
+def _all(source: FileSource | SqlSource, after: Cursor = START, batch: int = 100) -> pl.DataFrame:
     batches = list(source.pending(after, batch))
     return pl.concat(batches) if batches else pl.DataFrame()
 
@@ -95,7 +98,9 @@ def test_sql_source_reads_a_mapped_table_incrementally(tmp_path: Path) -> None:
             "insert into users values (?, ?, ?, ?)",
             [(1, "a@acme.io", "2026-01-01 10:00:00", "pro"), (2, "b@acme.io", "2026-01-02 10:00:00", "free")],
         )
-    source = SqlSource(f"sqlite:///{db}", "users", {"email": "user_email", "signed_up_at": "created_at", "signup_id": "id"})
+    source = SqlSource(
+        f"sqlite:///{db}", "users", {"email": "user_email", "signed_up_at": "created_at", "signup_id": "id"}
+    )
     source.check()
     rows = _all(source)
     assert rows["email"].to_list() == ["a@acme.io", "b@acme.io"]

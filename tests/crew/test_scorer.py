@@ -14,7 +14,11 @@ ICP = {
     "tiers": {"A": 80, "B": 60, "C": 35},
     "criteria": {
         "industry": {"field": "industry", "weight": 50, "match": {"Software": 1.0, "retail": 0.2}},
-        "size": {"field": "employees", "weight": 30, "bands": [{"max": 10, "fraction": 0.0}, {"min": 11, "fraction": 1.0}]},
+        "size": {
+            "field": "employees",
+            "weight": 30,
+            "bands": [{"max": 10, "fraction": 0.0}, {"min": 11, "fraction": 1.0}],
+        },
         "usage": {"field": "seats", "weight": 20, "bands": [{"min": 5, "fraction": 1.0}]},
     },
     "disqualifiers": [{"name": "competitor", "field": "company_domain", "in": ["rival.com"]}],

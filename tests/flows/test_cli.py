@@ -66,7 +66,17 @@ def test_run_json_then_export_csv_and_parquet(config_dir: Path, tmp_path: Path) 
     csv = runner.invoke(app, ["export"])
     assert csv.exit_code == 0
     header = csv.stdout.splitlines()[0].split(",")
-    for column in ("email", "company_domain", "score", "tier", "confidence", "queue", "owner", "reasons", "icp_version"):
+    for column in (
+        "email",
+        "company_domain",
+        "score",
+        "tier",
+        "confidence",
+        "queue",
+        "owner",
+        "reasons",
+        "icp_version",
+    ):
         assert column in header
     assert len(csv.stdout.strip().splitlines()) == 1 + 27
 
