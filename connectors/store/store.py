@@ -205,7 +205,8 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 
 def _column(frame: pl.DataFrame, name: str) -> pl.Expr:
-    return pl.col(name) if name in frame.columns else pl.lit(None)
+    """The column, or nulls under its name when this batch lacks it."""
+    return pl.col(name) if name in frame.columns else pl.lit(None).alias(name)
 
 
 def _companies(leads: pl.DataFrame, now: datetime) -> list[dict[str, Any]]:

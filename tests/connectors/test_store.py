@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from connectors.sources import Cursor
+from connectors.store import Store
+
+DECIDED = pl.DataFrame(
+    {
+        "email": ["ana@acme.io", "bo@acme.io"],
+        "signup_id": ["s1", "s2"],
+        "first_name": ["Ana", "Bo"],
+        "last_name": [None, None],
+        "job_title": ["VP Sales", None],
+        "seniority": ["vp", None],
+        "function": ["sales", None],
+        "company_domain": ["acme.io", "acme.io"],
+        "email_type": ["business", "business"],
+        "country": ["US", "US"],
+        "phone": [None, None],
+        "source": ["organic", None],
+        "signed_up_at": [datetime(2026, 1, 1), datetime(2026, 1, 2)],
+        "plan": ["pro", "free"],
+        "company_legal_name": ["Acme", "Acme"],
+        "industry": ["computer software"] * 2,
+        "employees": [120, 120],
+        "company_country": ["US", "US"],
+        "company_source": ["reference:companies.csv"] * 2,
+        "score": [90, 40],
+        "tier": ["A", "C"],
+        "confidence": [1.0, 0.6],
+        "reasons": ["industry computer software: +25 of 25", ""],
+        "disqualified_by": [None, None],
+        "icp_version": ["abc123abc123"] * 2,
+        "segment": ["mid_market"] * 2,
+        "territory": ["na"] * 2,
+        "queue": ["inbound-na", "nurture"],
+        "owner": ["devon@example.com", None],
+    },
+    schema_overrides={"last_name": pl.String, "phone": pl.String, "disqualified_by": pl.String},
+)
+REJECTS = pl.DataFrame(
+    {"signup_id": ["s3"], "_row": [3], "reason": ["email is empty"], "raw": ['{"email":null}']},
+    schema_overrides={"_row": pl.UInt32},
+)
+
+
+def _store(tmp_path: Path) -> Store:
+    store = Store(f"sqlite:///{tmp_path / 'leadq.db'}")
+    store.create()
+    return store
+
+
+def test_writing_the_same_batch_twice_changes_no_counts(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.record_batch(DECIDED, REJECTS, {"inbound-na": 1}, "run-1", "file:x")
+    first = store.counts()
+    store.record_batch(DECIDED, REJECTS, {"inbound-na": 1}, "run-2", "file:x")
+    assert store.counts() == first
+    assert first["leads"] == 2 and first["companies"] == 1 and first["audit_events"] == 2 and first["dead_letters"] == 1
+    assert store.rotation_positions() == {"inbound-na": 1}
+    signals = store.read("select signals from leads where email = 'ana@acme.io'")["signals"][0]
+    assert signals == '{"plan":"pro"}'
+
+
+def test_a_changed_decision_is_a_new_audit_event_and_updates_the_lead(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.record_batch(DECIDED, REJECTS, {}, "run-1", "file:x")
+    rescored = DECIDED.with_columns(pl.when(pl.col("email") == "bo@acme.io").then(65).otherwise("score").alias("score"))
+    store.record_batch(rescored, REJECTS.clear(), {}, "run-2", "file:x")
+    assert store.counts()["audit_events"] == 3
+    assert store.read("select score from assessments where email = 'bo@acme.io'")["score"].to_list() == [65]
+    assigned = store.existing_assignments(["ana@acme.io", "nobody@x.io"])
+    assert assigned.rows() == [("ana@acme.io", "inbound-na", "devon@example.com")]
+
+
+def test_watermark_round_trips_and_starts_empty(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    assert store.watermark("file:x").is_start
+    store.commit_watermark("file:x", Cursor(datetime(2026, 1, 2, 3, 4, 5), "s9"))
+    assert store.watermark("file:x") == Cursor(datetime(2026, 1, 2, 3, 4, 5), "s9")
+    assert store.watermark("file:other").is_start
+
+
+def test_a_fresh_store_does_not_exist_until_created(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'nested' / 'leadq.db'}")
+    assert not store.exists()
+    assert not (tmp_path / "nested").exists()
+    store.create()
+    assert store.exists()
