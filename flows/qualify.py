@@ -97,40 +97,15 @@ def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
         ctx.store.record_run(
             {"run_id": run_id, "source_key": ctx.source.key, "started_at": _now(), "status": "running"}
         )
-    watermark = ctx.store.watermark(ctx.source.key) if ctx.store.exists() else Cursor()
-    positions = ctx.store.rotation_positions() if ctx.store.exists() else {}
-    logger.info("source %s, after %s, ICP %s", ctx.source.key, watermark.to_json(), ctx.icp.version)
+    logger.info("source %s, ICP %s", ctx.source.key, ctx.icp.version)
     if not ctx.settings.llm.model:
         logger.info("no [llm] model set: rules decide every lead")
-
-    totals, cursor = RunTotals(), watermark
-    timer = _StepTimer(totals)
-    for raw in ctx.source.pending(watermark, ctx.settings.run.batch_size):
-        with timer("prepare"):
-            prepared, skipped = prepare_step(raw, ctx)
-        with timer("enrich"):
-            leads = enrich_step(prepared.leads, ctx)
-        with timer("score"):
-            leads = score_step(leads, ctx)
-        with timer("route"):
-            leads, positions = route_step(leads, ctx, positions)
-        cursor = last_cursor(raw, cursor)
+    try:
+        totals = _run_batches(ctx, params.dry_run, run_id)
+    except Exception:
         if not params.dry_run:
-            with timer("sync"):
-                sync_step(leads, prepared.rejects, positions, ctx, run_id)
-            with timer("commit"):
-                commit_step(ctx, cursor)
-        totals.duplicates += prepared.duplicates
-        totals.skipped_known += skipped
-        totals.add_batch(raw.height, leads, prepared.rejects, ctx.icp.qualified_tiers)
-        logger.info(
-            "batch %d: %d signups, %d leads, %d rejected",
-            totals.batches,
-            raw.height,
-            leads.height,
-            prepared.rejects.height,
-        )
-        report(f"batch {totals.batches}", totals.processed)
+            ctx.store.record_run({"run_id": run_id, "finished_at": _now(), "status": "failed"})
+        raise
 
     summary = totals.as_dict(
         run_id,
@@ -147,6 +122,40 @@ def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
         summary["processed"], summary["leads"], summary["qualified"], summary["rejected"],
     )  # fmt: skip
     return summary
+
+
+def _run_batches(ctx: RunContext, dry_run: bool, run_id: str) -> RunTotals:
+    """The pipeline, batch by batch, from the watermark to the end of the source."""
+    logger = get_run_logger()
+    exists = ctx.store.exists()
+    watermark = ctx.store.watermark(ctx.source.key) if exists else Cursor()
+    positions = ctx.store.rotation_positions() if exists else {}
+    totals, cursor = RunTotals(), watermark
+    timer = _StepTimer(totals)
+    for raw in ctx.source.pending(watermark, ctx.settings.run.batch_size):
+        with timer("prepare"):
+            prepared, skipped = prepare_step(raw, ctx)
+        with timer("enrich"):
+            leads = enrich_step(prepared.leads, ctx)
+        with timer("score"):
+            leads = score_step(leads, ctx)
+        with timer("route"):
+            leads, positions = route_step(leads, ctx, positions)
+        cursor = last_cursor(raw, cursor)
+        if not dry_run:
+            with timer("sync"):
+                sync_step(leads, prepared.rejects, positions, ctx, run_id)
+            with timer("commit"):
+                commit_step(ctx, cursor)
+        totals.duplicates += prepared.duplicates
+        totals.skipped_known += skipped
+        totals.add_batch(raw.height, leads, prepared.rejects, ctx.icp.qualified_tiers)
+        logger.info(
+            "batch %d: %d signups, %d leads, %d rejected; watermark %s",
+            totals.batches, raw.height, leads.height, prepared.rejects.height, cursor.to_json(),
+        )  # fmt: skip
+        report(f"batch {totals.batches}", totals.processed)
+    return totals
 
 
 class _StepTimer:

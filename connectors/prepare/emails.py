@@ -32,8 +32,11 @@ def _extractor() -> tldextract.TLDExtract:
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
+@lru_cache(maxsize=200_000)
 def registrable_domain(host: str | None) -> str | None:
-    """`mail.eu.acme.co.uk` → `acme.co.uk`; None for hosts with no registrable part."""
+    """`mail.eu.acme.co.uk` → `acme.co.uk`; None when there is no registrable part.
+
+    Cached: batches repeat the same companies."""
     if not host:
         return None
     result = _extractor()(host.strip().lower().rstrip("."))

@@ -78,6 +78,7 @@ def test_crash_between_sync_and_commit_is_redone_without_duplicates(
     with pytest.raises(RuntimeError, match="machine lost"):
         _run()
     assert _store().counts()["leads"] > 0  # the first batch reached the CRM
+    assert _store().read("select status from runs")["status"].to_list() == ["failed"]
     monkeypatch.setattr(qualify, "commit_step", original)
     summary = _run()
     assert summary["processed"] == 30  # the uncommitted batch was redone, not skipped
