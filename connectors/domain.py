@@ -41,7 +41,9 @@ COMPANY_COLUMNS: Final[tuple[str, ...]] = (
     "company_country",
     "founded_year",
     "linkedin_url",
-    "company_source",
+    "company_sources",
+    "email_provider",
+    "technologies",
 )
 
 # Columns that scoring and routing add.

@@ -49,10 +49,75 @@ class ReferenceSettings(_Section):
     path: str = "data/companies.csv"
     preset: Literal["leadq", "pdl"] = "leadq"
     columns: dict[str, str] = Field(default_factory=dict)
+    confidence: float = Field(0.9, ge=0, le=1)
+
+
+class ServiceSettings(_Section):
+    """Limits shared by every provider that calls out."""
+
+    enabled: bool = True
+    timeout_s: float = Field(5.0, gt=0)
+    rate_per_s: float = Field(5.0, ge=0)
+    max_concurrency: int = Field(4, ge=1)
+    retries: int = Field(3, ge=0, le=10)
+    max_retry_after_s: float = Field(30.0, ge=0)
+    breaker_after: int = Field(5, ge=1)
+    cost_per_call: float = Field(0.0, ge=0)
+    budget: float = Field(0.0, ge=0)  # credits per run, 0 = no budget
+    cache_ttl_days: float = Field(30.0, ge=0)
+
+
+class WebsiteSettings(ServiceSettings):
+    url_template: str = "https://{domain}/"
+    max_bytes: int = Field(2_000_000, ge=1024)
+    max_redirects: int = Field(3, ge=0, le=10)
+    allow_private_networks: bool = False
+    fetch_about: bool = True
+    probe_host: str = "example.com"
+    technologies_file: str = "technologies.yaml"
+
+
+class DnsSettings(_Section):
+    enabled: bool = True
+    timeout_s: float = Field(2.0, gt=0)
+    nameservers: list[str] = Field(default_factory=list)
+    port: int = 53
+    probe_domain: str = "gmail.com"
+    cache_ttl_days: float = Field(30.0, ge=0)
+    providers: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class ApolloSettings(ServiceSettings):
+    base_url: str = "https://api.apollo.io"
+    api_key_env: str = "APOLLO_API_KEY"  # the name of the variable, never the key
+    rate_per_s: float = Field(1.0, ge=0)
+    cost_per_call: float = Field(1.0, ge=0)
+
+
+class PdlSettings(ServiceSettings):
+    base_url: str = "https://api.peopledatalabs.com"
+    api_key_env: str = "PDL_API_KEY"
+    rate_per_s: float = Field(1.0, ge=0)
+    cost_per_call: float = Field(1.0, ge=0)
+
+
+ProviderName = Literal["reference", "website", "dns", "apollo", "pdl"]
+
+
+DEFAULT_PROVIDERS: list[ProviderName] = ["reference", "dns", "website", "apollo", "pdl"]
 
 
 class EnrichmentSettings(_Section):
+    providers: list[ProviderName] = Field(default_factory=lambda: list(DEFAULT_PROVIDERS))
+    fields: dict[str, list[str]] = Field(default_factory=dict)  # per-field provider order
+    min_confidence: float = Field(0.7, ge=0, le=1)
+    max_workers: int = Field(8, ge=1, le=256)
+    write_policy: dict[str, Literal["fill_if_empty", "always", "never"]] = Field(default_factory=dict)
     reference: ReferenceSettings = Field(default_factory=ReferenceSettings)
+    website: WebsiteSettings = Field(default_factory=WebsiteSettings)
+    dns: DnsSettings = Field(default_factory=DnsSettings)
+    apollo: ApolloSettings = Field(default_factory=ApolloSettings)
+    pdl: PdlSettings = Field(default_factory=PdlSettings)
 
 
 class ScoringSettings(_Section):

@@ -17,6 +17,8 @@ def publish_run_artifacts(summary: dict[str, Any]) -> None:
     ]
     rows += [{"metric": f"tier {tier}", "value": n} for tier, n in summary["by_tier"].items()]
     rows += [{"metric": f"queue {queue}", "value": n} for queue, n in summary["by_queue"].items()]
+    rows += [{"metric": f"enrichment calls {p}", "value": n} for p, n in summary.get("enrichment_calls", {}).items()]
+    rows += [{"metric": f"enrichment credits {p}", "value": c} for p, c in summary.get("enrichment_cost", {}).items()]
     create_table_artifact(table=rows, key=SUMMARY_KEY, description="leadq run summary")
     create_markdown_artifact(markdown=render_markdown(summary), key=REPORT_KEY, description="leadq run report")
 
@@ -53,6 +55,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines += ["", "Every rejected row is in the `dead_letters` table with its row number and full reason."]
     else:
         lines.append("None.")
+    calls, cost = summary.get("enrichment_calls") or {}, summary.get("enrichment_cost") or {}
+    if calls:
+        lines += ["", "## Enrichment", "", "| provider | calls | credits |", "|---|---:|---:|"]
+        lines += [f"| {p} | {calls[p]} | {cost.get(p, 0)} |" for p in calls]
+        off = summary.get("enrichment_off") or {}
+        lines += [f"| {p} (off: {why}) | 0 | 0 |" for p, why in off.items()]
     steps = summary.get("step_seconds") or {}
     if steps:
         slowest = max(steps, key=lambda s: steps[s])

@@ -79,6 +79,9 @@ def run(
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide everything and print it; write nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as one JSON object.")] = False,
+    refresh_enrichment: Annotated[
+        bool, typer.Option("--refresh-enrichment", help="Ignore cached enrichment; ask every provider again.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's INFO logs on the terminal.")] = False,
 ) -> None:
     """Process new signups: prepare, enrich, score, route and write them to the CRM."""
@@ -94,7 +97,10 @@ def run(
     started = time.perf_counter()
     try:
         with _progress(err.is_terminal and not verbose):
-            summary = qualify_signups(QualifyParams(source=str(source) if source else None, dry_run=dry_run))
+            params = QualifyParams(
+                source=str(source) if source else None, dry_run=dry_run, refresh_enrichment=refresh_enrichment
+            )
+            summary = qualify_signups(params)
     except LeadqError as exc:
         raise _fail(exc) from None
     except Exception as exc:  # a failed flow run: Prefect has logged the traceback

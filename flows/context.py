@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.crm import LocalCrm
-from connectors.enrichment.reference import ReferenceFile
+from connectors.enrichment import Enricher, build_enricher
 from connectors.prepare import PrepareRules
 from connectors.routing import RoutingConfig, load_routing
 from connectors.settings import Settings, load_settings
@@ -21,7 +21,7 @@ class RunContext:
     icp: Icp
     routing: RoutingConfig
     rules: PrepareRules
-    reference: ReferenceFile
+    enricher: Enricher
     source: SignupSource
     store: Store
     crm: LocalCrm
@@ -36,7 +36,7 @@ def load_context(source: str | None = None) -> RunContext:
         icp=load_icp(settings.config_path(settings.scoring.icp_file)),
         routing=load_routing(settings.config_path(settings.routing.file)),
         rules=PrepareRules.from_settings(settings),
-        reference=ReferenceFile.from_settings(settings),
+        enricher=build_enricher(settings),
         source=open_source(settings, Path(source) if source else None),
         store=store,
         crm=LocalCrm(store),

@@ -38,6 +38,7 @@ class QualifyParams(BaseModel):
 
     source: str | None = Field(None, description="A signup file to process instead of the configured source")
     dry_run: bool = Field(False, description="Decide everything, write nothing (no CRM, no watermark)")
+    refresh_enrichment: bool = Field(False, description="Ignore cached enrichment and ask the providers again")
 
 
 @task(name="prepare", cache_policy=NONE, persist_result=False)
@@ -53,8 +54,10 @@ def prepare_step(raw: pl.DataFrame, ctx: RunContext) -> tuple[Prepared, int]:
 
 
 @task(name="enrich", cache_policy=NONE, persist_result=False)
-def enrich_step(leads: pl.DataFrame, ctx: RunContext) -> pl.DataFrame:
-    return ctx.reference.enrich(leads)
+def enrich_step(leads: pl.DataFrame, ctx: RunContext, params: QualifyParams) -> pl.DataFrame:
+    """One waterfall per company domain in the batch; lookups are cached unless this is a dry run."""
+    store = ctx.store if ctx.store.exists() else None
+    return ctx.enricher.enrich(leads, store, refresh=params.refresh_enrichment, save=not params.dry_run)
 
 
 @task(name="score", cache_policy=NONE, persist_result=False)
@@ -98,10 +101,12 @@ def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
             {"run_id": run_id, "source_key": ctx.source.key, "started_at": _now(), "status": "running"}
         )
     logger.info("source %s, ICP %s", ctx.source.key, ctx.icp.version)
+    for provider, why in ctx.enricher.inactive.items():
+        logger.info("enrichment provider %s is off: %s", provider, why)
     if not ctx.settings.llm.model:
         logger.info("no [llm] model set: rules decide every lead")
     try:
-        totals = _run_batches(ctx, params.dry_run, run_id)
+        totals = _run_batches(ctx, params, run_id)
     except Exception:
         if not params.dry_run:
             ctx.store.record_run({"run_id": run_id, "finished_at": _now(), "status": "failed"})
@@ -110,7 +115,15 @@ def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
     summary = totals.as_dict(
         run_id,
         time.perf_counter() - started,
-        {"dry_run": params.dry_run, "source": ctx.source.key, "icp_version": ctx.icp.version, "llm": "off"},
+        {
+            "dry_run": params.dry_run,
+            "source": ctx.source.key,
+            "icp_version": ctx.icp.version,
+            "llm": "off",
+            "enrichment_calls": {name: calls for name, (calls, _) in ctx.enricher.usage().items()},
+            "enrichment_cost": {name: round(cost, 4) for name, (_, cost) in ctx.enricher.usage().items()},
+            "enrichment_off": ctx.enricher.inactive,
+        },
     )
     if not params.dry_run:
         ctx.store.record_run(
@@ -124,7 +137,7 @@ def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
     return summary
 
 
-def _run_batches(ctx: RunContext, dry_run: bool, run_id: str) -> RunTotals:
+def _run_batches(ctx: RunContext, params: QualifyParams, run_id: str) -> RunTotals:
     """The pipeline, batch by batch, from the watermark to the end of the source."""
     logger = get_run_logger()
     exists = ctx.store.exists()
@@ -136,13 +149,13 @@ def _run_batches(ctx: RunContext, dry_run: bool, run_id: str) -> RunTotals:
         with timer("prepare"):
             prepared, skipped = prepare_step(raw, ctx)
         with timer("enrich"):
-            leads = enrich_step(prepared.leads, ctx)
+            leads = enrich_step(prepared.leads, ctx, params)
         with timer("score"):
             leads = score_step(leads, ctx)
         with timer("route"):
             leads, positions = route_step(leads, ctx, positions)
         cursor = last_cursor(raw, cursor)
-        if not dry_run:
+        if not params.dry_run:
             with timer("sync"):
                 sync_step(leads, prepared.rejects, positions, ctx, run_id)
             with timer("commit"):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
+from connectors.enrichment.base import Found, Lookup
 from connectors.errors import ConfigError
 from connectors.prepare.emails import registrable_domain
 from connectors.prepare.people import country_codes
@@ -43,25 +44,43 @@ OUTPUT = ("company_legal_name", "industry", "employees", "company_country", "fou
 
 
 class ReferenceFile:
-    """A company file loaded once per run; `enrich` is a left join on `company_domain`."""
+    """A company file loaded once per run, looked up by domain in memory (never cached, never billed)."""
 
-    def __init__(self, path: Path, preset: str, overrides: dict[str, str], country_aliases: dict[str, str]) -> None:
+    name = "reference"
+    fields = frozenset(OUTPUT)
+    cached = False
+
+    def __init__(
+        self,
+        path: Path,
+        preset: str,
+        overrides: dict[str, str],
+        country_aliases: dict[str, str],
+        confidence: float = 0.9,
+    ) -> None:
         self.path = path
         self.mapping = {**PRESETS[preset], **overrides}
         self.preset = preset
+        self.confidence = confidence
         self.companies = self._load(country_aliases)
+        self._by_domain = {row["domain"]: row for row in self.companies.drop("_matched").to_dicts()}
+
+    def lookup(self, domain: str) -> Lookup:
+        row = self._by_domain.get(domain)
+        if row is None:
+            return Lookup("not_found", reason=f"{self.path.name}: no row for {domain}")
+        method = f"reference file {self.path.name}"
+        return Lookup("ok", {f: Found(row[f], self.confidence, method) for f in OUTPUT if row[f] is not None})
+
+    def usage(self) -> tuple[int, float]:
+        return 0, 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReferenceFile:
         ref = settings.enrichment.reference
-        return cls(settings.config_path(ref.path), ref.preset, ref.columns, settings.prepare.country_aliases)
-
-    def enrich(self, leads: pl.DataFrame) -> pl.DataFrame:
-        joined = leads.join(self.companies, left_on="company_domain", right_on="domain", how="left")
-        return joined.with_columns(
-            pl.when(pl.col("_matched")).then(pl.lit(f"reference:{self.path.name}")).alias("company_source"),
-            pl.coalesce("company_legal_name", "company_name").alias("company_legal_name"),
-        ).drop("_matched")
+        return cls(
+            settings.config_path(ref.path), ref.preset, ref.columns, settings.prepare.country_aliases, ref.confidence
+        )
 
     def _load(self, country_aliases: dict[str, str]) -> pl.DataFrame:
         path = self.path

@@ -36,7 +36,13 @@ class Company(SQLModel, table=True):
     country: str | None = None
     founded_year: int | None = None
     linkedin_url: str | None = None
-    source: str | None = None
+    description: str | None = None
+    email_provider: str | None = None
+    technologies: str | None = None
+    sources: str | None = None  # the providers the values came from, comma-separated
+    provenance: str | None = None  # JSON: field -> {value, source, method, fetched_at, confidence}
+    enrichment_notes: str | None = None  # JSON: provider -> why it gave nothing (refused, not found, ...)
+    edited_fields: str | None = None  # JSON list: fields a person set; enrichment never overwrites them
     updated_at: UtcDatetime | None = None
 
 
@@ -78,6 +84,17 @@ class AuditEvent(SQLModel, table=True):
     at: UtcDatetime | None = None
 
 
+class EnrichmentCache(SQLModel, table=True):
+    """One provider's answer for one domain, reused until it is older than the provider's TTL."""
+
+    __tablename__ = "enrichment_cache"
+    domain: str = Field(primary_key=True)
+    provider: str = Field(primary_key=True)
+    status: str
+    fetched_at: UtcDatetime
+    payload: str  # JSON of the lookup
+
+
 class DeadLetter(SQLModel, table=True):
     __tablename__ = "dead_letters"
     key: str = Field(primary_key=True)
@@ -110,4 +127,4 @@ class Run(SQLModel, table=True):
     summary: str | None = None
 
 
-TABLES = (Lead, Company, Assessment, Assignment, AuditEvent, DeadLetter, SyncState, Run)
+TABLES = (Lead, Company, Assessment, Assignment, AuditEvent, EnrichmentCache, DeadLetter, SyncState, Run)

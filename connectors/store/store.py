@@ -26,6 +26,7 @@ from connectors.store.models import (
     AuditEvent,
     Company,
     DeadLetter,
+    EnrichmentCache,
     Lead,
     Run,
     SyncState,
@@ -108,6 +109,54 @@ class Store:
         for chunk in _chunks(emails):
             found.update(row[0] for row in self._fetch(sa.select(table.c.email).where(table.c.email.in_(chunk))))
         return found
+
+    def companies(self, domains: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored company rows for these domains (what the CRM already knows)."""
+        table = _table(Company)
+        rows: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(domains):
+            with self.engine.connect() as conn:
+                for row in conn.execute(sa.select(table).where(table.c.domain.in_(chunk))).mappings():
+                    rows[row["domain"]] = dict(row)
+        return rows
+
+    def cached_lookups(self, domains: Sequence[str], max_age: dict[str, float]) -> dict[tuple[str, str], str]:
+        """Fresh cached lookups as JSON, keyed by (domain, provider); `max_age` is days per provider."""
+        table = _table(EnrichmentCache)
+        now = _now()
+        found: dict[tuple[str, str], str] = {}
+        for chunk in _chunks(domains):
+            query = sa.select(table.c.domain, table.c.provider, table.c.fetched_at, table.c.payload).where(
+                table.c.domain.in_(chunk), table.c.provider.in_(list(max_age))
+            )
+            for domain, provider, fetched_at, payload in self._fetch(query):
+                if (now - fetched_at).total_seconds() <= max_age[provider] * 86400:
+                    found[(domain, provider)] = payload
+        return found
+
+    def save_lookups(self, rows: list[dict[str, Any]]) -> None:
+        """Upsert (domain, provider, status, fetched_at, payload) rows into the cache."""
+        with self.engine.begin() as conn:
+            self._upsert(conn, EnrichmentCache, rows, ["domain", "provider"])
+
+    def edit_company(self, domain: str, values: dict[str, Any], who: str) -> None:
+        """A person's edit: set the values and mark the fields so enrichment never overwrites them."""
+        current = self.companies([domain]).get(domain) or {"domain": domain}
+        edited = sorted(set(json.loads(current.get("edited_fields") or "[]")) | set(values))
+        provenance = json.loads(current.get("provenance") or "{}")
+        at = _now().isoformat(timespec="seconds")
+        for name, value in values.items():
+            provenance[name] = {
+                "value": value,
+                "source": f"person:{who}",
+                "method": "edit",
+                "fetched_at": at,
+                "confidence": 1.0,
+            }
+        row = {**values, "domain": domain, "edited_fields": json.dumps(edited), "provenance": json.dumps(provenance),
+               "updated_at": _now()}  # fmt: skip
+        with self.engine.begin() as conn:
+            self._upsert(conn, Company, [row], ["domain"])
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -219,7 +268,12 @@ def _companies(leads: pl.DataFrame, now: datetime) -> list[dict[str, Any]]:
         _column(rows, "company_country").alias("country"),
         _column(rows, "founded_year").cast(pl.Int64),
         _column(rows, "linkedin_url"),
-        _column(rows, "company_source").alias("source"),
+        _column(rows, "description"),
+        _column(rows, "email_provider"),
+        _column(rows, "technologies"),
+        _column(rows, "company_sources").alias("sources"),
+        _column(rows, "company_provenance").alias("provenance"),
+        _column(rows, "enrichment_notes"),
         pl.lit(now).alias("updated_at"),
     ).to_dicts()
 
@@ -228,7 +282,8 @@ SIGNAL_EXCLUDE = {
     "_row", "signup_id", "email", "first_name", "last_name", "job_title", "company_name", "website", "country",
     "phone", "signed_up_at", "source", "email_domain", "company_domain", "email_type", "seniority", "function",
     "company_legal_name", "industry", "employees", "company_country", "founded_year", "linkedin_url",
-    "company_source", "score", "tier", "confidence", "reasons", "disqualified_by", "icp_version", "segment",
+    "description", "email_provider", "technologies", "company_sources", "company_provenance", "enrichment_notes",
+    "edited_fields", "score", "tier", "confidence", "reasons", "disqualified_by", "icp_version", "segment",
     "territory", "queue", "owner", "method",
 }  # fmt: skip
 

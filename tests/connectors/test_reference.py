@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from connectors.enrichment.reference import ReferenceFile
@@ -15,21 +14,19 @@ PDL_HEADER = (
 )
 
 
-def _leads(*domains: str | None) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"company_domain": list(domains), "company_name": ["Typed In"] * len(domains)},
-        schema={"company_domain": pl.String, "company_name": pl.String},
-    )
+def _values(ref: ReferenceFile, domain: str) -> dict[str, object]:
+    return {name: found.value for name, found in ref.lookup(domain).fields.items()}
 
 
-def test_bundled_reference_joins_by_domain(config_dir: Path) -> None:
+def test_bundled_reference_looks_up_by_domain(config_dir: Path) -> None:
     ref = ReferenceFile.from_settings(load_settings())
-    out = ref.enrich(_leads("northwind.io", "unknown.example"))
-    first, second = out.to_dicts()
-    assert (first["industry"], first["employees"], first["company_country"]) == ("computer software", 420, "US")
-    assert first["company_source"] == "reference:companies.csv"
-    assert second["industry"] is None and second["company_source"] is None
-    assert second["company_legal_name"] == "Typed In"
+    found = ref.lookup("northwind.io")
+    assert found.status == "ok"
+    assert found.fields["industry"].method == "reference file companies.csv"
+    assert found.fields["industry"].confidence == 0.9
+    values = _values(ref, "northwind.io")
+    assert (values["industry"], values["employees"], values["company_country"]) == ("computer software", 420, "US")
+    assert ref.lookup("unknown.example").status == "not_found"
 
 
 def test_pdl_layout_needs_only_the_preset_setting(
@@ -44,8 +41,8 @@ def test_pdl_layout_needs_only_the_preset_setting(
     )
     monkeypatch.setenv("LEADQ__ENRICHMENT__REFERENCE__PATH", str(pdl))
     monkeypatch.setenv("LEADQ__ENRICHMENT__REFERENCE__PRESET", "pdl")
-    out = ReferenceFile.from_settings(load_settings()).enrich(_leads("acme.io", "beta.de"))
-    acme, beta = out.to_dicts()
+    ref = ReferenceFile.from_settings(load_settings())
+    acme, beta = _values(ref, "acme.io"), _values(ref, "beta.de")
     assert (acme["company_legal_name"], acme["employees"], acme["company_country"], acme["founded_year"]) == (
         "acme corp",
         130,

@@ -28,7 +28,7 @@ DECIDED = pl.DataFrame(
         "industry": ["computer software"] * 2,
         "employees": [120, 120],
         "company_country": ["US", "US"],
-        "company_source": ["reference:companies.csv"] * 2,
+        "company_sources": ["reference"] * 2,
         "score": [90, 40],
         "tier": ["A", "C"],
         "confidence": [1.0, 0.6],

@@ -1,0 +1,78 @@
+"""What every enrichment provider returns: values with a confidence and how they were found.
+
+A provider looks up one company domain and returns a `Lookup`: the fields it found,
+or a reason it found nothing (not found, refused, skipped). Lookups are cached per
+(domain, provider) in the store, so they must be plain JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+# The company fields enrichment can fill, in the order export shows them.
+FIELDS = (
+    "company_legal_name",
+    "industry",
+    "employees",
+    "company_country",
+    "founded_year",
+    "linkedin_url",
+    "description",
+    "email_provider",
+    "technologies",
+)
+
+
+@dataclass(frozen=True)
+class Found:
+    value: Any
+    confidence: float
+    method: str
+
+
+@dataclass
+class Lookup:
+    """One provider's answer for one domain."""
+
+    status: str  # ok | not_found | refused | skipped | error
+    fields: dict[str, Found] = field(default_factory=dict)
+    reason: str | None = None
+    fetched_at: str = field(
+        default_factory=lambda: datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+    )
+    from_cache: bool = False
+
+    @property
+    def cacheable(self) -> bool:
+        """Answers worth keeping: a skipped or failed call says nothing about the company."""
+        return self.status in ("ok", "not_found", "refused")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "fetched_at": self.fetched_at,
+            "fields": {
+                k: {"value": f.value, "confidence": f.confidence, "method": f.method} for k, f in self.fields.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Lookup:
+        fields = {k: Found(v["value"], v["confidence"], v["method"]) for k, v in data.get("fields", {}).items()}
+        return cls(data["status"], fields, data.get("reason"), data["fetched_at"], from_cache=True)
+
+
+class Provider(Protocol):
+    """One source of company facts; `fields` says what it can fill, so the waterfall skips it otherwise."""
+
+    name: str
+    fields: frozenset[str]
+
+    def lookup(self, domain: str) -> Lookup: ...
+
+    def usage(self) -> tuple[int, float]:
+        """(calls made, credits spent) in this run."""
+        ...

@@ -1,0 +1,81 @@
+"""The company's mail provider from its MX records (dnspython), with short timeouts.
+
+If the resolver cannot answer for a domain that certainly has MX records (the probe)
+at the start of a run, DNS is treated as unreachable for the whole run: one quick
+failure, not one per domain. Repeated failures later trip a breaker the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import dns.exception
+import dns.resolver
+
+from connectors.enrichment.base import Found, Lookup
+
+
+@dataclass
+class DnsProvider:
+    providers: dict[str, list[str]]  # email provider name -> MX host suffixes
+    timeout_s: float = 2.0
+    nameservers: list[str] = field(default_factory=list)
+    port: int = 53
+    probe_domain: str = "gmail.com"
+    breaker_after: int = 5
+    name: str = "dns"
+    fields: frozenset[str] = frozenset({"email_provider"})
+
+    def __post_init__(self) -> None:
+        self._resolver = dns.resolver.Resolver(configure=not self.nameservers)
+        if self.nameservers:
+            self._resolver.nameservers = list(self.nameservers)
+        self._resolver.port = self.port
+        self._resolver.lifetime = self.timeout_s
+        self._resolver.timeout = self.timeout_s
+        self._calls = 0
+        self._lock = threading.Lock()
+        self._offline: str | None = None
+        self._probed = False
+        self._failures = 0
+
+    def usage(self) -> tuple[int, float]:
+        return self._calls, 0.0
+
+    def lookup(self, domain: str) -> Lookup:
+        with self._lock:
+            if not self._probed:
+                self._probed = True
+                self._offline = self._probe()
+        if self._offline:
+            return Lookup("skipped", reason=self._offline)
+        with self._lock:
+            self._calls += 1
+        try:
+            answer = self._resolver.resolve(domain, "MX")
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            self._failures = 0
+            return Lookup("ok", {"email_provider": Found("none", 0.95, "dns MX: none")})
+        except (dns.exception.DNSException, OSError) as exc:
+            with self._lock:
+                self._failures += 1
+                if self._failures >= self.breaker_after and not self._offline:
+                    self._offline = f"DNS skipped for this run after {self._failures} failures in a row"
+            return Lookup("error", reason=f"MX {domain}: {type(exc).__name__}")
+        self._failures = 0
+        hosts = sorted(str(r.exchange).rstrip(".").lower() for r in answer)
+        provider = next(
+            (name for name, suffixes in self.providers.items() for h in hosts for s in suffixes if h.endswith(s)),
+            "other",
+        )
+        return Lookup("ok", {"email_provider": Found(provider, 0.95, f"dns MX: {hosts[0] if hosts else '-'}")})
+
+    def _probe(self) -> str | None:
+        if not self.probe_domain:
+            return None
+        try:
+            self._resolver.resolve(self.probe_domain, "MX")
+        except (dns.exception.DNSException, OSError) as exc:  # NXDOMAIN for a known domain: a filtered resolver
+            return f"DNS unreachable this run (probe MX {self.probe_domain}: {type(exc).__name__})"
+        return None

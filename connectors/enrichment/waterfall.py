@@ -1,0 +1,178 @@
+"""The enrichment waterfall: per company domain, per field, providers in order until one is sure.
+
+For each field the providers are asked in the configured order and the first value
+with at least `min_confidence` wins (else the most confident one found). A provider
+is called at most once per domain, only when a field still needs it, and its answer
+is cached in the store per (domain, provider). Every value keeps its provenance:
+`{value, source, method, fetched_at, confidence}`.
+
+The result is merged with what the CRM already holds under each field's write
+policy (fill_if_empty, always, never); a field a person edited is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from connectors.enrichment.base import FIELDS, Lookup, Provider
+from connectors.prepare.people import country_codes
+from connectors.store import Store
+
+# enrichment field -> column of the companies table, where the names differ
+STORE_COLUMN = {"company_legal_name": "name", "company_country": "country"}
+SCHEMA = {
+    "domain": pl.String,
+    "company_legal_name": pl.String,
+    "industry": pl.String,
+    "employees": pl.Int64,
+    "company_country": pl.String,
+    "founded_year": pl.Int64,
+    "linkedin_url": pl.String,
+    "description": pl.String,
+    "email_provider": pl.String,
+    "technologies": pl.String,
+    "company_sources": pl.String,
+    "company_provenance": pl.String,
+    "enrichment_notes": pl.String,
+}
+
+
+@dataclass
+class Resolved:
+    """The waterfall's outcome for one domain."""
+
+    chosen: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    fresh: list[tuple[str, Lookup]] = field(default_factory=list)
+
+
+@dataclass
+class Enricher:
+    providers: list[Provider]
+    field_orders: dict[str, list[str]]
+    min_confidence: float
+    ttl_days: dict[str, float]
+    write_policy: dict[str, str]
+    max_workers: int = 8
+    country_aliases: dict[str, str] = field(default_factory=dict)
+    inactive: dict[str, str] = field(default_factory=dict)  # provider -> why it is off this run
+
+    def __post_init__(self) -> None:
+        self._by_name = {p.name: p for p in self.providers}
+        self._default_order = [p.name for p in self.providers]
+
+    def usage(self) -> dict[str, tuple[int, float]]:
+        return {p.name: p.usage() for p in self.providers}
+
+    def enrich(
+        self, leads: pl.DataFrame, store: Store | None, refresh: bool = False, save: bool = True
+    ) -> pl.DataFrame:
+        """Add company fields to a batch; one waterfall per distinct company domain."""
+        domains = sorted(leads["company_domain"].drop_nulls().unique().to_list())
+        cacheable = {p.name: self.ttl_days.get(p.name, 0.0) for p in self.providers if getattr(p, "cached", True)}
+        cached = store.cached_lookups(domains, cacheable) if store and not refresh and domains else {}
+        existing = store.companies(domains) if store and domains else {}
+        with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="enrich") as pool:
+            resolved = dict(zip(domains, pool.map(lambda d: self._resolve(d, cached), domains), strict=True))
+        if store and save:
+            rows = [
+                {"domain": d, "provider": name, "status": lookup.status, "payload": json.dumps(lookup.to_json()),
+                 "fetched_at": datetime.fromisoformat(lookup.fetched_at)}
+                for d, r in resolved.items() for name, lookup in r.fresh
+            ]  # fmt: skip
+            if rows:
+                store.save_lookups(rows)
+        companies = self._companies(domains, resolved, existing)
+        typed = pl.col("company_name") if "company_name" in leads.columns else pl.lit(None, dtype=pl.String)
+        return leads.join(companies, left_on="company_domain", right_on="domain", how="left").with_columns(
+            pl.coalesce(pl.col("company_legal_name"), typed).alias("company_legal_name")
+        )
+
+    def _resolve(self, domain: str, cached: dict[tuple[str, str], str]) -> Resolved:
+        out = Resolved()
+        answers: dict[str, Lookup] = {}
+
+        def ask(name: str) -> Lookup:
+            if name not in answers:
+                if (domain, name) in cached:
+                    answers[name] = Lookup.from_json(json.loads(cached[(domain, name)]))
+                else:
+                    answers[name] = self._by_name[name].lookup(domain)
+                    if getattr(self._by_name[name], "cached", True) and answers[name].cacheable:
+                        out.fresh.append((name, answers[name]))
+            return answers[name]
+
+        for name_of_field in FIELDS:
+            best: dict[str, Any] | None = None
+            for name in self.field_orders.get(name_of_field, self._default_order):
+                provider = self._by_name.get(name)
+                if provider is None or name_of_field not in provider.fields:
+                    continue
+                answer = ask(name)
+                found = answer.fields.get(name_of_field)
+                if found is not None and (best is None or found.confidence > best["confidence"]):
+                    best = {"value": found.value, "source": name, "method": found.method,
+                            "fetched_at": answer.fetched_at, "confidence": found.confidence}  # fmt: skip
+                if best is not None and best["confidence"] >= self.min_confidence:
+                    break
+            if best is not None:
+                out.chosen[name_of_field] = best
+        out.notes = {n: f"{a.status}: {a.reason}" for n, a in answers.items() if a.status != "ok" and a.reason}
+        return out
+
+    def _companies(
+        self, domains: Sequence[str], resolved: dict[str, Resolved], existing: dict[str, dict[str, Any]]
+    ) -> pl.DataFrame:
+        """One row per domain: the merged values, their provenance, sources and notes."""
+        rows = []
+        for domain in domains:
+            old = existing.get(domain, {})
+            edited = set(json.loads(old.get("edited_fields") or "[]"))
+            old_provenance = json.loads(old.get("provenance") or "{}")
+            provenance: dict[str, Any] = {}
+            row: dict[str, Any] = {"domain": domain}
+            for name in FIELDS:
+                old_value = old.get(STORE_COLUMN.get(name, name))
+                new = resolved[domain].chosen.get(name)
+                policy = self.write_policy.get(name, "fill_if_empty")
+                keep = (
+                    new is None or name in edited or policy == "never"
+                    or (policy == "fill_if_empty" and old_value not in (None, ""))
+                )  # fmt: skip
+                row[name] = old_value if keep else new["value"]  # type: ignore[index]
+                origin = old_provenance.get(name) if keep else new
+                if row[name] not in (None, "") and origin:
+                    provenance[name] = origin
+            row["company_sources"] = ", ".join(sorted({p["source"] for p in provenance.values()})) or None
+            row["company_provenance"] = json.dumps(provenance, default=str) if provenance else None
+            notes = resolved[domain].notes
+            row["enrichment_notes"] = json.dumps(notes) if notes else None
+            rows.append(row)
+        frame = pl.DataFrame(
+            [{k: _coerce(v, SCHEMA[k]) for k, v in r.items()} for r in rows], schema=SCHEMA, orient="row"
+        )
+        codes = country_codes(frame["company_country"], self.country_aliases)
+        return (
+            frame.join(codes, left_on="company_country", right_on="country_in", how="left")
+            .with_columns(pl.col("country_code").alias("company_country"))
+            .drop("country_code")
+        )
+
+
+def _coerce(value: Any, dtype: Any) -> Any:
+    """Provider values arrive as text or numbers; make them fit the column."""
+    if value in (None, ""):
+        return None
+    if dtype == pl.Int64:
+        try:
+            return int(float(str(value).replace(",", "")))
+        except ValueError:
+            return None
+    return str(value)
