@@ -103,8 +103,9 @@ class ServiceClient:
             try:
                 response = self._session.get(url, timeout=self.policy.timeout_s, **kwargs)
             except requests.RequestException as exc:
-                self._failed(f"{type(exc).__name__}: {exc}")
-                raise RetriableError(f"{self.name}: {url}: {type(exc).__name__}") from exc
+                cause = _root_cause(exc)
+                self._failed(cause)
+                raise RetriableError(f"{self.name}: {url}: {cause}") from exc
         with self.stats._lock:
             self.stats.calls += 1
         if response.status_code in RETRY_STATUSES:
@@ -156,3 +157,21 @@ class ServiceClient:
     def _succeeded(self) -> None:
         with self.stats._lock:
             self.stats.failures = 0
+
+
+def _root_cause(exc: BaseException) -> str:
+    """'ReadTimeoutError: … Read timed out.' rather than requests' generic ConnectionError."""
+    inner: BaseException = exc
+    while True:
+        reason = getattr(inner, "reason", None)
+        if isinstance(reason, BaseException) and reason is not inner:
+            inner = reason
+        elif (
+            inner.__context__ is not None
+            and inner.__context__ is not inner
+            and isinstance(inner, requests.RequestException)
+        ):
+            inner = inner.__context__
+        else:
+            break
+    return f"{type(inner).__name__}: {str(inner)[:200]}"

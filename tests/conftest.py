@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import FakeHttp
+
 # Before anything imports Prefect: its state in a throwaway folder, nothing phones home.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="leadq-test-prefect-")
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
@@ -41,3 +43,10 @@ def prefect_api() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture
+def fake_http() -> Iterator[FakeHttp]:
+    """A local HTTP server whose routes a test fills in."""
+    with FakeHttp().running() as server:
+        yield server

@@ -133,7 +133,9 @@ class WebsiteProvider:
             return Lookup("refused", reason=str(exc))
         except ProviderSkipped as exc:
             return Lookup("skipped", reason=str(exc))
-        except (RetriableError, FatalError) as exc:
+        except FatalError as exc:  # a 4xx page: there is no site to read
+            return Lookup("not_found", reason=str(exc))
+        except RetriableError as exc:
             return Lookup("error", reason=str(exc))
         if html is None:
             return Lookup("not_found", reason=f"{url}: no HTML page")
@@ -146,7 +148,9 @@ class WebsiteProvider:
                 except (Refused, Unresolvable, RetriableError, FatalError):
                     about_html = None
                 if about_html:
-                    fields = {**self._extract(about_html), **fields}
+                    for name, value in self._extract(about_html).items():
+                        if name not in fields or fields[name].confidence < value.confidence:
+                            fields[name] = value
         return Lookup("ok", fields) if fields else Lookup("not_found", reason=f"{final_url}: nothing recognisable")
 
     # --- fetching -----------------------------------------------------------------

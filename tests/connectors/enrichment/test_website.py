@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from connectors.enrichment.website import WebsiteProvider, load_signatures
+from connectors.http import ServicePolicy
+from tests.conftest import REPO
+from tests.fakes import FakeHttp, Reply, html
+
+ORG = {
+    "@context": "https://schema.org",
+    "@graph": [
+        {"@type": "WebSite", "name": "Acme site"},
+        {
+            "@type": ["Organization", "Corporation"],
+            "name": "Acme Analytics Inc.",
+            "industry": "Computer Software",
+            "numberOfEmployees": {"@type": "QuantitativeValue", "minValue": 200, "maxValue": 500},
+            "address": {"@type": "PostalAddress", "addressCountry": "United States"},
+            "foundingDate": "2014-03-01",
+            "sameAs": ["https://www.linkedin.com/company/acme-analytics/", "https://twitter.com/acme"],
+        },
+    ],
+}
+HOME = f"""<!doctype html><html><head><title>Acme — analytics for RevOps</title>
+<meta name="description" content="Pipeline analytics for revenue teams.">
+<meta property="og:site_name" content="Acme">
+<script type="application/ld+json">{json.dumps(ORG)}</script>
+<script src="https://js.hs-scripts.com/123.js"></script><script src="https://js.stripe.com/v3/"></script>
+</head><body><a href="/about">About us</a></body></html>"""
+
+
+def _provider(fake: FakeHttp, **kwargs: object) -> WebsiteProvider:
+    options: dict[str, object] = {
+        "url_template": fake.url + "/sites/{domain}/",
+        "policy": ServicePolicy(timeout_s=2, rate_per_s=0, retries=0, breaker_after=3),
+        "signatures": load_signatures(REPO / "config" / "technologies.yaml"),
+        "allow_private_networks": True,
+    }
+    return WebsiteProvider(**{**options, **kwargs})  # type: ignore[arg-type]
+
+
+def test_json_ld_open_graph_and_technologies(fake_http: FakeHttp) -> None:
+    fake_http.routes["/sites/acme.io/"] = html(HOME)
+    found = _provider(fake_http).lookup("acme.io")
+    assert found.status == "ok"
+    values = {k: v.value for k, v in found.fields.items()}
+    assert values["company_legal_name"] == "Acme Analytics Inc."
+    assert values["industry"] == "computer software"
+    assert values["employees"] == 350
+    assert values["company_country"] == "US"
+    assert values["founded_year"] == 2014
+    assert values["linkedin_url"] == "linkedin.com/company/acme-analytics"
+    assert values["description"] == "Pipeline analytics for revenue teams."
+    assert values["technologies"] == "HubSpot, Stripe"
+    assert found.fields["employees"].method == "json-ld numberOfEmployees"
+    assert fake_http.hits("/about") == 0  # the homepage had the size
+
+
+def test_about_page_is_read_when_the_homepage_lacks_the_company(fake_http: FakeHttp) -> None:
+    fake_http.routes["/sites/beta.io/"] = html(
+        '<title>Beta</title><meta property="og:site_name" content="Beta"><a href="/about">About</a>'
+    )
+    about = {"@type": "Organization", "name": "Beta GmbH", "numberOfEmployees": 42, "address": {"addressCountry": "DE"}}
+    fake_http.routes["/about"] = html(f'<script type="application/ld+json">{json.dumps(about)}</script>')
+    values = {k: v.value for k, v in _provider(fake_http).lookup("beta.io").fields.items()}
+    assert (values["company_legal_name"], values["employees"], values["company_country"]) == ("Beta GmbH", 42, "DE")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        html("<html><head><title>x</title><script type='application/ld+json'>{not json</script>"),
+        html("\x00\x01 garbage <<<>>> <meta content=>"),
+        Reply(200, b"%PDF-1.4 ...", {"Content-Type": "application/pdf"}),
+        html("gone", status=410),
+    ],
+)
+def test_garbage_and_non_html_pages_give_no_facts_and_no_crash(fake_http: FakeHttp, reply: Reply) -> None:
+    fake_http.routes["/sites/odd.io/"] = reply
+    assert _provider(fake_http).lookup("odd.io").status in ("not_found", "ok")
+    assert not _provider(fake_http).lookup("odd.io").fields.get("employees")
+
+
+def test_huge_page_is_read_only_up_to_the_cap(fake_http: FakeHttp) -> None:
+    head = '<head><meta property="og:site_name" content="Big Co"></head>'
+    fake_http.routes["/sites/big.io/"] = html(head + "<p>" + "x" * 8_000_000 + "</p>")
+    started = time.perf_counter()
+    found = _provider(fake_http, max_bytes=20_000).lookup("big.io")
+    assert found.fields["company_legal_name"].value == "Big Co"
+    assert time.perf_counter() - started < 5
+
+
+def test_slow_site_times_out(fake_http: FakeHttp) -> None:
+    fake_http.routes["/sites/slow.io/"] = Reply(200, "<title>late</title>", {"Content-Type": "text/html"}, delay_s=2)
+    policy = ServicePolicy(timeout_s=0.3, rate_per_s=0, retries=0)
+    started = time.perf_counter()
+    found = _provider(fake_http, policy=policy).lookup("slow.io")
+    assert found.status == "error" and "timed out" in (found.reason or "")
+    assert time.perf_counter() - started < 1.5
+
+
+def test_loopback_is_refused_by_default_with_the_reason(fake_http: FakeHttp) -> None:
+    fake_http.routes["/sites/acme.io/"] = html(HOME)
+    found = _provider(fake_http, allow_private_networks=False).lookup("acme.io")
+    assert found.status == "refused"
+    assert "127.0.0.1" in (found.reason or "") and "allow_private_networks" in (found.reason or "")
+    assert fake_http.seen == []  # nothing was fetched
+
+
+def test_redirect_to_a_metadata_address_is_refused(fake_http: FakeHttp) -> None:
+    fake_http.routes["/sites/evil.io/"] = Reply(302, "", {"Location": "http://169.254.169.254/latest/meta-data/"})
+    found = _provider(fake_http).lookup("evil.io")
+    assert found.status == "refused" and "169.254.169.254" in (found.reason or "")
+
+
+def test_redirect_loops_stop_at_the_limit(fake_http: FakeHttp) -> None:
+    fake_http.routes["/sites/loop.io/"] = Reply(302, "", {"Location": "/sites/loop.io/"})
+    found = _provider(fake_http, max_redirects=2).lookup("loop.io")
+    assert found.status == "refused" and "more than 2 redirects" in (found.reason or "")
+    assert fake_http.hits("/sites/loop.io/") == 3
+
+
+def test_no_network_is_detected_once_and_skips_the_rest(fake_http: FakeHttp) -> None:
+    provider = _provider(fake_http, probe_host="host.that-does-not.resolve.invalid")
+    assert provider.lookup("acme.io").status == "skipped"
+    assert provider.lookup("beta.io").status == "skipped"
+    assert fake_http.seen == []
+
+
+def test_signature_file_errors_name_the_file(tmp_path: Path) -> None:
+    from connectors.errors import ConfigError
+
+    path = tmp_path / "technologies.yaml"
+    path.write_text("- {name: X, category: y, pattern: '(unclosed'}\n")
+    with pytest.raises(ConfigError, match=str(path)):
+        load_signatures(path)
