@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from connectors.enrichment.base import Found, Lookup
+from connectors.enrichment.waterfall import Enricher
+from connectors.store import Store
+
+
+@dataclass
+class Scripted:
+    """A provider whose answers a test writes down; it counts the calls it gets."""
+
+    name: str
+    answers: dict[str, dict[str, tuple[object, float]]]
+    fields: frozenset[str] = frozenset({"industry", "employees", "company_country"})
+    calls: list[str] = field(default_factory=list)
+
+    def lookup(self, domain: str) -> Lookup:
+        self.calls.append(domain)
+        found = self.answers.get(domain)
+        if found is None:
+            return Lookup("not_found", reason=f"{self.name} knows nothing of {domain}")
+        return Lookup("ok", {k: Found(v, c, f"{self.name} api") for k, (v, c) in found.items()})
+
+    def usage(self) -> tuple[int, float]:
+        return len(self.calls), float(len(self.calls))
+
+
+def _leads(*domains: str) -> pl.DataFrame:
+    return pl.DataFrame({"email": [f"x@{d}" for d in domains], "company_domain": list(domains)})
+
+
+def _enricher(*providers: Scripted, orders: dict[str, list[str]] | None = None, **kwargs: object) -> Enricher:
+    ttl = {p.name: 30.0 for p in providers}
+    return Enricher(list(providers), orders or {}, 0.7, ttl, kwargs.pop("policy", {}), max_workers=4, **kwargs)  # type: ignore[arg-type]
+
+
+def test_first_sure_value_wins_and_unneeded_providers_are_not_called() -> None:
+    cheap = Scripted("cheap", {"a.io": {"industry": ("software", 0.9), "employees": (50, 0.9), "company_country": ("US", 0.9)}})
+    paid = Scripted("paid", {"a.io": {"industry": ("fintech", 0.95)}})
+    out = _enricher(cheap, paid).enrich(_leads("a.io", "a.io"), None).to_dicts()
+    assert out[0]["industry"] == "software"
+    assert paid.calls == [] and cheap.calls == ["a.io"]  # one lookup for two leads of one company
+
+
+def test_field_order_is_per_field_and_unsure_values_fall_through() -> None:
+    cheap = Scripted("cheap", {"a.io": {"industry": ("software", 0.5), "employees": (50, 0.9)}})
+    paid = Scripted("paid", {"a.io": {"industry": ("fintech", 0.8), "company_country": ("Germany", 0.8)}})
+    enricher = _enricher(cheap, paid, orders={"company_country": ["paid", "cheap"]})
+    row = enricher.enrich(_leads("a.io"), None).row(0, named=True)
+    assert (row["industry"], row["employees"], row["company_country"]) == ("fintech", 50, "DE")
+    provenance = json.loads(row["company_provenance"])
+    assert provenance["industry"]["source"] == "paid" and provenance["industry"]["confidence"] == 0.8
+    assert provenance["employees"] == {
+        "value": 50, "source": "cheap", "method": "cheap api",
+        "fetched_at": provenance["employees"]["fetched_at"], "confidence": 0.9,
+    }  # fmt: skip
+    assert row["company_sources"] == "cheap, paid"
+
+
+def test_cache_makes_a_rerun_free_until_refresh_or_expiry(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'leadq.db'}")
+    store.create()
+    paid = Scripted("paid", {"a.io": {"industry": ("software", 0.9)}, "b.io": {"employees": (10, 0.9)}})
+    leads = _leads("a.io", "b.io", "c.io")
+    first = _enricher(paid).enrich(leads, store)
+    assert sorted(paid.calls) == ["a.io", "b.io", "c.io"]
+    again = _enricher(paid).enrich(leads, store)
+    assert len(paid.calls) == 3  # zero calls: answers and "not found" both came from the cache
+    assert again.drop("company_provenance").equals(first.drop("company_provenance"))
+    _enricher(paid).enrich(leads, store, refresh=True)
+    assert len(paid.calls) == 6
+    expired = Enricher([paid], {}, 0.7, {"paid": 0.0}, {})
+    expired.enrich(leads, store)
+    assert len(paid.calls) == 9
+    assert _enricher(paid).enrich(_leads("d.io"), store, save=False) is not None
+    assert store.counts()["enrichment_cache"] == 3  # a dry run (save=False) stores nothing
+
+
+def test_write_policy_and_a_persons_edit(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'leadq.db'}")
+    store.create()
+    store.edit_company("a.io", {"industry": "healthcare"}, who="rita@revops")
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("update companies set employees = 12, country = 'FR' where domain = 'a.io'")
+    paid = Scripted("paid", {"a.io": {"industry": ("software", 0.9), "employees": (300, 0.9), "company_country": ("US", 0.9)}})
+    row = _enricher(paid, policy={"employees": "always", "industry": "always"}).enrich(_leads("a.io"), store).row(0, named=True)
+    assert row["industry"] == "healthcare"  # edited by a person: never overwritten, even with "always"
+    assert row["employees"] == 300  # "always"
+    assert row["company_country"] == "FR"  # fill_if_empty keeps what the CRM has
+    assert json.loads(row["company_provenance"])["industry"]["source"] == "person:rita@revops"
