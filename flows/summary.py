@@ -22,12 +22,14 @@ class RunTotals:
     by_queue: Counter[str] = field(default_factory=Counter)
     reject_reasons: Counter[str] = field(default_factory=Counter)
     step_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    domains: set[str] = field(default_factory=set)
 
     def add_batch(self, signups: int, leads: pl.DataFrame, rejects: pl.DataFrame, qualified_tiers: list[str]) -> None:
         self.batches += 1
         self.processed += signups
         self.rejected += rejects.height
         self.leads += leads.height
+        self.domains.update(leads["company_domain"].drop_nulls().unique().to_list())
         self.qualified += leads.filter(pl.col("tier").is_in(qualified_tiers)).height
         self.by_tier.update(dict(leads["tier"].value_counts().iter_rows()))
         queues = leads.filter(pl.col("queue").is_not_null())["queue"].value_counts()
@@ -43,6 +45,7 @@ class RunTotals:
             "rejected": self.rejected,
             "qualified": self.qualified,
             "leads": self.leads,
+            "company_domains": len(self.domains),
             "duplicates": self.duplicates,
             "skipped_known": self.skipped_known,
             "by_tier": dict(sorted(self.by_tier.items())),

@@ -63,6 +63,10 @@ def test_run_json_then_export_csv_and_parquet(config_dir: Path, tmp_path: Path) 
         assert key in summary
     assert summary["processed"] == 30
 
+    refreshed = runner.invoke(app, ["run", "--refresh-enrichment", "--json"])
+    assert refreshed.exit_code == 0, refreshed.stderr
+    assert json.loads(refreshed.stdout)["processed"] == 0
+
     csv = runner.invoke(app, ["export"])
     assert csv.exit_code == 0
     header = csv.stdout.splitlines()[0].split(",")

@@ -59,8 +59,16 @@ def _provider(port: int, **kwargs: object) -> DnsProvider:
 
 def test_mx_records_name_the_email_provider(dns_server: int) -> None:
     dns_provider = _provider(dns_server)
-    found = {d: dns_provider.lookup(d).fields["email_provider"].value for d in ("acme.io", "contoso.com", "selfhosted.org", "nomail.net")}
-    assert found == {"acme.io": "google_workspace", "contoso.com": "microsoft_365", "selfhosted.org": "other", "nomail.net": "none"}
+    found = {
+        d: dns_provider.lookup(d).fields["email_provider"].value
+        for d in ("acme.io", "contoso.com", "selfhosted.org", "nomail.net")
+    }
+    assert found == {
+        "acme.io": "google_workspace",
+        "contoso.com": "microsoft_365",
+        "selfhosted.org": "other",
+        "nomail.net": "none",
+    }
     assert "aspmx.l.google.com" in dns_provider.lookup("acme.io").fields["email_provider"].method
 
 

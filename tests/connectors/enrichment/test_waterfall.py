@@ -41,7 +41,9 @@ def _enricher(*providers: Scripted, orders: dict[str, list[str]] | None = None, 
 
 
 def test_first_sure_value_wins_and_unneeded_providers_are_not_called() -> None:
-    cheap = Scripted("cheap", {"a.io": {"industry": ("software", 0.9), "employees": (50, 0.9), "company_country": ("US", 0.9)}})
+    cheap = Scripted(
+        "cheap", {"a.io": {"industry": ("software", 0.9), "employees": (50, 0.9), "company_country": ("US", 0.9)}}
+    )
     paid = Scripted("paid", {"a.io": {"industry": ("fintech", 0.95)}})
     out = _enricher(cheap, paid).enrich(_leads("a.io", "a.io"), None).to_dicts()
     assert out[0]["industry"] == "software"
@@ -88,8 +90,14 @@ def test_write_policy_and_a_persons_edit(tmp_path: Path) -> None:
     store.edit_company("a.io", {"industry": "healthcare"}, who="rita@revops")
     with store.engine.begin() as conn:
         conn.exec_driver_sql("update companies set employees = 12, country = 'FR' where domain = 'a.io'")
-    paid = Scripted("paid", {"a.io": {"industry": ("software", 0.9), "employees": (300, 0.9), "company_country": ("US", 0.9)}})
-    row = _enricher(paid, policy={"employees": "always", "industry": "always"}).enrich(_leads("a.io"), store).row(0, named=True)
+    paid = Scripted(
+        "paid", {"a.io": {"industry": ("software", 0.9), "employees": (300, 0.9), "company_country": ("US", 0.9)}}
+    )
+    row = (
+        _enricher(paid, policy={"employees": "always", "industry": "always"})
+        .enrich(_leads("a.io"), store)
+        .row(0, named=True)
+    )
     assert row["industry"] == "healthcare"  # edited by a person: never overwritten, even with "always"
     assert row["employees"] == 300  # "always"
     assert row["company_country"] == "FR"  # fill_if_empty keeps what the CRM has
