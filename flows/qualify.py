@@ -101,8 +101,6 @@ def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
             {"run_id": run_id, "source_key": ctx.source.key, "started_at": _now(), "status": "running"}
         )
     logger.info("source %s, ICP %s", ctx.source.key, ctx.icp.version)
-    for provider, why in ctx.enricher.inactive.items():
-        logger.info("enrichment provider %s is off: %s", provider, why)
     if not ctx.settings.llm.model:
         logger.info("no [llm] model set: rules decide every lead")
     try:
@@ -122,13 +120,15 @@ def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
             "llm": "off",
             "enrichment_calls": {name: calls for name, (calls, _) in ctx.enricher.usage().items()},
             "enrichment_cost": {name: round(cost, 4) for name, (_, cost) in ctx.enricher.usage().items()},
-            "enrichment_off": ctx.enricher.inactive,
+            "enrichment_off": ctx.enricher.off(),
         },
     )
     if not params.dry_run:
         ctx.store.record_run(
             {"run_id": run_id, "finished_at": _now(), "status": "completed", "summary": _json(summary)}
         )
+    for provider, why in summary["enrichment_off"].items():
+        logger.info("enrichment provider %s was off: %s", provider, why)
     publish_run_artifacts(summary)
     logger.info(
         "processed %d signups: %d leads, %d qualified, %d rejected",

@@ -33,6 +33,9 @@ class ApolloProvider:
     def usage(self) -> tuple[int, float]:
         return self.client.stats.calls, self.client.stats.cost
 
+    def off_reason(self) -> str | None:
+        return self.client.stats.open_reason
+
     def lookup(self, domain: str) -> Lookup:
         try:
             response = self.client.get(

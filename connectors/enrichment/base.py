@@ -73,6 +73,10 @@ class Provider(Protocol):
 
     def lookup(self, domain: str) -> Lookup: ...
 
+    def off_reason(self) -> str | None:
+        """Why the provider is off for the rest of this run (offline, breaker open, budget spent), or None."""
+        ...
+
     def usage(self) -> tuple[int, float]:
         """(calls made, credits spent) in this run."""
         ...

@@ -43,12 +43,15 @@ class DnsProvider:
     def usage(self) -> tuple[int, float]:
         return self._calls, 0.0
 
-    def lookup(self, domain: str) -> Lookup:
+    def off_reason(self) -> str | None:
         with self._lock:
             if not self._probed:
                 self._probed = True
                 self._offline = self._probe()
-        if self._offline:
+        return self._offline
+
+    def lookup(self, domain: str) -> Lookup:
+        if self.off_reason():
             return Lookup("skipped", reason=self._offline)
         with self._lock:
             self._calls += 1

@@ -39,6 +39,9 @@ class PdlProvider:
     def usage(self) -> tuple[int, float]:
         return self.client.stats.calls, self.client.stats.cost
 
+    def off_reason(self) -> str | None:
+        return self.client.stats.open_reason
+
     def lookup(self, domain: str) -> Lookup:
         try:
             response = self.client.get(f"{self.base_url.rstrip('/')}/v5/company/enrich", params={"website": domain})

@@ -7,6 +7,7 @@ columns of a preset, so another vendor's file fits with settings alone.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -64,16 +65,22 @@ class ReferenceFile:
         self.confidence = confidence
         self.companies = self._load(country_aliases)
         self._by_domain = {row["domain"]: row for row in self.companies.drop("_matched").to_dicts()}
+        modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
+        self._fetched_at = modified.isoformat(timespec="seconds")  # provenance: when the file was written
 
     def lookup(self, domain: str) -> Lookup:
         row = self._by_domain.get(domain)
         if row is None:
             return Lookup("not_found", reason=f"{self.path.name}: no row for {domain}")
         method = f"reference file {self.path.name}"
-        return Lookup("ok", {f: Found(row[f], self.confidence, method) for f in OUTPUT if row[f] is not None})
+        found = {f: Found(row[f], self.confidence, method) for f in OUTPUT if row[f] is not None}
+        return Lookup("ok", found, fetched_at=self._fetched_at)
 
     def usage(self) -> tuple[int, float]:
         return 0, 0.0
+
+    def off_reason(self) -> str | None:
+        return None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReferenceFile:

@@ -41,6 +41,7 @@ SCHEMA = {
     "company_sources": pl.String,
     "company_provenance": pl.String,
     "enrichment_notes": pl.String,
+    "company_changed": pl.Boolean,
 }
 
 
@@ -71,6 +72,11 @@ class Enricher:
     def usage(self) -> dict[str, tuple[int, float]]:
         return {p.name: p.usage() for p in self.providers}
 
+    def off(self) -> dict[str, str]:
+        """Providers that did not run (or stopped) this run, with the reason."""
+        reasons = {p.name: p.off_reason() for p in self.providers}
+        return {**self.inactive, **{name: why for name, why in reasons.items() if why}}
+
     def enrich(
         self, leads: pl.DataFrame, store: Store | None, refresh: bool = False, save: bool = True
     ) -> pl.DataFrame:
@@ -79,8 +85,7 @@ class Enricher:
         cacheable = {p.name: self.ttl_days.get(p.name, 0.0) for p in self.providers if getattr(p, "cached", True)}
         cached = store.cached_lookups(domains, cacheable) if store and not refresh and domains else {}
         existing = store.companies(domains) if store and domains else {}
-        with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="enrich") as pool:
-            resolved = dict(zip(domains, pool.map(lambda d: self._resolve(d, cached), domains), strict=True))
+        resolved = self._resolve_all(domains, cached)
         if store and save:
             rows = [
                 {"domain": d, "provider": name, "status": lookup.status, "payload": json.dumps(lookup.to_json()),
@@ -95,7 +100,23 @@ class Enricher:
             pl.coalesce(pl.col("company_legal_name"), typed).alias("company_legal_name")
         )
 
-    def _resolve(self, domain: str, cached: dict[tuple[str, str], str]) -> Resolved:
+    def _resolve_all(self, domains: Sequence[str], cached: dict[tuple[str, str], str]) -> dict[str, Resolved]:
+        """Waterfalls for all domains; on `max_workers` threads when a provider may go out to the network."""
+        for provider in self.providers:
+            reason = provider.off_reason()
+            if reason:
+                self.inactive.setdefault(provider.name, reason)
+        live = {p.name for p in self.providers if p.name not in self.inactive}
+        remote = any(getattr(self._by_name[name], "cached", True) for name in live)
+        workers = min(self.max_workers, len(domains)) if remote else 1
+        if workers <= 1:
+            return {d: self._resolve(d, cached, live) for d in domains}
+        shares = [domains[i::workers] for i in range(workers)]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="enrich") as pool:
+            parts = pool.map(lambda share: {d: self._resolve(d, cached, live) for d in share}, shares)
+            return {d: r for part in parts for d, r in part.items()}
+
+    def _resolve(self, domain: str, cached: dict[tuple[str, str], str], live: set[str]) -> Resolved:
         out = Resolved()
         answers: dict[str, Lookup] = {}
 
@@ -115,6 +136,8 @@ class Enricher:
                 provider = self._by_name.get(name)
                 if provider is None or name_of_field not in provider.fields:
                     continue
+                if name not in live and (domain, name) not in cached:
+                    continue
                 answer = ask(name)
                 found = answer.fields.get(name_of_field)
                 if found is not None and (best is None or found.confidence > best["confidence"]):
@@ -130,31 +153,43 @@ class Enricher:
     def _companies(
         self, domains: Sequence[str], resolved: dict[str, Resolved], existing: dict[str, dict[str, Any]]
     ) -> pl.DataFrame:
-        """One row per domain: the merged values, their provenance, sources and notes."""
+        """One row per domain: the merged values, their provenance, sources and notes.
+
+        `company_changed` is false when the CRM row already says all of it, so sync can skip it."""
         rows = []
         for domain in domains:
-            old = existing.get(domain, {})
-            edited = set(json.loads(old.get("edited_fields") or "[]"))
-            old_provenance = json.loads(old.get("provenance") or "{}")
-            provenance: dict[str, Any] = {}
-            row: dict[str, Any] = {"domain": domain}
+            old = existing.get(domain)
+            found = resolved[domain]
+            edited = set(json.loads(old["edited_fields"])) if old and old.get("edited_fields") else set()
+            values: dict[str, Any] = {}
+            updates: dict[str, dict[str, Any]] = {}
             for name in FIELDS:
-                old_value = old.get(STORE_COLUMN.get(name, name))
-                new = resolved[domain].chosen.get(name)
+                old_value = old.get(STORE_COLUMN.get(name, name)) if old else None
+                new = found.chosen.get(name)
                 policy = self.write_policy.get(name, "fill_if_empty")
                 keep = (
-                    new is None or name in edited or policy == "never"
+                    new is None or name in edited or policy == "never" or new["value"] == old_value
                     or (policy == "fill_if_empty" and old_value not in (None, ""))
                 )  # fmt: skip
-                row[name] = old_value if keep else new["value"]  # type: ignore[index]
-                origin = old_provenance.get(name) if keep else new
-                if row[name] not in (None, "") and origin:
+                values[name] = old_value if keep else new["value"]  # type: ignore[index]
+                if not keep:
+                    updates[name] = new  # type: ignore[assignment]
+            notes = json.dumps(found.notes) if found.notes else None
+            if old is not None and not updates and notes == old.get("enrichment_notes"):
+                rows.append({"domain": domain, **values, "company_sources": old.get("sources"),
+                             "company_provenance": old.get("provenance"), "enrichment_notes": notes,
+                             "company_changed": False})  # fmt: skip
+                continue
+            old_provenance = json.loads(old.get("provenance") or "{}") if old else {}
+            provenance: dict[str, dict[str, Any]] = {}
+            for name in FIELDS:
+                origin = updates.get(name) or old_provenance.get(name)
+                if values[name] not in (None, "") and origin:
                     provenance[name] = origin
-            row["company_sources"] = ", ".join(sorted({p["source"] for p in provenance.values()})) or None
-            row["company_provenance"] = json.dumps(provenance, default=str) if provenance else None
-            notes = resolved[domain].notes
-            row["enrichment_notes"] = json.dumps(notes) if notes else None
-            rows.append(row)
+            rows.append({"domain": domain, **values,
+                         "company_sources": ", ".join(sorted({p["source"] for p in provenance.values()})) or None,
+                         "company_provenance": json.dumps(provenance, default=str) if provenance else None,
+                         "enrichment_notes": notes, "company_changed": True})  # fmt: skip
         frame = pl.DataFrame(
             [{k: _coerce(v, SCHEMA[k]) for k, v in r.items()} for r in rows], schema=SCHEMA, orient="row"
         )
@@ -170,6 +205,8 @@ def _coerce(value: Any, dtype: Any) -> Any:
     """Provider values arrive as text or numbers; make them fit the column."""
     if value in (None, ""):
         return None
+    if dtype == pl.Boolean:
+        return bool(value)
     if dtype == pl.Int64:
         try:
             return int(float(str(value).replace(",", "")))

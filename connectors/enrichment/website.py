@@ -120,6 +120,10 @@ class WebsiteProvider:
     def usage(self) -> tuple[int, float]:
         return self.client.stats.calls, self.client.stats.cost
 
+    def off_reason(self) -> str | None:
+        self._probe()
+        return self.client.stats.open_reason
+
     def lookup(self, domain: str) -> Lookup:
         self._probe()
         if self.client.stats.open_reason:

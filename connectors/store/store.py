@@ -203,24 +203,43 @@ class Store:
         self,
         conn: sa.Connection,
         model: type[SQLModel],
-        rows: list[dict[str, Any]],
+        rows: list[dict[str, Any]] | pl.DataFrame,
         keys: list[str],
         update: bool = True,
     ) -> None:
-        if not rows:
+        """Insert, or on a key conflict update (or keep) the row; many rows per statement."""
+        names = rows.columns if isinstance(rows, pl.DataFrame) else list(rows[0]) if rows else []
+        if not names or (isinstance(rows, pl.DataFrame) and rows.is_empty()):
             return
         table = _table(model)
-        insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(table)
-        columns = [c for c in rows[0] if c not in keys]
+        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+        insert = insert.values({c: sa.bindparam(c) for c in names})
+        columns = [c for c in names if c not in keys]
         if update and columns:
             stmt = insert.on_conflict_do_update(index_elements=keys, set_={c: insert.excluded[c] for c in columns})
         else:
             stmt = insert.on_conflict_do_nothing(index_elements=keys)
-        for chunk in _chunks(rows):
+        if isinstance(rows, pl.DataFrame) and conn.dialect.name == "sqlite":
+            _sqlite_executemany(conn, stmt, rows)
+            return
+        dicts = rows.to_dicts() if isinstance(rows, pl.DataFrame) else rows
+        for chunk in _chunks(dicts):
             conn.execute(stmt, chunk)
 
-    def _insert_new(self, conn: sa.Connection, model: type[SQLModel], rows: list[dict[str, Any]], key: str) -> None:
+    def _insert_new(self, conn: sa.Connection, model: type[SQLModel], rows: pl.DataFrame, key: str) -> None:
         self._upsert(conn, model, rows, [key], update=False)
+
+
+def _sqlite_executemany(conn: sa.Connection, stmt: sa.ClauseElement, frame: pl.DataFrame) -> None:
+    """SQLite's own executemany over plain tuples: several times faster than per-row binding.
+
+    Times are written as SQLAlchemy writes them to SQLite, so the ORM reads them back unchanged."""
+    compiled = stmt.compile(dialect=conn.dialect)
+    order = list(getattr(compiled, "positiontup", None) or [])
+    typed = frame.with_columns(
+        pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S.%6f") for c, t in frame.schema.items() if isinstance(t, pl.Datetime)
+    ).with_columns(pl.col(c).cast(pl.Int8) for c, t in frame.schema.items() if t == pl.Boolean)
+    conn.exec_driver_sql(compiled.string, typed.select(order).rows())
 
 
 def _table(model: type[SQLModel]) -> sa.Table:
@@ -258,8 +277,11 @@ def _column(frame: pl.DataFrame, name: str) -> pl.Expr:
     return pl.col(name) if name in frame.columns else pl.lit(None).alias(name)
 
 
-def _companies(leads: pl.DataFrame, now: datetime) -> list[dict[str, Any]]:
+def _companies(leads: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """Companies enrichment changed (all of them when the batch does not say)."""
     rows = leads.filter(pl.col("company_domain").is_not_null()).unique("company_domain", keep="last")
+    if "company_changed" in rows.columns:
+        rows = rows.filter(pl.col("company_changed"))
     return rows.select(
         pl.col("company_domain").alias("domain"),
         _column(rows, "company_legal_name").alias("name"),
@@ -275,38 +297,38 @@ def _companies(leads: pl.DataFrame, now: datetime) -> list[dict[str, Any]]:
         _column(rows, "company_provenance").alias("provenance"),
         _column(rows, "enrichment_notes"),
         pl.lit(now).alias("updated_at"),
-    ).to_dicts()
+    )
 
 
 SIGNAL_EXCLUDE = {
     "_row", "signup_id", "email", "first_name", "last_name", "job_title", "company_name", "website", "country",
     "phone", "signed_up_at", "source", "email_domain", "company_domain", "email_type", "seniority", "function",
     "company_legal_name", "industry", "employees", "company_country", "founded_year", "linkedin_url",
-    "description", "email_provider", "technologies", "company_sources", "company_provenance", "enrichment_notes",
-    "edited_fields", "score", "tier", "confidence", "reasons", "disqualified_by", "icp_version", "segment",
-    "territory", "queue", "owner", "method",
+    "description", "email_provider", "technologies", "company_sources", "company_provenance",
+    "enrichment_notes", "edited_fields", "company_changed", "score", "tier", "confidence", "reasons",
+    "disqualified_by", "icp_version", "segment", "territory", "queue", "owner", "method",
 }  # fmt: skip
 
 
-def _leads(leads: pl.DataFrame, run_id: str, now: datetime) -> list[dict[str, Any]]:
+def _leads(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
     signals = [c for c in leads.columns if c not in SIGNAL_EXCLUDE]
     signal_json = pl.struct(signals).struct.json_encode() if signals else pl.lit(None, dtype=pl.String)
     return leads.select(
         "email", "signup_id", "first_name", "last_name", "job_title", "seniority", "function", "company_domain",
         "email_type", "country", "phone", "source", "signed_up_at", signal_json.alias("signals"), "icp_version",
         pl.lit(run_id).alias("updated_run"), pl.lit(now).alias("updated_at"),
-    ).to_dicts()  # fmt: skip
+    )  # fmt: skip
 
 
-def _assessments(leads: pl.DataFrame, run_id: str, now: datetime) -> list[dict[str, Any]]:
+def _assessments(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
     return leads.select(
         "email", "icp_version", "score", "tier", "confidence", "reasons", "disqualified_by",
         _column(leads, "method").fill_null("rules").alias("method"), pl.lit(run_id).alias("run_id"),
         pl.lit(now).alias("assessed_at"),
-    ).to_dicts()  # fmt: skip
+    )  # fmt: skip
 
 
-def _assignments(leads: pl.DataFrame, run_id: str, now: datetime) -> list[dict[str, Any]]:
+def _assignments(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
     return leads.select(
         "email",
         "queue",
@@ -315,10 +337,10 @@ def _assignments(leads: pl.DataFrame, run_id: str, now: datetime) -> list[dict[s
         "territory",
         pl.lit(run_id).alias("run_id"),
         pl.lit(now).alias("assigned_at"),
-    ).to_dicts()
+    )
 
 
-def _audit(leads: pl.DataFrame, run_id: str, now: datetime) -> list[dict[str, Any]]:
+def _audit(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
     decision = ["icp_version", "score", "tier", "queue", "owner"]
     key = pl.concat_str(
         [pl.lit("decided"), pl.col("email"), *(pl.col(c).cast(pl.String).fill_null("") for c in decision)],
@@ -336,16 +358,16 @@ def _audit(leads: pl.DataFrame, run_id: str, now: datetime) -> list[dict[str, An
     return leads.select(
         key.alias("event_key"), pl.lit(run_id).alias("run_id"), "email", pl.lit("decided").alias("kind"),
         detail.struct.json_encode().alias("detail"), pl.lit(now).alias("at"),
-    ).to_dicts()  # fmt: skip
+    )  # fmt: skip
 
 
-def _dead_letters(rejects: pl.DataFrame, source_key: str, run_id: str, now: datetime) -> list[dict[str, Any]]:
+def _dead_letters(rejects: pl.DataFrame, source_key: str, run_id: str, now: datetime) -> pl.DataFrame:
     if rejects.is_empty():
-        return []
+        return pl.DataFrame()
     by_row = pl.format("row:{}|{}", pl.col("_row"), pl.col("raw").str.slice(0, 120))
     key = pl.concat_str([pl.lit(source_key), pl.coalesce(pl.col("signup_id"), by_row)], separator="|")
     return rejects.select(
         key.alias("key"), pl.lit(source_key).alias("source_key"), "signup_id",
         pl.col("_row").cast(pl.Int64).alias("row_number"), "reason", "raw", pl.lit(run_id).alias("run_id"),
         pl.lit(now).alias("created_at"),
-    ).to_dicts()  # fmt: skip
+    )  # fmt: skip

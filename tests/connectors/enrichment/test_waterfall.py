@@ -30,6 +30,9 @@ class Scripted:
     def usage(self) -> tuple[int, float]:
         return len(self.calls), float(len(self.calls))
 
+    def off_reason(self) -> str | None:
+        return None
+
 
 def _leads(*domains: str) -> pl.DataFrame:
     return pl.DataFrame({"email": [f"x@{d}" for d in domains], "company_domain": list(domains)})
