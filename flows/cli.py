@@ -133,6 +133,36 @@ def export(
         raise _fail(exc) from None
 
 
+EDITABLE = {
+    "name": "name", "industry": "industry", "employees": "employees", "country": "country",
+    "founded_year": "founded_year", "linkedin_url": "linkedin_url", "description": "description",
+    "email_provider": "email_provider", "technologies": "technologies",
+}  # fmt: skip
+
+
+@app.command("edit-company")
+def edit_company(
+    domain: Annotated[str, typer.Argument(help="The company's domain, e.g. acme.io")],
+    values: Annotated[list[str], typer.Argument(help="FIELD=VALUE pairs, e.g. industry='computer software'")],
+    by: Annotated[str, typer.Option("--by", help="Who made the change (kept in the provenance).")] = "cli",
+) -> None:
+    """Set company fields by hand; enrichment never overwrites a field a person set."""
+    changes: dict[str, object] = {}
+    for pair in values:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in EDITABLE:
+            err.print(f"leadq: error: '{pair}': expected FIELD=VALUE with FIELD one of {', '.join(EDITABLE)}")
+            raise typer.Exit(2)
+        changes[EDITABLE[name]] = int(value) if name in ("employees", "founded_year") and value.isdigit() else value
+    try:
+        store = Store(load_settings().store_url)
+        store.create()
+        store.edit_company(domain.strip().lower(), changes, who=by)
+    except LeadqError as exc:
+        raise _fail(exc) from None
+    err.print(f"{domain}: set {', '.join(changes)}; enrichment will not overwrite them")
+
+
 @app.command()
 def server(
     port: Annotated[int, typer.Option(help="Port of the Prefect UI and API.")] = 4200,

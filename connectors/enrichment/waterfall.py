@@ -168,7 +168,8 @@ class Enricher:
                 new = found.chosen.get(name)
                 policy = self.write_policy.get(name, "fill_if_empty")
                 keep = (
-                    new is None or name in edited or policy == "never" or new["value"] == old_value
+                    new is None or STORE_COLUMN.get(name, name) in edited or policy == "never"
+                    or new["value"] == old_value
                     or (policy == "fill_if_empty" and old_value not in (None, ""))
                 )  # fmt: skip
                 values[name] = old_value if keep else new["value"]  # type: ignore[index]

@@ -108,3 +108,14 @@ def test_installed_command_twice_is_clean(config_dir: Path, tmp_path: Path) -> N
     assert "Traceback" not in second.stderr and "ERROR" not in second.stderr
     assert json.loads(second.stdout)["processed"] == 0
     assert (tmp_path / "home" / "prefect").is_dir()  # Prefect's run history lives under LEADQ_HOME
+
+
+def test_edit_company_marks_fields_as_set_by_a_person(config_dir: Path) -> None:
+    result = runner.invoke(app, ["edit-company", "acme.io", "industry=healthcare", "employees=40", "--by", "rita"])
+    assert result.exit_code == 0, result.stderr
+    row = Store(load_settings().store_url).companies(["acme.io"])["acme.io"]
+    assert (row["industry"], row["employees"]) == ("healthcare", 40)
+    assert json.loads(row["edited_fields"]) == ["employees", "industry"]
+    assert json.loads(row["provenance"])["industry"]["source"] == "person:rita"
+    bad = runner.invoke(app, ["edit-company", "acme.io", "colour=blue"])
+    assert bad.exit_code == 2 and "expected FIELD=VALUE" in bad.stderr

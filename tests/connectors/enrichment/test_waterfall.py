@@ -90,7 +90,7 @@ def test_cache_makes_a_rerun_free_until_refresh_or_expiry(tmp_path: Path) -> Non
 def test_write_policy_and_a_persons_edit(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'leadq.db'}")
     store.create()
-    store.edit_company("a.io", {"industry": "healthcare"}, who="rita@revops")
+    store.edit_company("a.io", {"industry": "healthcare", "name": "A Health"}, who="rita@revops")
     with store.engine.begin() as conn:
         conn.exec_driver_sql("update companies set employees = 12, country = 'FR' where domain = 'a.io'")
     paid = Scripted(
@@ -102,6 +102,7 @@ def test_write_policy_and_a_persons_edit(tmp_path: Path) -> None:
         .row(0, named=True)
     )
     assert row["industry"] == "healthcare"  # edited by a person: never overwritten, even with "always"
+    assert row["company_legal_name"] == "A Health"
     assert row["employees"] == 300  # "always"
     assert row["company_country"] == "FR"  # fill_if_empty keeps what the CRM has
     assert json.loads(row["company_provenance"])["industry"]["source"] == "person:rita@revops"
