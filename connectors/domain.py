@@ -24,40 +24,17 @@ SIGNUP_COLUMNS: Final[tuple[str, ...]] = (
     "source",
 )
 
-# Columns that prepare adds to every valid lead.
-PREPARED_COLUMNS: Final[tuple[str, ...]] = (
-    "email_domain",
-    "company_domain",
-    "email_type",
-    "seniority",
-    "function",
-)
-
-# Firmographic columns that enrichment adds (prefixed so they never clash with signup input).
-COMPANY_COLUMNS: Final[tuple[str, ...]] = (
+# Company fields enrichment can fill, in the order export shows them.
+COMPANY_FIELDS: Final[tuple[str, ...]] = (
     "company_legal_name",
     "industry",
     "employees",
     "company_country",
     "founded_year",
     "linkedin_url",
-    "company_sources",
+    "description",
     "email_provider",
     "technologies",
-)
-
-# Columns that scoring and routing add.
-DECISION_COLUMNS: Final[tuple[str, ...]] = (
-    "score",
-    "tier",
-    "confidence",
-    "reasons",
-    "disqualified_by",
-    "icp_version",
-    "segment",
-    "territory",
-    "queue",
-    "owner",
 )
 
 

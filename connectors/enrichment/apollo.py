@@ -9,46 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.enrichment.base import Found, Lookup
-from connectors.errors import FatalError, RetriableError
-from connectors.http import ProviderSkipped, ServiceClient, ServicePolicy
+from connectors.enrichment.api import ApiProvider
+from connectors.enrichment.base import FIELDS, Found, Lookup
 
 CONFIDENCE = 0.85
 
 
 @dataclass
-class ApolloProvider:
-    base_url: str
-    api_key: str
-    policy: ServicePolicy
-    name: str = "apollo"
-    fields: frozenset[str] = frozenset(
-        {"company_legal_name", "industry", "employees", "company_country", "founded_year", "linkedin_url",
-         "description", "technologies"}
-    )  # fmt: skip
-
-    def __post_init__(self) -> None:
-        self.client = ServiceClient(self.name, self.policy, {"X-Api-Key": self.api_key, "Accept": "application/json"})
-
-    def usage(self) -> tuple[int, float]:
-        return self.client.stats.calls, self.client.stats.cost
-
-    def off_reason(self) -> str | None:
-        return self.client.stats.open_reason
+class ApolloProvider(ApiProvider):
+    name = "apollo"
+    fields = frozenset(FIELDS) - {"email_provider"}
 
     def lookup(self, domain: str) -> Lookup:
-        try:
-            response = self.client.get(
-                f"{self.base_url.rstrip('/')}/api/v1/organizations/enrich", params={"domain": domain}
-            )
-        except ProviderSkipped as exc:
-            return Lookup("skipped", reason=str(exc))
-        except (RetriableError, FatalError) as exc:
-            return Lookup("error", reason=str(exc))
+        response = self._get("/api/v1/organizations/enrich", {"domain": domain})
+        if isinstance(response, Lookup):
+            return response
         self.client.charge()
-        if response.status_code == 404:
-            return Lookup("not_found", reason=f"apollo: no organization for {domain}")
-        org: dict[str, Any] = (response.json() or {}).get("organization") or {}
+        org: dict[str, Any] = (response.json() or {}).get("organization") or {} if response.status_code != 404 else {}
         if not org:
             return Lookup("not_found", reason=f"apollo: no organization for {domain}")
         method = "apollo organizations/enrich"

@@ -11,18 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-# The company fields enrichment can fill, in the order export shows them.
-FIELDS = (
-    "company_legal_name",
-    "industry",
-    "employees",
-    "company_country",
-    "founded_year",
-    "linkedin_url",
-    "description",
-    "email_provider",
-    "technologies",
-)
+from connectors.domain import COMPANY_FIELDS
+
+FIELDS = COMPANY_FIELDS
 
 
 @dataclass(frozen=True)

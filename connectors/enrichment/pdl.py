@@ -10,45 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.enrichment.base import Found, Lookup
-from connectors.errors import FatalError, RetriableError
-from connectors.http import ProviderSkipped, ServiceClient, ServicePolicy
+from connectors.enrichment.api import ApiProvider
+from connectors.enrichment.base import FIELDS, Found, Lookup
 
 
 @dataclass
-class PdlProvider:
-    base_url: str
-    api_key: str
-    policy: ServicePolicy
-    name: str = "pdl"
-    fields: frozenset[str] = frozenset(
-        {
-            "company_legal_name",
-            "industry",
-            "employees",
-            "company_country",
-            "founded_year",
-            "linkedin_url",
-            "description",
-        }
-    )
-
-    def __post_init__(self) -> None:
-        self.client = ServiceClient(self.name, self.policy, {"X-Api-Key": self.api_key, "Accept": "application/json"})
-
-    def usage(self) -> tuple[int, float]:
-        return self.client.stats.calls, self.client.stats.cost
-
-    def off_reason(self) -> str | None:
-        return self.client.stats.open_reason
+class PdlProvider(ApiProvider):
+    name = "pdl"
+    fields = frozenset(FIELDS) - {"email_provider", "technologies"}
 
     def lookup(self, domain: str) -> Lookup:
-        try:
-            response = self.client.get(f"{self.base_url.rstrip('/')}/v5/company/enrich", params={"website": domain})
-        except ProviderSkipped as exc:
-            return Lookup("skipped", reason=str(exc))
-        except (RetriableError, FatalError) as exc:
-            return Lookup("error", reason=str(exc))
+        response = self._get("/v5/company/enrich", {"website": domain})
+        if isinstance(response, Lookup):
+            return response
         if response.status_code == 404:
             return Lookup("not_found", reason=f"pdl: no company matches {domain}")
         self.client.charge()

@@ -25,7 +25,7 @@ import yaml
 from bs4 import BeautifulSoup
 from pydantic import BaseModel, ValidationError
 
-from connectors.enrichment.base import Found, Lookup
+from connectors.enrichment.base import FIELDS, Found, Lookup
 from connectors.errors import ConfigError, FatalError, RetriableError
 from connectors.http import ProviderSkipped, ServiceClient, ServicePolicy
 from connectors.prepare.people import country_codes
@@ -93,10 +93,7 @@ class WebsiteProvider:
     country_aliases: dict[str, str] = field(default_factory=dict)
     probe_host: str = ""
     name: str = "website"
-    fields: frozenset[str] = frozenset(
-        {"company_legal_name", "industry", "employees", "company_country", "founded_year", "linkedin_url",
-         "description", "technologies"}
-    )  # fmt: skip
+    fields: frozenset[str] = frozenset(FIELDS) - {"email_provider"}
 
     def __post_init__(self) -> None:
         self.client = ServiceClient(self.name, self.policy)
