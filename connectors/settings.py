@@ -138,7 +138,29 @@ class CrmSettings(_Section):
 
 
 class LlmSettings(_Section):
-    model: str = ""
+    """The LLM behind the crew; an empty model means rules decide every lead."""
+
+    model: str = ""  # any model string CrewAI supports, e.g. "openai/gpt-4o-mini"
+    base_url: str = ""
+    api_key_env: str = "OPENAI_API_KEY"  # the variable's name, never the key
+    temperature: float = Field(0.0, ge=0, le=2)
+    timeout_s: float = Field(60.0, gt=0)
+    max_calls_per_run: int = Field(200, ge=0)
+    max_cost_usd_per_run: float = Field(2.0, ge=0)
+    usd_per_1k_prompt_tokens: float = Field(0.00015, ge=0)
+    usd_per_1k_completion_tokens: float = Field(0.0006, ge=0)
+    max_adjustment: int = Field(25, ge=0, le=100)
+    max_attempts: int = Field(2, ge=1, le=5)  # tries per company when the answer fails validation
+    cache_ttl_days: float = Field(30.0, ge=0)
+    max_workers: int = Field(2, ge=1, le=32)
+
+
+class TriageSettings(_Section):
+    """Which leads the crew sees: rules decide the rest."""
+
+    band: tuple[int, int] = (45, 79)  # scores in this band are uncertain
+    min_confidence: float = Field(0.6, ge=0, le=1)  # less evidence than this is uncertain
+    missing_firmographics: bool = True  # no industry or no size is uncertain
 
 
 class Settings(_Section):
@@ -153,6 +175,7 @@ class Settings(_Section):
     store: StoreSettings = Field(default_factory=StoreSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
+    triage: TriageSettings = Field(default_factory=TriageSettings)
 
     # Where the settings came from; not part of the file.
     config_dir: Path = Field(default=Path("config"), exclude=True)

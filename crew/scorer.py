@@ -84,6 +84,11 @@ def _disqualified_by(frame: pl.DataFrame, icp: Icp) -> pl.Expr:
     return pl.coalesce(hits) if hits else pl.lit(None, dtype=pl.String)
 
 
+def tier_expr(icp: Icp) -> pl.Expr:
+    """The tier a score earns under the ICP's thresholds (a disqualification always wins)."""
+    return _tier(icp)
+
+
 def _tier(icp: Icp) -> pl.Expr:
     score = pl.col("score")
     return (

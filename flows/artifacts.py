@@ -55,6 +55,16 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines += ["", "Every rejected row is in the `dead_letters` table with its row number and full reason."]
     else:
         lines.append("None.")
+    lines += [
+        "",
+        "## Decisions",
+        "",
+        f"LLM: {summary.get('llm')}. Decided by: "
+        + ", ".join(f"{m} {n}" for m, n in (summary.get("by_method") or {}).items())
+        + f". Needs review: {summary.get('needs_review', 0)}. LLM calls {summary.get('llm_calls', 0)}, "
+        f"tokens {summary.get('llm_prompt_tokens', 0)} + {summary.get('llm_completion_tokens', 0)}, "
+        f"${summary.get('llm_cost_usd', 0)}; crew-assessed leads {summary.get('crew_leads', 0)}.",
+    ]
     calls, cost = summary.get("enrichment_calls") or {}, summary.get("enrichment_cost") or {}
     if calls:
         lines += ["", "## Enrichment", "", "| provider | calls | credits |", "|---|---:|---:|"]

@@ -12,7 +12,9 @@ from connectors.routing import RoutingConfig, load_routing
 from connectors.settings import Settings, load_settings
 from connectors.sources import SignupSource, open_source
 from connectors.store import Store
+from crew.build import build_judge
 from crew.icp import Icp, load_icp
+from crew.judge import Judge
 
 
 @dataclass
@@ -25,19 +27,22 @@ class RunContext:
     source: SignupSource
     store: Store
     crm: LocalCrm
+    judge: Judge | None
 
 
 def load_context(source: str | None = None) -> RunContext:
     """Read and validate every config file; raises ConfigError (file, key, problem) on the first fault."""
     settings = load_settings()
     store = Store(settings.store_url)
+    icp = load_icp(settings.config_path(settings.scoring.icp_file))
     return RunContext(
         settings=settings,
-        icp=load_icp(settings.config_path(settings.scoring.icp_file)),
+        icp=icp,
         routing=load_routing(settings.config_path(settings.routing.file)),
         rules=PrepareRules.from_settings(settings),
         enricher=build_enricher(settings),
         source=open_source(settings, Path(source) if source else None),
         store=store,
         crm=LocalCrm(store),
+        judge=build_judge(settings, icp, store),
     )

@@ -65,6 +65,15 @@ def score_step(leads: pl.DataFrame, ctx: RunContext) -> pl.DataFrame:
     return score_leads(leads, ctx.icp, ctx.settings.scoring.top_reasons)
 
 
+@task(name="judge", cache_policy=NONE, persist_result=False)
+def judge_step(leads: pl.DataFrame, ctx: RunContext, params: QualifyParams) -> pl.DataFrame:
+    """The crew, for the uncertain band only, grouped by company; without an LLM, rules stand."""
+    if ctx.judge is None:
+        return leads.with_columns(pl.lit("rules").alias("method"), pl.lit(False).alias("needs_review"))
+    store = ctx.store if ctx.store.exists() else None
+    return ctx.judge.judge(leads, store, save=not params.dry_run)
+
+
 @task(name="route", cache_policy=NONE, persist_result=False)
 def route_step(leads: pl.DataFrame, ctx: RunContext, positions: dict[str, int]) -> tuple[pl.DataFrame, dict[str, int]]:
     existing = (
@@ -101,7 +110,7 @@ def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
             {"run_id": run_id, "source_key": ctx.source.key, "started_at": _now(), "status": "running"}
         )
     logger.info("source %s, ICP %s", ctx.source.key, ctx.icp.version)
-    if not ctx.settings.llm.model:
+    if ctx.judge is None:
         logger.info("no [llm] model set: rules decide every lead")
     try:
         totals = _run_batches(ctx, params, run_id)
@@ -117,7 +126,8 @@ def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
             "dry_run": params.dry_run,
             "source": ctx.source.key,
             "icp_version": ctx.icp.version,
-            "llm": "off",
+            "llm": ctx.settings.llm.model or "off: no [llm] model set, rules decided every lead",
+            **_llm_usage(ctx),
             "enrichment_calls": {name: calls for name, (calls, _) in ctx.enricher.usage().items()},
             "enrichment_cost": {name: round(cost, 4) for name, (_, cost) in ctx.enricher.usage().items()},
             "enrichment_off": ctx.enricher.off(),
@@ -152,6 +162,11 @@ def _run_batches(ctx: RunContext, params: QualifyParams, run_id: str) -> RunTota
             leads = enrich_step(prepared.leads, ctx, params)
         with timer("score"):
             leads = score_step(leads, ctx)
+        if ctx.judge is not None:
+            with timer("judge"):
+                leads = judge_step(leads, ctx, params)
+        else:
+            leads = leads.with_columns(pl.lit("rules").alias("method"), pl.lit(False).alias("needs_review"))
         with timer("route"):
             leads, positions = route_step(leads, ctx, positions)
         cursor = last_cursor(raw, cursor)
@@ -169,6 +184,12 @@ def _run_batches(ctx: RunContext, params: QualifyParams, run_id: str) -> RunTota
         )  # fmt: skip
         report(f"batch {totals.batches}", totals.processed)
     return totals
+
+
+def _llm_usage(ctx: RunContext) -> dict[str, Any]:
+    if ctx.judge is not None:
+        return ctx.judge.budget.summary()
+    return {"llm_calls": 0, "llm_prompt_tokens": 0, "llm_completion_tokens": 0, "llm_cost_usd": 0.0, "crew_leads": 0}
 
 
 class _StepTimer:

@@ -23,6 +23,8 @@ class RunTotals:
     reject_reasons: Counter[str] = field(default_factory=Counter)
     step_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     domains: set[str] = field(default_factory=set)
+    by_method: Counter[str] = field(default_factory=Counter)
+    needs_review: int = 0
 
     def add_batch(self, signups: int, leads: pl.DataFrame, rejects: pl.DataFrame, qualified_tiers: list[str]) -> None:
         self.batches += 1
@@ -32,6 +34,8 @@ class RunTotals:
         self.domains.update(leads["company_domain"].drop_nulls().unique().to_list())
         self.qualified += leads.filter(pl.col("tier").is_in(qualified_tiers)).height
         self.by_tier.update(dict(leads["tier"].value_counts().iter_rows()))
+        self.by_method.update(dict(leads["method"].value_counts().iter_rows()))
+        self.needs_review += int(leads["needs_review"].sum())
         queues = leads.filter(pl.col("queue").is_not_null())["queue"].value_counts()
         self.by_queue.update(dict(queues.iter_rows()))
         # the reason's first words ("email 'x' is not valid" → "email is not valid") group alike rejects
@@ -50,6 +54,8 @@ class RunTotals:
             "skipped_known": self.skipped_known,
             "by_tier": dict(sorted(self.by_tier.items())),
             "by_queue": dict(sorted(self.by_queue.items())),
+            "by_method": dict(sorted(self.by_method.items())),
+            "needs_review": self.needs_review,
             "reject_reasons": dict(self.reject_reasons.most_common()),
             "batches": self.batches,
             "step_seconds": {k: round(v, 3) for k, v in self.step_seconds.items()},

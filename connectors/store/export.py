@@ -11,14 +11,14 @@ from connectors.store.store import Store
 
 EXPORT_COLUMNS = (
     "email", "company_domain", "score", "tier", "confidence", "queue", "owner", "reasons", "icp_version",
-    "method", "disqualified_by", "first_name", "last_name", "job_title", "seniority", "function", "country",
-    "email_type", "company_name", "industry", "employees", "company_country", "email_provider", "technologies",
-    "company_sources", "enrichment_notes", "segment", "territory", "signed_up_at", "assessed_at",
+    "method", "needs_review", "disqualified_by", "first_name", "last_name", "job_title", "seniority", "function",
+    "country", "email_type", "company_name", "industry", "employees", "company_country", "email_provider",
+    "technologies", "company_sources", "enrichment_notes", "segment", "territory", "signed_up_at", "assessed_at",
 )  # fmt: skip
 
 _QUERY = """
 SELECT l.email, l.company_domain, a.score, a.tier, a.confidence, s.queue, s.owner, a.reasons,
-       l.icp_version, a.method, a.disqualified_by, l.first_name, l.last_name, l.job_title,
+       l.icp_version, a.method, a.needs_review, a.disqualified_by, l.first_name, l.last_name, l.job_title,
        l.seniority, l.function, l.country, l.email_type, c.name AS company_name, c.industry,
        c.employees, c.country AS company_country, c.email_provider, c.technologies,
        c.sources AS company_sources, c.enrichment_notes, s.segment, s.territory, l.signed_up_at, a.assessed_at

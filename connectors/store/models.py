@@ -55,7 +55,9 @@ class Assessment(SQLModel, table=True):
     confidence: float
     reasons: str | None = None
     disqualified_by: str | None = None
-    method: str = "rules"
+    method: str = "rules"  # rules | crew | review
+    needs_review: bool = False
+    evidence: str | None = None  # JSON: the crew's per-criterion evidence, with sources
     run_id: str | None = None
     assessed_at: UtcDatetime | None = None
 
@@ -95,6 +97,17 @@ class EnrichmentCache(SQLModel, table=True):
     payload: str  # JSON of the lookup
 
 
+class CrewCache(SQLModel, table=True):
+    """The crew's judgements of one company's leads, per ICP and prompt version."""
+
+    __tablename__ = "crew_cache"
+    domain: str = Field(primary_key=True)
+    icp_version: str = Field(primary_key=True)
+    prompt_version: str = Field(primary_key=True)
+    fetched_at: UtcDatetime
+    payload: str  # JSON: lead email -> judgement
+
+
 class DeadLetter(SQLModel, table=True):
     __tablename__ = "dead_letters"
     key: str = Field(primary_key=True)
@@ -127,4 +140,4 @@ class Run(SQLModel, table=True):
     summary: str | None = None
 
 
-TABLES = (Lead, Company, Assessment, Assignment, AuditEvent, EnrichmentCache, DeadLetter, SyncState, Run)
+TABLES = (Lead, Company, Assessment, Assignment, AuditEvent, EnrichmentCache, CrewCache, DeadLetter, SyncState, Run)

@@ -25,6 +25,7 @@ from connectors.store.models import (
     Assignment,
     AuditEvent,
     Company,
+    CrewCache,
     DeadLetter,
     EnrichmentCache,
     Lead,
@@ -138,6 +139,28 @@ class Store:
         """Upsert (domain, provider, status, fetched_at, payload) rows into the cache."""
         with self.engine.begin() as conn:
             self._upsert(conn, EnrichmentCache, rows, ["domain", "provider"])
+
+    def crew_judgements(
+        self, domains: Sequence[str], icp_version: str, prompt_version: str, ttl_days: float
+    ) -> dict[str, dict[str, Any]]:
+        """Cached crew judgements by domain (then by lead email), if younger than the TTL."""
+        table = _table(CrewCache)
+        now = _now()
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(domains):
+            query = sa.select(table.c.domain, table.c.fetched_at, table.c.payload).where(
+                table.c.domain.in_(chunk), table.c.icp_version == icp_version, table.c.prompt_version == prompt_version
+            )
+            for domain, fetched_at, payload in self._fetch(query):
+                if (now - fetched_at).total_seconds() <= ttl_days * 86400:
+                    found[domain] = json.loads(payload)
+        return found
+
+    def save_judgements(self, domain: str, icp_version: str, prompt_version: str, judgements: dict[str, Any]) -> None:
+        row = {"domain": domain, "icp_version": icp_version, "prompt_version": prompt_version,
+               "fetched_at": _now(), "payload": json.dumps(judgements)}  # fmt: skip
+        with self.engine.begin() as conn:
+            self._upsert(conn, CrewCache, [row], ["domain", "icp_version", "prompt_version"])
 
     def edit_company(self, domain: str, values: dict[str, Any], who: str) -> None:
         """A person's edit: set the values and mark the fields so enrichment never overwrites them."""
@@ -306,7 +329,7 @@ SIGNAL_EXCLUDE = {
     "company_legal_name", "industry", "employees", "company_country", "founded_year", "linkedin_url",
     "description", "email_provider", "technologies", "company_sources", "company_provenance",
     "enrichment_notes", "edited_fields", "company_changed", "score", "tier", "confidence", "reasons",
-    "disqualified_by", "icp_version", "segment", "territory", "queue", "owner", "method",
+    "disqualified_by", "icp_version", "segment", "territory", "queue", "owner", "method", "needs_review", "evidence",
 }  # fmt: skip
 
 
@@ -323,7 +346,9 @@ def _leads(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
 def _assessments(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
     return leads.select(
         "email", "icp_version", "score", "tier", "confidence", "reasons", "disqualified_by",
-        _column(leads, "method").fill_null("rules").alias("method"), pl.lit(run_id).alias("run_id"),
+        _column(leads, "method").fill_null("rules").alias("method"),
+        _column(leads, "needs_review").fill_null(False).cast(pl.Boolean).alias("needs_review"),
+        _column(leads, "evidence").cast(pl.String).alias("evidence"), pl.lit(run_id).alias("run_id"),
         pl.lit(now).alias("assessed_at"),
     )  # fmt: skip
 

@@ -1,0 +1,251 @@
+"""The crew's part of a batch: triage, one crew run per uncertain company, then guardrails.
+
+- Only leads in the uncertain band reach the crew, grouped by company domain.
+- Signup and web text reaches the LLM only as labelled JSON inside <untrusted> tags,
+  with the fields it needs (no names, emails or phone numbers: leads are refs).
+- An answer that fails validation is asked again up to `max_attempts` times, then dropped.
+- The crew moves a score at most `max_adjustment` points; a larger disagreement keeps
+  the rules score and flags the lead for review. Hard disqualifiers never reach the
+  crew. Tiers follow the ICP's thresholds, never the LLM's word; queues follow routing.
+- An LLM error, timeout, bad answer or spent budget leaves the rules assessment and
+  flags the lead `needs_review`; the run carries on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import ValidationError
+
+from connectors.settings import LlmSettings, TriageSettings
+from connectors.store import Store
+from crew.icp import Icp
+from crew.models import CompanyAssessment, LeadJudgement
+from crew.scorer import tier_expr
+from crew.triage import uncertain
+
+log = logging.getLogger("leadq.crew")
+
+# What the analyst may see of a lead: no names, emails or phone numbers.
+LEAD_FIELDS = ("job_title", "seniority", "function", "country", "email_type", "score", "confidence", "reasons")
+COMPANY_FIELDS = ("company_legal_name", "industry", "employees", "company_country", "description", "technologies")
+CALLS_PER_RUN = 2  # a researcher and an analyst request, at the least
+
+
+@dataclass
+class LlmBudget:
+    """LLM calls, tokens and dollars of one run, with its limits; shared by the batch's threads."""
+
+    max_calls: int
+    max_cost_usd: float
+    usd_per_1k_prompt: float
+    usd_per_1k_completion: float
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    crew_leads: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def reserve(self) -> bool:
+        """Room for one more crew run?"""
+        with self._lock:
+            return self.calls + CALLS_PER_RUN <= self.max_calls and self.cost_usd < self.max_cost_usd
+
+    def spend(self, calls: int, prompt: int, completion: int) -> None:
+        with self._lock:
+            self.calls += calls
+            self.prompt_tokens += prompt
+            self.completion_tokens += completion
+            self.cost_usd += prompt / 1000 * self.usd_per_1k_prompt + completion / 1000 * self.usd_per_1k_completion
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "llm_calls": self.calls,
+            "llm_prompt_tokens": self.prompt_tokens,
+            "llm_completion_tokens": self.completion_tokens,
+            "llm_cost_usd": round(self.cost_usd, 6),
+            "crew_leads": self.crew_leads,
+        }
+
+
+# (inputs) -> (raw answer text, calls, prompt tokens, completion tokens); raises on LLM failure
+CrewRunner = Callable[[dict[str, Any]], tuple[str, int, int, int]]
+
+
+@dataclass
+class Judge:
+    llm: LlmSettings
+    triage: TriageSettings
+    icp: Icp
+    prompt_version: str
+    run_crew: CrewRunner
+    budget: LlmBudget
+
+    def judge(self, leads: pl.DataFrame, store: Store | None, save: bool = True) -> pl.DataFrame:
+        """Add method, needs_review and evidence; crew-assessed leads get the crew's (bounded) score."""
+        leads = leads.with_columns(
+            pl.lit("rules").alias("method"),
+            pl.lit(False).alias("needs_review"),
+            pl.lit(None, dtype=pl.String).alias("evidence"),
+        )
+        todo = leads.filter(uncertain(self.triage))
+        if todo.is_empty():
+            return leads
+        domains = sorted(todo["company_domain"].unique().to_list())
+        cached = (
+            store.crew_judgements(domains, self.icp.version, self.prompt_version, self.llm.cache_ttl_days)
+            if store
+            else {}
+        )
+        groups = {d: todo.filter(pl.col("company_domain") == d) for d in domains}
+        with ThreadPoolExecutor(max_workers=self.llm.max_workers, thread_name_prefix="crew") as pool:
+            outcomes = list(pool.map(lambda d: self._company(d, groups[d], cached.get(d, {})), domains))
+        answers: dict[str, dict[str, Any]] = {}
+        for domain, (judged, fresh) in zip(domains, outcomes, strict=True):
+            answers.update(judged)
+            if fresh and store and save:
+                store.save_judgements(
+                    domain, self.icp.version, self.prompt_version, {**cached.get(domain, {}), **judged}
+                )
+        return self._apply(leads, todo, answers)
+
+    def _company(
+        self, domain: str, group: pl.DataFrame, cached: dict[str, Any]
+    ) -> tuple[dict[str, dict[str, Any]], bool]:
+        """Judgements by email for one company's uncertain leads, and whether the crew ran."""
+        missing = group.filter(~pl.col("email").is_in(list(cached)))
+        judged = {e: cached[e] for e in group["email"].to_list() if e in cached}
+        if missing.is_empty():
+            return judged, False
+        refs = {f"L{i + 1}": email for i, email in enumerate(missing["email"].to_list())}
+        inputs = {
+            "domain": domain,
+            "company": _untrusted(_company_facts(missing.row(0, named=True))),
+            "icp": self._icp_text(),
+            "leads": _untrusted(
+                [{"ref": ref, **_lead_facts(row)} for ref, row in zip(refs, missing.to_dicts(), strict=True)]
+            ),
+        }
+        failure = "not attempted"
+        for attempt in range(1, self.llm.max_attempts + 1):
+            if not self.budget.reserve():
+                return {**judged, **{e: {"failed": "LLM budget for this run is spent"} for e in refs.values()}}, False
+            try:
+                raw, calls, prompt, completion = self.run_crew(inputs)
+            except Exception as exc:  # an LLM outage must not fail the batch
+                self.budget.spend(1, 0, 0)
+                log.warning("crew run for %s failed (attempt %d): %s", domain, attempt, _short(exc))
+                failure = f"LLM error: {_short(exc)}"
+                continue
+            self.budget.spend(calls, prompt, completion)
+            try:
+                answer = CompanyAssessment.model_validate_json(_json_text(raw))
+            except ValidationError as exc:
+                log.warning("crew answer for %s failed validation (attempt %d): %s", domain, attempt, _short(exc))
+                failure = f"answer failed validation: {_short(exc)}"
+                continue
+            by_ref: dict[str, LeadJudgement] = {j.ref: j for j in answer.leads}
+            fresh = {email: by_ref[ref].model_dump() if ref in by_ref else {"failed": "no answer for this lead"}
+                     for ref, email in refs.items()}  # fmt: skip
+            self.budget.crew_leads += sum(1 for v in fresh.values() if "failed" not in v)
+            return {**judged, **fresh}, True
+        return {**judged, **{e: {"failed": failure} for e in refs.values()}}, False
+
+    def _apply(self, leads: pl.DataFrame, todo: pl.DataFrame, answers: dict[str, dict[str, Any]]) -> pl.DataFrame:
+        """Guardrails, vectorised: bounded moves, review on larger ones, tiers from thresholds."""
+        rows = [
+            {"email": e, "crew_score": a.get("score"), "crew_confidence": a.get("confidence"),
+             "crew_summary": a.get("summary"), "crew_failed": a.get("failed"),
+             "crew_evidence": json.dumps(a.get("evidence")) if "evidence" in a else None}
+            for e, a in answers.items()
+        ]  # fmt: skip
+        schema = {"email": pl.String, "crew_score": pl.Int64, "crew_confidence": pl.Float64, "crew_summary": pl.String,
+                  "crew_failed": pl.String, "crew_evidence": pl.String}  # fmt: skip
+        crew = pl.DataFrame(rows, schema=schema, orient="row")
+        frame = leads.join(crew, on="email", how="left")
+        judged = pl.col("crew_score").is_not_null()
+        within = judged & ((pl.col("crew_score") - pl.col("score")).abs() <= self.llm.max_adjustment)
+        too_far = judged & ~within
+        frame = frame.with_columns(
+            pl.when(within).then(pl.col("crew_score")).otherwise(pl.col("score")).cast(pl.Int32).alias("score"),
+            pl.when(within).then(pl.col("crew_confidence")).otherwise(pl.col("confidence")).alias("confidence"),
+            pl.when(within).then(pl.lit("crew")).when(too_far).then(pl.lit("review")).otherwise(pl.lit("rules")).alias("method"),
+            (too_far | pl.col("crew_failed").is_not_null()).alias("needs_review"),
+            pl.when(judged).then(pl.col("crew_evidence")).alias("evidence"),
+            _reasons(within, too_far),
+        )  # fmt: skip
+        frame = frame.with_columns(tier_expr(self.icp))
+        return frame.drop("crew_score", "crew_confidence", "crew_summary", "crew_failed", "crew_evidence")
+
+    def _icp_text(self) -> str:
+        lines = []
+        for name, c in self.icp.criteria.items():
+            scale = (
+                f"values {c.match}" if c.match else f"bands {[b.model_dump(exclude_none=True) for b in c.bands or []]}"
+            )
+            lines.append(f"- {name}: field {c.field}, weight {c.weight:g}, {scale}")
+        lines.append(f"Tiers by minimum score: {self.icp.tiers}")
+        return "\n".join(lines)
+
+
+def _reasons(within: pl.Expr, too_far: pl.Expr) -> pl.Expr:
+    """The crew's summary first when it decided; why a person must look when it did not."""
+    reasons, summary = pl.col("reasons"), pl.col("crew_summary")
+    disagreed = pl.format(
+        "review: the crew said {} (rules {}): {}; {}", pl.col("crew_score"), pl.col("score"), summary, reasons
+    )
+    return (
+        pl.when(within).then(pl.format("crew: {}; {}", summary, reasons))
+        .when(too_far).then(disagreed)
+        .when(pl.col("crew_failed").is_not_null()).then(pl.format("review: {}; {}", pl.col("crew_failed"), reasons))
+        .otherwise(reasons)
+        .alias("reasons")
+    )  # fmt: skip
+
+
+def prompt_version(folder: Path) -> str:
+    """A hash of the crew's prompt files: a changed prompt is a new cache key."""
+    digest = hashlib.sha256()
+    for name in ("agents.yaml", "tasks.yaml"):
+        digest.update((folder / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _untrusted(value: Any) -> str:
+    """Data for the prompt: JSON, with anything that could close the <untrusted> block defused."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _lead_facts(row: dict[str, Any]) -> dict[str, Any]:
+    facts = {k: row.get(k) for k in LEAD_FIELDS if row.get(k) not in (None, "")}
+    facts["rules_score"] = facts.pop("score", None)
+    return facts
+
+
+def _company_facts(row: dict[str, Any]) -> dict[str, Any]:
+    facts = {k: row.get(k) for k in COMPANY_FIELDS if row.get(k) not in (None, "")}
+    facts["domain"] = row.get("company_domain")
+    return facts
+
+
+def _json_text(raw: str) -> str:
+    """The JSON object in an answer, without code fences a model may add."""
+    text = raw.strip()
+    if text.startswith("```"):
+        text = text.strip("`").removeprefix("json").strip()
+    return text
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__

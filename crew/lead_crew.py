@@ -1,0 +1,79 @@
+# mypy: disable-error-code="call-arg,attr-defined,index,union-attr"
+"""The CrewAI crew, after CrewAI's project template: prompts in config/crew/*.yaml, wiring here.
+
+Each @agent and @task method is named after its YAML key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from crewai import LLM, Agent, Crew, Process, Task
+from crewai.project import CrewBase, agent, crew, task
+
+from connectors.settings import LlmSettings
+from crew.models import CompanyAssessment, CompanyProfile
+from crew.tools import CompanyFactsTool
+
+
+@CrewBase
+class LeadCrew:
+    """A company researcher and an ICP analyst; one kickoff assesses all of one company's leads."""
+
+    agents: list[Agent]
+    tasks: list[Task]
+
+    def __init__(self, llm: LLM, facts_tool: CompanyFactsTool) -> None:
+        self.llm = llm
+        self.facts_tool = facts_tool
+
+    @agent
+    def company_researcher(self) -> Agent:
+        return Agent(
+            config=self.agents_config["company_researcher"],
+            llm=self.llm, tools=[self.facts_tool], allow_delegation=False, max_iter=3, verbose=False,
+        )  # fmt: skip
+
+    @agent
+    def icp_analyst(self) -> Agent:
+        return Agent(
+            config=self.agents_config["icp_analyst"],
+            llm=self.llm, allow_delegation=False, max_iter=2, verbose=False,
+        )  # fmt: skip
+
+    @task
+    def research_company(self) -> Task:
+        return Task(config=self.tasks_config["research_company"], output_pydantic=CompanyProfile)
+
+    @task
+    def assess_leads(self) -> Task:
+        return Task(config=self.tasks_config["assess_leads"], output_pydantic=CompanyAssessment)
+
+    @crew
+    def crew(self) -> Crew:
+        return Crew(agents=self.agents, tasks=self.tasks, process=Process.sequential, verbose=False)
+
+
+def use_config(folder: Path) -> None:
+    """Point the crew at the prompt files of this config folder (config/crew by default)."""
+    LeadCrew.original_agents_config_path = str(folder / "agents.yaml")
+    LeadCrew.original_tasks_config_path = str(folder / "tasks.yaml")
+
+
+def make_runner(
+    settings: LlmSettings, api_key: str, facts: Callable[[str], dict[str, Any]]
+) -> Callable[[dict[str, Any]], tuple[str, int, int, int]]:
+    """A function that runs the crew once: (answer text, LLM calls, prompt tokens, completion tokens)."""
+
+    def run(inputs: dict[str, Any]) -> tuple[str, int, int, int]:
+        llm = LLM(
+            model=settings.model, base_url=settings.base_url or None, api_key=api_key or "not-set",
+            temperature=settings.temperature, timeout=settings.timeout_s, max_retries=0,
+        )  # fmt: skip
+        result = LeadCrew(llm, CompanyFactsTool(facts)).crew().kickoff(inputs=inputs)
+        usage = llm.get_token_usage_summary()
+        return str(result.raw), usage.successful_requests, usage.prompt_tokens, usage.completion_tokens
+
+    return run
