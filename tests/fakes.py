@@ -6,6 +6,8 @@ request, so tests can count what the client really sent.
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +31,7 @@ class Seen:
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
+    body: Any = None
 
 
 Handler = Callable[[Seen], Reply]
@@ -42,10 +45,18 @@ class FakeHttp:
 
         class _Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                seen = Seen(parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()})
-                fake.seen.append(seen)
-                reply = fake._reply(seen)
+                self._send(fake._record(self.path, self.headers.items(), None))
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body: Any = json.loads(raw) if raw else None
+                except json.JSONDecodeError:
+                    body = raw
+                self._send(fake._record(self.path, self.headers.items(), body))
+
+            def _send(self, reply: Reply) -> None:
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 body = reply.body.encode() if isinstance(reply.body, str) else reply.body
@@ -67,6 +78,12 @@ class FakeHttp:
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _record(self, target: str, headers: Any, body: Any) -> Reply:
+        parts = urlsplit(target)
+        seen = Seen(parts.path, parse_qs(parts.query), {k.lower(): v for k, v in headers}, body)
+        self.seen.append(seen)
+        return self._reply(seen)
 
     def _reply(self, seen: Seen) -> Reply:
         route = self.routes.get(seen.path)
@@ -96,6 +113,60 @@ def html(body: str, status: int = 200, **headers: str) -> Reply:
 
 
 def json_reply(data: Any, status: int = 200, **headers: str) -> Reply:
-    import json
-
     return Reply(status, json.dumps(data), {"Content-Type": "application/json", **headers})
+
+
+class ScriptedLlm:
+    """An OpenAI-compatible chat-completions endpoint whose answers a test scripts.
+
+    The researcher's request carries `tools`; it gets a company profile. The analyst's
+    request carries the leads as JSON inside <untrusted> tags; `judge(lead, prompt)`
+    returns each lead's judgement, or `raw` replaces the whole answer.
+    """
+
+    def __init__(self, fake: FakeHttp) -> None:
+        self.fake = fake
+        self.judge: Callable[[dict[str, Any], str], dict[str, Any]] = lambda lead, prompt: {
+            "score": min(100, int(lead.get("rules_score") or 50) + 10), "tier": "B", "confidence": 0.8,
+            "summary": "Fits the ICP on industry and size.",
+            "evidence": [{"criterion": "industry", "finding": "B2B software", "source": "crm"}],
+        }  # fmt: skip
+        self.raw: str | None = None
+        self.delay_s = 0.0
+        self.prompts: list[str] = []
+        fake.routes["/v1/chat/completions"] = self._answer
+
+    @property
+    def calls(self) -> int:
+        return sum(1 for s in self.fake.seen if s.path == "/v1/chat/completions")
+
+    def _answer(self, seen: Seen) -> Reply:
+        body = seen.body or {}
+        prompt = "\n".join(str(m.get("content")) for m in body.get("messages", []))
+        self.prompts.append(prompt)
+        if body.get("tools"):
+            content = json.dumps({"name": "Acme", "industry": "software", "employees": 300, "country": "US",
+                                  "description": "B2B software.", "sources": ["crm"]})  # fmt: skip
+        elif self.raw is not None:
+            content = self.raw
+        else:
+            leads = _lead_block(prompt)
+            content = json.dumps({"leads": [{"ref": lead["ref"], **self.judge(lead, prompt)} for lead in leads]})
+        reply = {
+            "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": body.get("model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 400, "completion_tokens": 60, "total_tokens": 460},
+        }  # fmt: skip
+        return Reply(200, json.dumps(reply), {"Content-Type": "application/json"}, delay_s=self.delay_s)
+
+
+def _lead_block(prompt: str) -> list[dict[str, Any]]:
+    """The leads the analyst was given: the <untrusted> block that holds a JSON list of refs."""
+    for block in reversed(re.findall(r"<untrusted>\s*(.*?)\s*</untrusted>", prompt, re.DOTALL)):
+        try:
+            data = json.loads(block)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(data, list):
+            return data
+    return []
