@@ -80,8 +80,14 @@ def main() -> None:
                 "LEADQ__LLM__MAX_CALLS_PER_RUN": "100000", "LEADQ__LLM__MAX_COST_USD_PER_RUN": "1000",
                 "LEADQ__LLM__MAX_WORKERS": "4"}  # fmt: skip
         started = time.perf_counter()
-        proc = subprocess.run([str(Path(sys.executable).with_name("leadq")), "run", "--source",
-                               str(folder / "signups.csv"), "--json"], env=env, capture_output=True, text=True)  # fmt: skip
+        command = [
+            str(Path(sys.executable).with_name("leadq")),
+            "run",
+            "--source",
+            str(folder / "signups.csv"),
+            "--json",
+        ]
+        proc = subprocess.run(command, env=env, capture_output=True, text=True)
         hybrid_s = time.perf_counter() - started
         if proc.returncode:
             raise SystemExit(proc.stderr[-3000:])
@@ -94,7 +100,7 @@ def main() -> None:
     run = make_runner(LlmSettings(model="openai/gpt-4o-mini", base_url=base_url), "sk-bench", lambda d: {"domain": d})
     before = CALLS["n"]
     started = time.perf_counter()
-    for i, row in enumerate(signups.head(args.per_lead_sample).to_dicts()):
+    for row in signups.head(args.per_lead_sample).to_dicts():
         lead = {"ref": "L1", "job_title": row["job_title"], "country": row["country"]}
         run({"domain": row["website"], "company": json.dumps({"domain": row["website"]}), "icp": "-",
              "leads": json.dumps([lead])})  # fmt: skip
