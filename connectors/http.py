@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,8 @@ class ServicePolicy:
     breaker_after: int = 5
     cost_per_call: float = 0.0
     budget: float = 0.0  # credits per run; 0 means no budget
+    window_requests: int = 0  # at most this many requests start in any window_s (0: no window)
+    window_s: float = 10.0
 
 
 @dataclass
@@ -94,6 +97,7 @@ class ServiceClient:
         self._in_flight = threading.BoundedSemaphore(max(policy.max_concurrency, 1))
         self._pace_lock = threading.Lock()
         self._next_slot = 0.0
+        self._window: deque[float] = deque()
 
     def get(self, url: str, **kwargs: Any) -> requests.Response:
         """GET with the service's limits; 404 is returned, other 4xx raise FatalError."""
@@ -115,6 +119,27 @@ class ServiceClient:
         if 400 <= response.status_code < 500 and response.status_code != 404:
             raise FatalError(f"{self.name}: {url}: HTTP {response.status_code}: {response.text[:300]}")
         return response
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One request under the service's limits; the caller reads the status (no retry on it)."""
+        self._admit()
+        with self._in_flight:
+            self._pace()
+            try:
+                response = self._session.request(method, url, timeout=self.policy.timeout_s, **kwargs)
+            except requests.RequestException as exc:
+                cause = _root_cause(exc)
+                self._failed(cause)
+                raise RetriableError(f"{self.name}: {method} {url}: {cause}") from exc
+        with self.stats._lock:
+            self.stats.calls += 1
+        return response
+
+    def succeeded(self) -> None:
+        self._succeeded()
+
+    def failed(self, what: str) -> None:
+        self._failed(what)
 
     def charge(self, credits: float | None = None) -> None:
         """Book the credits of one billable call."""
@@ -138,13 +163,21 @@ class ServiceClient:
                 raise ProviderSkipped(f"{self.name}: skipped for this run ({self.stats.open_reason})")
 
     def _pace(self) -> None:
-        """At most `rate_per_s` requests start per second, across threads."""
-        if self.policy.rate_per_s <= 0:
-            return
+        """At most `rate_per_s` requests start per second, and `window_requests` per rolling window."""
         with self._pace_lock:
             now = time.monotonic()
-            wait = self._next_slot - now
-            self._next_slot = max(now, self._next_slot) + 1.0 / self.policy.rate_per_s
+            wait = self._next_slot - now if self.policy.rate_per_s > 0 else 0.0
+            if self.policy.rate_per_s > 0:
+                self._next_slot = max(now, self._next_slot) + 1.0 / self.policy.rate_per_s
+            if self.policy.window_requests:
+                start = now + max(wait, 0.0)
+                while self._window and self._window[0] <= start - self.policy.window_s:
+                    self._window.popleft()
+                if len(self._window) >= self.policy.window_requests:
+                    start = self._window[0] + self.policy.window_s
+                    wait = max(wait, start - now)
+                    self._window.popleft()
+                self._window.append(start)
         if wait > 0:
             time.sleep(wait)
 

@@ -118,3 +118,15 @@ def test_pdl_match_likelihood_and_unbilled_404(fake_http: FakeHttp) -> None:
     assert pdl.lookup("nobody.io").status == "not_found"
     assert pdl.usage() == (2, 1.0)  # two calls, one billed
     assert all(s.headers.get("x-api-key") == "test-key" for s in fake_http.seen)
+
+
+def test_rolling_window_never_starts_more_than_its_limit(fake_http: FakeHttp) -> None:
+    from connectors.http import ServiceClient
+
+    fake_http.routes["/ping"] = json_reply({"ok": True})
+    client = ServiceClient("crm", ServicePolicy(timeout_s=2, rate_per_s=0, window_requests=5, window_s=0.5))
+    started = time.perf_counter()
+    for _ in range(12):
+        assert client.request("GET", fake_http.url + "/ping").status_code == 200
+    assert time.perf_counter() - started >= 1.0  # 12 requests at 5 per 0.5 s need two full windows
+    assert client.stats.calls == 12
