@@ -258,16 +258,28 @@ def _parse_env_value(raw: str) -> Any:
         return raw
 
 
-def load_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML config file into a mapping, or raise ConfigError naming the file."""
+def _read_yaml(path: Path) -> Any:
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML config file that holds a mapping, or raise ConfigError naming the file."""
+    data = _read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, found {type(data).__name__}")
+    return data
+
+
+def load_yaml_list(path: Path) -> list[Any]:
+    """Read a YAML config file that holds a list, or raise ConfigError naming the file."""
+    data = _read_yaml(path)
+    if not isinstance(data, list):
+        raise ConfigError(f"{path}: expected a list at the top level, found {type(data).__name__}")
     return data
 
 

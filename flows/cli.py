@@ -24,7 +24,7 @@ from connectors.errors import LeadqError
 from connectors.settings import load_settings
 from connectors.store import Store
 from connectors.store.export import export_leads, write_export
-from flows.context import load_context
+from flows.context import preload_context
 from flows.progress import reporting_to
 
 app = typer.Typer(
@@ -86,7 +86,7 @@ def run(
 ) -> None:
     """Process new signups: prepare, enrich, score, route and write them to the CRM."""
     try:
-        ctx = load_context(str(source) if source else None)
+        ctx = preload_context(str(source) if source else None)
         ctx.source.check()
     except LeadqError as exc:
         raise _fail(exc) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class RunContext:
     store: Store
     crm: LocalCrm
     judge: Judge | None
+    has_store: bool = False  # whether the store exists; set once per run, not asked per batch
 
 
 def load_context(source: str | None = None) -> RunContext:
@@ -46,3 +48,31 @@ def load_context(source: str | None = None) -> RunContext:
         crm=LocalCrm(store),
         judge=build_judge(settings, icp, store),
     )
+
+
+# The CLI validates the config before Prefect starts; the flow then takes that same context
+# instead of reading every file (and a possibly large reference file) a second time.
+_preloaded: tuple[tuple[object, ...], RunContext] | None = None
+
+
+def _key(source: str | None) -> tuple[object, ...]:
+    return (source, os.environ.get("LEADQ_CONFIG_DIR"), os.environ.get("LEADQ_HOME"),
+            tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("LEADQ__"))))  # fmt: skip
+
+
+def preload_context(source: str | None = None) -> RunContext:
+    """Load and keep the context for the next run in this process with the same source and settings."""
+    global _preloaded
+    ctx = load_context(source)
+    _preloaded = (_key(source), ctx)
+    return ctx
+
+
+def take_context(source: str | None = None) -> RunContext:
+    """The preloaded context if it matches (once), else a freshly loaded one."""
+    global _preloaded
+    if _preloaded is not None and _preloaded[0] == _key(source):
+        ctx = _preloaded[1]
+        _preloaded = None
+        return ctx
+    return load_context(source)

@@ -25,7 +25,7 @@ from connectors.sources import Cursor, last_cursor
 from connectors.sources.cursor import TIMESTAMP
 from crew.scorer import score_leads
 from flows.artifacts import publish_run_artifacts
-from flows.context import RunContext, load_context
+from flows.context import RunContext, take_context
 from flows.progress import report
 from flows.summary import RunTotals
 
@@ -46,7 +46,7 @@ def prepare_step(raw: pl.DataFrame, ctx: RunContext) -> tuple[Prepared, int]:
     """Validate and normalise; rows with no signup time that are already leads are skipped."""
     prepared = prepare_batch(raw, ctx.rules)
     undated = prepared.leads.filter(pl.col(TIMESTAMP).is_null())
-    if undated.is_empty() or not ctx.store.exists():
+    if undated.is_empty() or not ctx.has_store:
         return prepared, 0
     known = ctx.store.known_emails(undated["email"].to_list())
     leads = prepared.leads.filter(pl.col(TIMESTAMP).is_not_null() | ~pl.col("email").is_in(list(known)))
@@ -56,7 +56,7 @@ def prepare_step(raw: pl.DataFrame, ctx: RunContext) -> tuple[Prepared, int]:
 @task(name="enrich", cache_policy=NONE, persist_result=False)
 def enrich_step(leads: pl.DataFrame, ctx: RunContext, params: QualifyParams) -> pl.DataFrame:
     """One waterfall per company domain in the batch; lookups are cached unless this is a dry run."""
-    store = ctx.store if ctx.store.exists() else None
+    store = ctx.store if ctx.has_store else None
     return ctx.enricher.enrich(leads, store, refresh=params.refresh_enrichment, save=not params.dry_run)
 
 
@@ -70,7 +70,7 @@ def judge_step(leads: pl.DataFrame, ctx: RunContext, params: QualifyParams) -> p
     """The crew, for the uncertain band only, grouped by company; without an LLM, rules stand."""
     if ctx.judge is None:
         return leads.with_columns(pl.lit("rules").alias("method"), pl.lit(False).alias("needs_review"))
-    store = ctx.store if ctx.store.exists() else None
+    store = ctx.store if ctx.has_store else None
     return ctx.judge.judge(leads, store, save=not params.dry_run)
 
 
@@ -78,7 +78,7 @@ def judge_step(leads: pl.DataFrame, ctx: RunContext, params: QualifyParams) -> p
 def route_step(leads: pl.DataFrame, ctx: RunContext, positions: dict[str, int]) -> tuple[pl.DataFrame, dict[str, int]]:
     existing = (
         ctx.store.existing_assignments(leads["email"].to_list())
-        if ctx.store.exists()
+        if ctx.has_store
         else pl.DataFrame(schema={"email": pl.String, "queue": pl.String, "owner": pl.String})
     )
     return route_leads(leads, ctx.routing, positions, existing)
@@ -103,12 +103,13 @@ def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
     logger = get_run_logger()
     started = time.perf_counter()
     run_id = str(flow_run.get_id() or f"local-{datetime.now(UTC):%Y%m%dT%H%M%S}")
-    ctx = load_context(params.source)
+    ctx = take_context(params.source)
     if not params.dry_run:
         ctx.store.create()
         ctx.store.record_run(
             {"run_id": run_id, "source_key": ctx.source.key, "started_at": _now(), "status": "running"}
         )
+    ctx.has_store = ctx.store.exists()
     logger.info("source %s, ICP %s", ctx.source.key, ctx.icp.version)
     if ctx.judge is None:
         logger.info("no [llm] model set: rules decide every lead")
@@ -150,9 +151,8 @@ def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
 def _run_batches(ctx: RunContext, params: QualifyParams, run_id: str) -> RunTotals:
     """The pipeline, batch by batch, from the watermark to the end of the source."""
     logger = get_run_logger()
-    exists = ctx.store.exists()
-    watermark = ctx.store.watermark(ctx.source.key) if exists else Cursor()
-    positions = ctx.store.rotation_positions() if exists else {}
+    watermark = ctx.store.watermark(ctx.source.key) if ctx.has_store else Cursor()
+    positions = ctx.store.rotation_positions() if ctx.has_store else {}
     totals, cursor = RunTotals(), watermark
     timer = _StepTimer(totals)
     for raw in ctx.source.pending(watermark, ctx.settings.run.batch_size):

@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import polars as pl
-import yaml
 from bs4 import BeautifulSoup
 from pydantic import BaseModel, ValidationError
 
@@ -29,7 +28,7 @@ from connectors.enrichment.base import FIELDS, Found, Lookup
 from connectors.errors import ConfigError, FatalError, RetriableError
 from connectors.http import ProviderSkipped, ServiceClient, ServicePolicy
 from connectors.prepare.people import country_codes
-from connectors.settings import validation_message
+from connectors.settings import load_yaml_list, validation_message
 
 METADATA_ADDRESSES = {"169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254"}
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -61,16 +60,6 @@ def load_signatures(path: Path) -> list[Signature]:
     except re.error as exc:
         raise ConfigError(f"{path}: a pattern is not a valid regular expression: {exc}") from exc
     return signatures
-
-
-def load_yaml_list(path: Path) -> list[Any]:
-    """technologies.yaml is a list of signatures."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: file not found")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(data, list):
-        raise ConfigError(f"{path}: expected a list of signatures")
-    return data
 
 
 class Refused(Exception):
@@ -140,16 +129,17 @@ class WebsiteProvider:
             return Lookup("error", reason=str(exc))
         if html is None:
             return Lookup("not_found", reason=f"{url}: no HTML page")
-        fields = self._extract(html)
+        soup = BeautifulSoup(html, "html.parser")
+        fields = self._extract(soup, html)
         if self.fetch_about and "employees" not in fields:
-            about = _about_link(html, final_url)
+            about = _about_link(soup, final_url)
             if about:
                 try:
                     _, about_html = self._fetch(about)
                 except (Refused, Unresolvable, RetriableError, FatalError):
                     about_html = None
                 if about_html:
-                    for name, value in self._extract(about_html).items():
+                    for name, value in self._extract(BeautifulSoup(about_html, "html.parser"), about_html).items():
                         if name not in fields or fields[name].confidence < value.confidence:
                             fields[name] = value
         return Lookup("ok", fields) if fields else Lookup("not_found", reason=f"{final_url}: nothing recognisable")
@@ -198,8 +188,7 @@ class WebsiteProvider:
 
     # --- extraction ---------------------------------------------------------------
 
-    def _extract(self, html: str) -> dict[str, Found]:
-        soup = BeautifulSoup(html, "html.parser")
+    def _extract(self, soup: BeautifulSoup, html: str) -> dict[str, Found]:
         found: dict[str, Found] = {}
 
         def put(name: str, value: Any, confidence: float, method: str) -> None:
@@ -327,9 +316,8 @@ def _clean_url(url: str) -> str:
     return re.sub(r"^https?://(www\.)?", "", url).rstrip("/")
 
 
-def _about_link(html: str, base: str) -> str | None:
+def _about_link(soup: BeautifulSoup, base: str) -> str | None:
     """An 'about' page on the same host, when the homepage links one."""
-    soup = BeautifulSoup(html, "html.parser")
     host = urlsplit(base).hostname
     for link in soup.find_all("a", href=True):
         target = urljoin(base, str(link["href"]))
