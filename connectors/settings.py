@@ -133,8 +133,63 @@ class StoreSettings(_Section):
     url: str = ""
 
 
+class CrmApiSettings(_Section):
+    """Limits shared by the CRM APIs; every number is a setting."""
+
+    timeout_s: float = Field(30.0, gt=0)
+    window_requests: int = Field(100, ge=0)  # at most this many requests in any window_s (0: no limit)
+    window_s: float = Field(10.0, gt=0)
+    window_margin_s: float = Field(0.25, ge=0)  # added to each window: client and server clocks differ
+    attempts: int = Field(5, ge=1, le=20)  # per request, on 429 (short-window limits), 5xx and network errors
+    max_backoff_s: float = Field(60.0, ge=0)  # the longest single wait, whatever a header asks for
+
+
+HUBSPOT_CONTACT_PROPERTIES = {
+    "email": "email", "first_name": "firstname", "last_name": "lastname", "job_title": "jobtitle",
+    "phone": "phone", "country": "country", "score": "leadq_score", "tier": "leadq_tier",
+    "reasons": "leadq_reasons", "queue": "leadq_queue", "icp_version": "leadq_icp_version",
+    "method": "leadq_method", "needs_review": "leadq_needs_review",
+}  # fmt: skip
+HUBSPOT_COMPANY_PROPERTIES = {
+    "company_domain": "domain", "company_legal_name": "name", "industry": "leadq_industry",
+    "employees": "numberofemployees", "company_country": "country", "linkedin_url": "linkedin_company_page",
+    "description": "description",
+}  # fmt: skip
+SALESFORCE_LEAD_FIELDS = {
+    "email": "Email", "first_name": "FirstName", "last_name": "LastName", "job_title": "Title", "phone": "Phone",
+    "country": "Country", "company_label": "Company", "company_domain": "Website", "industry": "Industry",
+    "employees": "NumberOfEmployees", "score": "Leadq_Score__c", "tier": "Leadq_Tier__c",
+    "reasons": "Leadq_Reasons__c", "queue": "Leadq_Queue__c", "icp_version": "Leadq_ICP_Version__c",
+    "method": "Leadq_Method__c", "needs_review": "Leadq_Needs_Review__c",
+}  # fmt: skip
+
+
+class HubSpotSettings(CrmApiSettings):
+    base_url: str = "https://api.hubapi.com"
+    token_env: str = "HUBSPOT_ACCESS_TOKEN"  # a private-app token; the variable's name, never the token
+    batch_size: int = Field(100, ge=1, le=100)  # HubSpot's limit for batch/read and batch/upsert
+    association_batch_size: int = Field(1000, ge=1, le=1000)
+    property_group: str = "leadq"
+    company_key_property: str = "leadq_company_key"  # a unique custom property: companies upsert by it
+    contact_properties: dict[str, str] = Field(default_factory=lambda: dict(HUBSPOT_CONTACT_PROPERTIES))
+    company_properties: dict[str, str] = Field(default_factory=lambda: dict(HUBSPOT_COMPANY_PROPERTIES))
+
+
+class SalesforceSettings(CrmApiSettings):
+    login_url: str = "https://login.salesforce.com"  # your My Domain URL for the client-credentials flow
+    api_version: str = Field("v61.0", pattern=r"^v\d+\.\d$")
+    client_id_env: str = "SALESFORCE_CLIENT_ID"
+    client_secret_env: str = "SALESFORCE_CLIENT_SECRET"
+    sobject: str = "Lead"
+    external_id_field: str = "Leadq_Email__c"  # an External ID, Unique field on the object
+    batch_size: int = Field(200, ge=1, le=200)  # sObject Collections take at most 200 records
+    fields: dict[str, str] = Field(default_factory=lambda: dict(SALESFORCE_LEAD_FIELDS))
+
+
 class CrmSettings(_Section):
-    kind: Literal["local"] = "local"
+    kind: Literal["local", "hubspot", "salesforce"] = "local"
+    hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
+    salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
 
 
 class LlmSettings(_Section):

@@ -21,6 +21,9 @@ def _process_defaults() -> None:
         # the in-process API needs no UI; `leadq server` turns it back on
         "PREFECT_SERVER_UI_ENABLED": "false",
         "PREFECT_HOME": str(home / "prefect"),
+        # leadq's own loggers (leadq.crm, leadq.crew) reach the run's logs in Prefect
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "leadq",
+        "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",  # the same code also runs outside a flow
     }
     for name, value in defaults.items():
         os.environ.setdefault(name, value)

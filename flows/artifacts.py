@@ -15,6 +15,8 @@ def publish_run_artifacts(summary: dict[str, Any]) -> None:
         {"metric": name, "value": summary[name]}
         for name in ("processed", "rejected", "leads", "qualified", "duplicates", "batches", "duration_s")
     ]
+    rows += [{"metric": name, "value": summary.get(name)} for name in ("crm", "crm_api_calls", "crm_written",
+                                                                        "crm_failed", "crm_stopped")]  # fmt: skip
     rows += [{"metric": f"tier {tier}", "value": n} for tier, n in summary["by_tier"].items()]
     rows += [{"metric": f"queue {queue}", "value": n} for queue, n in summary["by_queue"].items()]
     rows += [{"metric": f"enrichment calls {p}", "value": n} for p, n in summary.get("enrichment_calls", {}).items()]
@@ -71,6 +73,19 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines += [f"| {p} | {calls[p]} | {cost.get(p, 0)} |" for p in calls]
         off = summary.get("enrichment_off") or {}
         lines += [f"| {p} (off: {why}) | 0 | 0 |" for p, why in off.items()]
+    lines += ["", "## CRM", ""]
+    if summary.get("dry_run"):
+        plan = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in (summary.get("crm_plan") or {}).items())
+        lines.append(f"Dry run: would write to `{summary.get('crm')}`: {plan or 'nothing'}.")
+    else:
+        lines += [
+            "| sink | API calls | written | refused (dead letters) |",
+            "|---|---:|---:|---:|",
+            f"| {summary.get('crm')} | {summary.get('crm_api_calls', 0)} | {summary.get('crm_written', 0)} "
+            f"| {summary.get('crm_failed', 0)} |",
+        ]
+    if summary.get("crm_stopped"):
+        lines += ["", f"**Stopped early:** {summary['crm_stopped']}"]
     steps = summary.get("step_seconds") or {}
     if steps:
         slowest = max(steps, key=lambda s: steps[s])

@@ -185,7 +185,19 @@ def _print_summary(summary: dict[str, Any]) -> None:
         table.add_row(f"tier {tier}", str(n))
     for queue, n in summary["by_queue"].items():
         table.add_row(f"queue {queue}", str(n))
+    if summary.get("crm", "local") != "local" and not summary.get("dry_run"):
+        for name in ("crm_written", "crm_failed", "crm_api_calls"):
+            table.add_row(f"{summary['crm']} {name.removeprefix('crm_').replace('_', ' ')}", str(summary.get(name, 0)))
     out.print(table)
+    if summary.get("dry_run"):
+        plan = ", ".join(f"{n:,} {what.replace('_', ' ')}" for what, n in (summary.get("crm_plan") or {}).items())
+        out.print(f"Would write to {summary.get('crm')}: {plan or 'nothing'}.")
+        for record in summary.get("crm_sample") or []:
+            out.print_json(data=record)
+    if summary.get("crm_stopped"):
+        out.print(f"[bold yellow]Stopped early:[/] {summary['crm_stopped']}", highlight=False)
+    if summary.get("crm_failed"):
+        out.print(f"{summary['crm_failed']} records the CRM refused are in dead_letters with the CRM's message.")
     if summary["rejected"]:
         out.print(f"{summary['rejected']} rejected rows are in the dead_letters table, each with its reason.")
     if not summary["processed"]:

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.crm import LocalCrm
+from connectors.crm import CrmSink, build_crm
 from connectors.enrichment import Enricher, build_enricher
 from connectors.prepare import PrepareRules
 from connectors.routing import RoutingConfig, load_routing
@@ -27,7 +27,7 @@ class RunContext:
     enricher: Enricher
     source: SignupSource
     store: Store
-    crm: LocalCrm
+    crm: CrmSink
     judge: Judge | None
     has_store: bool = False  # whether the store exists; set once per run, not asked per batch
 
@@ -45,7 +45,7 @@ def load_context(source: str | None = None) -> RunContext:
         enricher=build_enricher(settings),
         source=open_source(settings, Path(source) if source else None),
         store=store,
-        crm=LocalCrm(store),
+        crm=build_crm(settings),
         judge=build_judge(settings, icp, store),
     )
 

@@ -18,7 +18,8 @@ from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 from pydantic import BaseModel, Field
 
-from connectors.crm.local import SyncResult
+from connectors.crm import CrmResult, CrmStopped
+from connectors.errors import RetriableError
 from connectors.prepare import Prepared, prepare_batch
 from connectors.routing import route_leads
 from connectors.sources import Cursor, last_cursor
@@ -76,19 +77,43 @@ def judge_step(leads: pl.DataFrame, ctx: RunContext, params: QualifyParams) -> p
 
 @task(name="route", cache_policy=NONE, persist_result=False)
 def route_step(leads: pl.DataFrame, ctx: RunContext, positions: dict[str, int]) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Queues and owners; owners already set in the store or the CRM are kept (unless the queue reassigns)."""
+    emails = leads["email"].to_list()
     existing = (
-        ctx.store.existing_assignments(leads["email"].to_list())
+        ctx.store.existing_assignments(emails)
         if ctx.has_store
         else pl.DataFrame(schema={"email": pl.String, "queue": pl.String, "owner": pl.String})
     )
-    return route_leads(leads, ctx.routing, positions, existing)
+    return route_leads(leads, ctx.routing, positions, existing, ctx.crm.existing_owners(emails))
 
 
-@task(name="sync", retries=2, retry_delay_seconds=[1, 5], cache_policy=NONE, persist_result=False)
+def _retriable(_task: object, _run: object, state: Any) -> bool:
+    """Retry the sync only when the CRM failed for now (5xx storm, network), never on a refusal."""
+    try:
+        state.result()
+    except RetriableError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(
+    name="sync", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_retriable,
+    cache_policy=NONE, persist_result=False,
+)  # fmt: skip
 def sync_step(
     leads: pl.DataFrame, rejects: pl.DataFrame, positions: dict[str, int], ctx: RunContext, run_id: str
-) -> SyncResult:
-    return ctx.crm.publish(leads, rejects, positions, run_id, ctx.source.key)
+) -> CrmResult:
+    """Publish to the CRM, then record the batch (and what the CRM refused) in the store, in one transaction.
+
+    Redoing it is safe: every CRM write is an upsert by a stable key."""
+    try:
+        result = ctx.crm.publish(leads)
+    except CrmStopped as exc:
+        return CrmResult(stopped=str(exc))
+    ctx.store.record_batch(leads, rejects, positions, run_id, ctx.source.key, result.failure_frame(), ctx.crm.name)
+    return result
 
 
 @task(name="commit", cache_policy=NONE, persist_result=False)
@@ -132,11 +157,19 @@ def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
             "enrichment_calls": {name: calls for name, (calls, _) in ctx.enricher.usage().items()},
             "enrichment_cost": {name: round(cost, 4) for name, (_, cost) in ctx.enricher.usage().items()},
             "enrichment_off": ctx.enricher.off(),
+            "crm": ctx.crm.name,
+            **ctx.crm.usage(),
+            **({"crm_plan": totals.crm_plan.counts, "crm_sample": totals.crm_plan.sample} if params.dry_run else {}),
         },
     )
     if not params.dry_run:
         ctx.store.record_run(
-            {"run_id": run_id, "finished_at": _now(), "status": "completed", "summary": _json(summary)}
+            {
+                "run_id": run_id,
+                "finished_at": _now(),
+                "summary": _json(summary),
+                "status": "stopped" if totals.crm_stopped else "completed",
+            }
         )
     for provider, why in summary["enrichment_off"].items():
         logger.info("enrichment provider %s was off: %s", provider, why)
@@ -170,9 +203,18 @@ def _run_batches(ctx: RunContext, params: QualifyParams, run_id: str) -> RunTota
         with timer("route"):
             leads, positions = route_step(leads, ctx, positions)
         cursor = last_cursor(raw, cursor)
-        if not params.dry_run:
+        if params.dry_run:
+            totals.crm_plan.add(ctx.crm.plan(leads))
+        else:
             with timer("sync"):
-                sync_step(leads, prepared.rejects, positions, ctx, run_id)
+                result = sync_step(leads, prepared.rejects, positions, ctx, run_id)
+            if result.stopped:
+                totals.crm_stopped = result.stopped
+                logger.warning("%s; batch %d is not committed and the next run starts with it", result.stopped,
+                               totals.batches + 1)  # fmt: skip
+                break
+            totals.crm_written += result.written
+            totals.crm_failed += result.failed
             with timer("commit"):
                 commit_step(ctx, cursor)
         totals.duplicates += prepared.duplicates

@@ -8,6 +8,8 @@ from typing import Any
 
 import polars as pl
 
+from connectors.crm import CrmPlan
+
 
 @dataclass
 class RunTotals:
@@ -25,6 +27,10 @@ class RunTotals:
     domains: set[str] = field(default_factory=set)
     by_method: Counter[str] = field(default_factory=Counter)
     needs_review: int = 0
+    crm_written: int = 0
+    crm_failed: int = 0
+    crm_stopped: str | None = None
+    crm_plan: CrmPlan = field(default_factory=CrmPlan)
 
     def add_batch(self, signups: int, leads: pl.DataFrame, rejects: pl.DataFrame, qualified_tiers: list[str]) -> None:
         self.batches += 1
@@ -60,5 +66,8 @@ class RunTotals:
             "batches": self.batches,
             "step_seconds": {k: round(v, 3) for k, v in self.step_seconds.items()},
             "duration_s": round(duration_s, 3),
+            "crm_written": self.crm_written,
+            "crm_failed": self.crm_failed,
+            "crm_stopped": self.crm_stopped,
             **extra,
         }

@@ -1,29 +1,30 @@
-"""The embedded CRM: the store's lead, company and assignment tables are the system of record."""
+"""The embedded CRM: the store's lead, company and assignment tables are the system of record.
+
+Publishing is the store write the sync step does for every sink, so this sink itself
+calls nothing and refuses nothing.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 
-from connectors.store import Store
-
-
-@dataclass(frozen=True)
-class SyncResult:
-    written: int
-    failed: int = 0
+from connectors.crm.base import OWNER_SCHEMA, CrmPlan, CrmResult
 
 
 class LocalCrm:
     name = "local"
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def existing_owners(self, emails: Sequence[str]) -> pl.DataFrame:
+        return pl.DataFrame(schema=OWNER_SCHEMA)  # the store's assignments are read by routing itself
 
-    def publish(
-        self, leads: pl.DataFrame, rejects: pl.DataFrame, positions: dict[str, int], run_id: str, source_key: str
-    ) -> SyncResult:
-        """Upsert one batch in one transaction; publishing it again changes nothing."""
-        self.store.record_batch(leads, rejects, positions, run_id, source_key)
-        return SyncResult(written=leads.height)
+    def publish(self, leads: pl.DataFrame) -> CrmResult:
+        return CrmResult(written=leads.height)
+
+    def plan(self, leads: pl.DataFrame) -> CrmPlan:
+        return CrmPlan(counts={"leads": leads.height}, sample=[])
+
+    def usage(self) -> dict[str, Any]:
+        return {"crm_api_calls": 0}

@@ -36,10 +36,13 @@ def route_leads(
     config: RoutingConfig,
     positions: dict[str, int],
     existing: pl.DataFrame,
+    crm_owners: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Add segment, territory, queue and owner; return the advanced rotation positions.
 
-    `existing` holds (email, queue, owner) of leads already assigned in the store.
+    `existing` holds (email, queue, owner) of leads already assigned in the store;
+    `crm_owners` (email, crm_owner) the owners already set in the CRM, which are kept
+    (and recorded as the lead's owner) unless the lead's queue says `reassign: true`.
     """
     frame = leads.with_columns(_segment(config), _territory(leads, config)).with_columns(_queue(config))
     frame = frame.join(
@@ -47,9 +50,14 @@ def route_leads(
         on="email",
         how="left",
     )
+    crm = crm_owners if crm_owners is not None else pl.DataFrame(schema={"email": pl.String, "crm_owner": pl.String})
+    frame = frame.drop("crm_owner", strict=False).join(crm.unique("email"), on="email", how="left")
     cycles = {q: rotation({s.email: s.weight for s in queue.sdrs}) for q, queue in config.queues.items()}
     staffed = [q for q, cycle in cycles.items() if cycle]
-    keeps = pl.col("_old_owner").is_not_null() & (pl.col("_old_queue") == pl.col("queue"))
+    reassigning = [q for q, queue in config.queues.items() if queue.reassign]
+    keeps_crm = pl.col("crm_owner").is_not_null() & ~pl.col("queue").is_in(reassigning).fill_null(False)
+    keeps_local = pl.col("_old_owner").is_not_null() & (pl.col("_old_queue") == pl.col("queue"))
+    keeps = keeps_crm | keeps_local.fill_null(False)
     needs_turn = pl.col("queue").is_in(staffed) & ~keeps
     frame = frame.with_columns(needs_turn.fill_null(False).alias("_turn"))
     frame = frame.with_columns(pl.when("_turn").then(pl.int_range(pl.len()).over("queue", "_turn")).alias("_rank"))
@@ -62,7 +70,12 @@ def route_leads(
         orient="row",
     )
     frame = frame.join(slots, on=["queue", SLOT], how="left").with_columns(
-        pl.when(keeps).then(pl.col("_old_owner")).otherwise(pl.col("_next_owner")).alias("owner")
+        pl.when(keeps_crm)
+        .then(pl.col("crm_owner"))
+        .when(keeps)
+        .then(pl.col("_old_owner"))
+        .otherwise(pl.col("_next_owner"))
+        .alias("owner")
     )
     turns = frame.filter("_turn").group_by("queue").len()
     advanced = dict(positions)

@@ -36,6 +36,7 @@ class Sdr(_Model):
 
 class Queue(_Model):
     sdrs: list[Sdr] = Field(default_factory=list)
+    reassign: bool = False  # True: routing replaces an owner already set in the CRM
 
 
 class RoutingConfig(_Model):

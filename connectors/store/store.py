@@ -205,9 +205,11 @@ class Store:
         positions: dict[str, int],
         run_id: str,
         source_key: str,
+        crm_failures: pl.DataFrame | None = None,
+        crm_name: str = "local",
     ) -> None:
         """Write one decided batch (leads, companies, assessments, assignments, audit trail,
-        dead letters and the rotation it advanced) in a single transaction."""
+        dead letters, the inputs the CRM refused and the rotation it advanced) in a single transaction."""
         now = _now()
         with self.engine.begin() as conn:
             self._upsert(conn, Company, _companies(leads, now), ["domain"])
@@ -216,6 +218,8 @@ class Store:
             self._upsert(conn, Assignment, _assignments(leads, run_id, now), ["email"])
             self._insert_new(conn, AuditEvent, _audit(leads, run_id, now), "event_key")
             self._upsert(conn, DeadLetter, _dead_letters(rejects, source_key, run_id, now), ["key"], update=False)
+            if crm_failures is not None and not crm_failures.is_empty():
+                self._upsert(conn, DeadLetter, _crm_dead_letters(crm_failures, crm_name, run_id, now), ["key"])
             _set_state(conn, "rotation", positions)
 
     def record_run(self, run: dict[str, Any]) -> None:
@@ -330,6 +334,7 @@ SIGNAL_EXCLUDE = {
     "description", "email_provider", "technologies", "company_sources", "company_provenance",
     "enrichment_notes", "edited_fields", "company_changed", "score", "tier", "confidence", "reasons",
     "disqualified_by", "icp_version", "segment", "territory", "queue", "owner", "method", "needs_review", "evidence",
+    "crm_owner",
 }  # fmt: skip
 
 
@@ -396,3 +401,13 @@ def _dead_letters(rejects: pl.DataFrame, source_key: str, run_id: str, now: date
         pl.col("_row").cast(pl.Int64).alias("row_number"), "reason", "raw", pl.lit(run_id).alias("run_id"),
         pl.lit(now).alias("created_at"),
     )  # fmt: skip
+
+
+def _crm_dead_letters(failures: pl.DataFrame, crm_name: str, run_id: str, now: datetime) -> pl.DataFrame:
+    """Inputs the CRM refused, one row per lead (or company), with the CRM's message; a retry replaces it."""
+    subject = pl.coalesce(pl.col("email"), pl.col("raw").str.slice(0, 200))
+    return failures.select(
+        pl.concat_str([pl.lit(f"crm:{crm_name}"), subject], separator="|").alias("key"),
+        pl.lit(f"crm:{crm_name}").alias("source_key"), "signup_id", pl.lit(None, dtype=pl.Int64).alias("row_number"),
+        "reason", "raw", pl.lit(run_id).alias("run_id"), pl.lit(now).alias("created_at"),
+    ).unique("key", keep="last")  # fmt: skip

@@ -1,0 +1,306 @@
+"""Salesforce as the CRM: Leads upserted by an external-id field through sObject Collections.
+
+    token     POST {login_url}/services/oauth2/token        client-credentials flow; again on a 401
+    check     GET  /sobjects/Lead/describe                  once per run: every mapped field exists
+    owners    GET  /query?q=SELECT Id, Email FROM User ...  SDR emails → user ids, once per SDR
+    current   GET  /query?q=SELECT ext, OwnerId FROM Lead   before routing: owners already set are kept
+    write     PATCH /composite/sobjects/Lead/{ext}          at most 200 records, allOrNone false
+
+Upserting by an External ID + Unique field (default `Leadq_Email__c`, holding the lead's
+email) makes a redone batch update the Leads it created. Calls that set `OwnerId` carry
+`Sforce-Auto-Assign: FALSE` so the org's assignment rules do not overwrite leadq's
+routing; the others leave the org's default assignment rule in charge. A Lead owned by
+the integration user itself counts as unowned. `Sforce-Limit-Info` is read on every
+answer and logged; a spent org limit (REQUEST_LIMIT_EXCEEDED) stops the run cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import polars as pl
+import requests
+
+from connectors.crm.api import CrmApi, Verdict
+from connectors.crm.base import (
+    NOT_PROVIDED,
+    OWNER_SCHEMA,
+    CrmPlan,
+    CrmResult,
+    chunked,
+    failure,
+    mapped_records,
+    owner_to_write,
+    send_isolating,
+    with_crm_fields,
+)
+from connectors.errors import FatalError
+from connectors.settings import SalesforceSettings
+
+log = logging.getLogger("leadq.crm")
+
+MAX_SOQL_IN_CHARS = 8000  # keeps a query URL well under Salesforce's 16,384-character URI limit
+
+
+class SalesforceCrm:
+    name = "salesforce"
+
+    def __init__(self, settings: SalesforceSettings, client_id: str, client_secret: str) -> None:
+        self.settings = settings
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._token: str | None = None
+        self.instance_url = ""
+        self.integration_user = ""
+        self.api = CrmApi("salesforce", settings, self._classify, self._auth)
+        self._users: dict[str, str | None] = {}  # SDR email -> user id (None: no active user)
+        self._checked = False
+        self.limit_info: str | None = None
+        self.unknown_owners: set[str] = set()
+
+    # --- auth -------------------------------------------------------------------------
+
+    def _auth(self, refresh: bool) -> dict[str, str]:
+        if self._token is None or refresh:
+            self._fetch_token()
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def _fetch_token(self) -> None:
+        """OAuth 2.0 client credentials; the answer also names the instance and the integration user."""
+        url = f"{self.settings.login_url.rstrip('/')}/services/oauth2/token"
+        data = {"grant_type": "client_credentials", "client_id": self._client_id,
+                "client_secret": self._client_secret}  # fmt: skip
+        response = self.api.client.request("POST", url, data=data)
+        body = _json(response)
+        if response.status_code != 200 or "access_token" not in body:
+            why = body.get("error_description") or body.get("error") or response.text[:200]
+            raise FatalError(
+                f"salesforce: the token request to {url} was refused (HTTP {response.status_code}: {why}); "
+                f"check {self.settings.client_id_env} and {self.settings.client_secret_env}"
+            )
+        self._token = str(body["access_token"])
+        self.instance_url = str(body.get("instance_url") or self.settings.login_url).rstrip("/")
+        self.integration_user = str(body.get("id") or "").rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def _data(self) -> str:
+        if not self.instance_url:
+            self._auth(False)
+        return f"{self.instance_url}/services/data/{self.settings.api_version}"
+
+    # --- once per run -------------------------------------------------------------------
+
+    def check_fields(self) -> None:
+        """Every mapped field exists on the object and the external-id field is an External ID."""
+        if self._checked:
+            return
+        sobject, ext = self.settings.sobject, self.settings.external_id_field
+        fields = {f["name"]: f for f in self._get(f"/sobjects/{sobject}/describe").get("fields", [])}
+        missing = sorted({*self.settings.fields.values(), ext} - set(fields))
+        if missing:
+            raise FatalError(
+                f"salesforce: {sobject} has no field {', '.join(missing)} (named in settings.toml "
+                f"[crm.salesforce]); create it in Setup → Object Manager → {sobject} → Fields, or change the mapping"
+            )
+        if not fields[ext].get("externalId"):
+            raise FatalError(
+                f"salesforce: {sobject}.{ext} is not an External ID field; leadq upserts by it, "
+                "so mark it External ID and Unique"
+            )
+        self._checked = True
+
+    def user_ids(self, emails: Iterable[str]) -> dict[str, str | None]:
+        """SDR email → active user id, asking Salesforce only about emails not seen this run."""
+        new = sorted({e for e in emails if e and e not in self._users})
+        for chunk in _soql_chunks(new):
+            soql = f"SELECT Id, Email FROM User WHERE IsActive = true AND Email IN ({_soql_list(chunk)})"
+            found = {r["Email"].lower(): r["Id"] for r in self._query(soql) if r.get("Email")}
+            self._users.update({e: found.get(e) for e in chunk})
+        return self._users
+
+    # --- per batch --------------------------------------------------------------------------
+
+    def existing_owners(self, emails: Sequence[str]) -> pl.DataFrame:
+        """Leads that exist with a person as owner (not the integration user): (email, crm_owner)."""
+        self.check_fields()
+        ext, sobject = self.settings.external_id_field, self.settings.sobject
+        owned: list[tuple[str, str]] = []
+        for chunk in _soql_chunks(list(emails)):
+            soql = f"SELECT {ext}, OwnerId FROM {sobject} WHERE {ext} IN ({_soql_list(chunk)})"
+            for record in self._query(soql):
+                owner = record.get("OwnerId")
+                if owner and record.get(ext) and owner != self.integration_user:
+                    owned.append((str(record[ext]).lower(), str(owner)))
+        by_id = self._owner_emails({owner for _, owner in owned})
+        rows = [(email, by_id.get(owner, f"salesforce-owner:{owner}")) for email, owner in owned]
+        return pl.DataFrame(rows, schema=OWNER_SCHEMA, orient="row")
+
+    def _owner_emails(self, owner_ids: set[str]) -> dict[str, str]:
+        """User id → email for these owners (queues have no email and keep their id)."""
+        by_id = {user: email for email, user in self._users.items() if user}
+        unknown = sorted(owner_ids - set(by_id))
+        for chunk in _soql_chunks(unknown):
+            for record in self._query(f"SELECT Id, Email FROM User WHERE Id IN ({_soql_list(chunk)})"):
+                if record.get("Email"):
+                    by_id[record["Id"]] = record["Email"].lower()
+        return by_id
+
+    def publish(self, leads: pl.DataFrame) -> CrmResult:
+        self.check_fields()
+        frame = with_crm_fields(leads)
+        records = self._records(frame)
+        signup_ids = dict(frame.select("email", "signup_id").iter_rows())
+        result = CrmResult()
+        ext = self.settings.external_id_field
+        owned = [r for r in records if "OwnerId" in r]
+        unowned = [r for r in records if "OwnerId" not in r]
+
+        def refused(record: dict[str, Any], message: str) -> None:
+            email = record[ext]
+            result.failures.append(failure(email, signup_ids.get(email), f"salesforce {email}: {message}", record))
+
+        for group, headers in ((owned, {"Sforce-Auto-Assign": "FALSE"}), (unowned, {})):
+
+            def send(part: Sequence[dict[str, Any]], headers: dict[str, str] = headers) -> list[dict[str, Any]]:
+                return self._upsert(part, headers)
+
+            for chunk in chunked(group, self.settings.batch_size):
+                for part, answers in send_isolating(chunk, send, refused):
+                    for i, record in enumerate(part):
+                        answer = answers[i] if i < len(answers) else {"errors": [{"message": "no answer for it"}]}
+                        if answer.get("success"):
+                            result.written += 1
+                        else:
+                            refused(record, _record_errors(answer))
+        return result
+
+    def plan(self, leads: pl.DataFrame) -> CrmPlan:
+        self.check_fields()
+        records = self._records(with_crm_fields(leads))
+        counts = {"leads": len(records), "owners_set": sum(1 for r in records if "OwnerId" in r)}
+        return CrmPlan(counts=counts, sample=records[:3])
+
+    def usage(self) -> dict[str, Any]:
+        if self.limit_info:
+            log.info("salesforce: Sforce-Limit-Info %s", self.limit_info)
+        return {
+            "crm_api_calls": self.api.calls,
+            "crm_rate_limited": self.api.rate_limited,
+            "crm_waited_s": round(self.api.waited_s, 1),
+            "crm_unknown_owners": sorted(self.unknown_owners),
+            "crm_limit_info": self.limit_info,
+        }
+
+    def _records(self, frame: pl.DataFrame) -> list[dict[str, Any]]:
+        """sObject records: the mapped fields, the external id, and OwnerId where leadq routes the lead."""
+        ext, sobject = self.settings.external_id_field, self.settings.sobject
+        frame = frame.with_columns(pl.col("last_name").fill_null(NOT_PROVIDED))
+        writes = frame.select("email", pl.when(owner_to_write(frame)).then(pl.col("owner")).alias("w")).rows()
+        users = self.user_ids(owner for _, owner in writes if owner)
+        records = []
+        for (email, owner), fields in zip(writes, mapped_records(frame, self.settings.fields, as_text=False),
+                                          strict=True):  # fmt: skip
+            record = {"attributes": {"type": sobject}, **fields, ext: email}
+            if owner is not None:
+                if users.get(owner):
+                    record["OwnerId"] = users[owner]
+                elif owner not in self.unknown_owners:
+                    self.unknown_owners.add(owner)
+                    log.warning("salesforce: %s (routing.yaml) is not an active user; their leads keep the org's "
+                                "default owner", owner)  # fmt: skip
+            records.append(record)
+        return records
+
+    def _upsert(self, records: Sequence[dict[str, Any]], headers: dict[str, str]) -> list[dict[str, Any]]:
+        url = f"{self._data}/composite/sobjects/{self.settings.sobject}/{self.settings.external_id_field}"
+        response = self.api.call("PATCH", url, json={"allOrNone": False, "records": list(records)}, headers=headers)
+        answers = response.json()
+        return answers if isinstance(answers, list) else []
+
+    def _query(self, soql: str) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        body = self._get("/query", {"q": soql})
+        records += body.get("records", [])
+        while not body.get("done", True) and body.get("nextRecordsUrl"):
+            body = _json(self.api.call("GET", f"{self.instance_url}{body['nextRecordsUrl']}"))
+            records += body.get("records", [])
+        return records
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return _json(self.api.call("GET", f"{self._data}{path}", params=params))
+
+    def _classify(self, response: requests.Response) -> Verdict:
+        info = response.headers.get("Sforce-Limit-Info")
+        if info:
+            self.limit_info = info
+        return classify_salesforce(response)
+
+
+def classify_salesforce(response: requests.Response) -> Verdict:
+    """What a Salesforce REST answer means, after its documented status codes and error codes."""
+    status = response.status_code
+    if status in (200, 201, 204):
+        return Verdict("ok")
+    errors = _errors(response)
+    code = errors[0].get("errorCode", "") if errors else ""
+    message = f"{code}: {errors[0].get('message')}" if errors else response.text[:300]
+    if status == 401:
+        return Verdict("refresh", message)
+    if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
+        return Verdict("stop", f"the org's API request limit is spent ({message}); the next run resumes")
+    if status == 429 or status >= 500:
+        retry_after = response.headers.get("Retry-After")
+        return Verdict("wait", message, float(retry_after) if retry_after else None)
+    if status == 400:
+        return Verdict("refused", message)
+    return Verdict("fatal", message)
+
+
+def _record_errors(answer: dict[str, Any]) -> str:
+    errors = answer.get("errors") or []
+    return (
+        "; ".join(
+            f"{e.get('statusCode')}: {e.get('message')}" + (f" ({', '.join(e['fields'])})" if e.get("fields") else "")
+            for e in errors
+        )
+        or "Salesforce reported no success and no error"
+    )
+
+
+def _errors(response: requests.Response) -> list[dict[str, Any]]:
+    try:
+        body = response.json()
+    except ValueError:
+        return []
+    if isinstance(body, dict):
+        body = [body]
+    return [e for e in body if isinstance(e, dict)] if isinstance(body, list) else []
+
+
+def _soql_list(values: Sequence[str]) -> str:
+    """A SOQL IN list; quotes and backslashes escaped (an email may hold an apostrophe)."""
+    return ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values)
+
+
+def _soql_chunks(values: Sequence[str], size: int = 200) -> Iterable[Sequence[str]]:
+    """Chunks of at most `size` values whose IN list stays short enough for a GET URL."""
+    chunk: list[str] = []
+    length = 0
+    for value in values:
+        if chunk and (len(chunk) >= size or length + len(value) + 4 > MAX_SOQL_IN_CHARS):
+            yield chunk
+            chunk, length = [], 0
+        chunk.append(value)
+        length += len(value) + 4
+    if chunk:
+        yield chunk
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
