@@ -188,6 +188,8 @@ class SalesforceSettings(CrmApiSettings):
 
 class CrmSettings(_Section):
     kind: Literal["local", "hubspot", "salesforce"] = "local"
+    sync_retries: int = Field(2, ge=0, le=10)  # whole-batch retries of the sync step after a 5xx storm
+    sync_retry_delay_s: list[float] = Field(default_factory=lambda: [5.0, 30.0])
     hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
 

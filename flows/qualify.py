@@ -98,10 +98,7 @@ def _retriable(_task: object, _run: object, state: Any) -> bool:
     return False
 
 
-@task(
-    name="sync", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_retriable,
-    cache_policy=NONE, persist_result=False,
-)  # fmt: skip
+@task(name="sync", retry_condition_fn=_retriable, cache_policy=NONE, persist_result=False)
 def sync_step(
     leads: pl.DataFrame, rejects: pl.DataFrame, positions: dict[str, int], ctx: RunContext, run_id: str
 ) -> CrmResult:
@@ -187,6 +184,9 @@ def _run_batches(ctx: RunContext, params: QualifyParams, run_id: str) -> RunTota
     watermark = ctx.store.watermark(ctx.source.key) if ctx.has_store else Cursor()
     positions = ctx.store.rotation_positions() if ctx.has_store else {}
     totals, cursor = RunTotals(), watermark
+    sync = sync_step.with_options(
+        retries=ctx.settings.crm.sync_retries, retry_delay_seconds=ctx.settings.crm.sync_retry_delay_s
+    )
     timer = _StepTimer(totals)
     for raw in ctx.source.pending(watermark, ctx.settings.run.batch_size):
         with timer("prepare"):
@@ -207,7 +207,7 @@ def _run_batches(ctx: RunContext, params: QualifyParams, run_id: str) -> RunTota
             totals.crm_plan.add(ctx.crm.plan(leads))
         else:
             with timer("sync"):
-                result = sync_step(leads, prepared.rejects, positions, ctx, run_id)
+                result = sync(leads, prepared.rejects, positions, ctx, run_id)
             if result.stopped:
                 totals.crm_stopped = result.stopped
                 logger.warning("%s; batch %d is not committed and the next run starts with it", result.stopped,

@@ -32,6 +32,8 @@ class Seen:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: Any = None
+    method: str = "GET"
+    at: float = 0.0  # time.monotonic() when the request arrived
 
 
 Handler = Callable[[Seen], Reply]
@@ -40,21 +42,28 @@ Handler = Callable[[Seen], Reply]
 class FakeHttp:
     def __init__(self) -> None:
         self.routes: dict[str, Handler | list[Reply] | Reply] = {}
+        self.fallback: Handler | None = None  # answers every path the route table lacks
         self.seen: list[Seen] = []
         fake = self
 
         class _Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                self._send(fake._record(self.path, self.headers.items(), None))
+                self._send(fake._record("GET", self.path, self.headers.items(), None))
 
             def do_POST(self) -> None:
+                self._send(fake._record(self.command, self.path, self.headers.items(), self._body()))
+
+            do_PATCH = do_POST
+
+            def _body(self) -> Any:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
+                if "json" not in (self.headers.get("Content-Type") or "json"):
+                    return {k: v[0] for k, v in parse_qs(raw.decode()).items()}
                 try:
-                    body: Any = json.loads(raw) if raw else None
+                    return json.loads(raw) if raw else None
                 except json.JSONDecodeError:
-                    body = raw
-                self._send(fake._record(self.path, self.headers.items(), body))
+                    return raw
 
             def _send(self, reply: Reply) -> None:
                 if reply.delay_s:
@@ -79,14 +88,17 @@ class FakeHttp:
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def _record(self, target: str, headers: Any, body: Any) -> Reply:
+    def _record(self, method: str, target: str, headers: Any, body: Any) -> Reply:
         parts = urlsplit(target)
-        seen = Seen(parts.path, parse_qs(parts.query), {k.lower(): v for k, v in headers}, body)
+        seen = Seen(parts.path, parse_qs(parts.query), {k.lower(): v for k, v in headers}, body, method,
+                    time.monotonic())  # fmt: skip
         self.seen.append(seen)
         return self._reply(seen)
 
     def _reply(self, seen: Seen) -> Reply:
         route = self.routes.get(seen.path)
+        if route is None and self.fallback is not None:
+            return self.fallback(seen)
         if route is None:
             return Reply(404, "not found", {"Content-Type": "text/plain"})
         if isinstance(route, Reply):
