@@ -168,7 +168,7 @@ class HubSpotSettings(CrmApiSettings):
     base_url: str = "https://api.hubapi.com"
     token_env: str = "HUBSPOT_ACCESS_TOKEN"  # a private-app token; the variable's name, never the token
     batch_size: int = Field(100, ge=1, le=100)  # HubSpot's limit for batch/read and batch/upsert
-    association_batch_size: int = Field(1000, ge=1, le=1000)
+    association_batch_size: int = Field(100, ge=1, le=2000)  # v4 batch endpoints take more; 100 is always safe
     property_group: str = "leadq"
     company_key_property: str = "leadq_company_key"  # a unique custom property: companies upsert by it
     contact_properties: dict[str, str] = Field(default_factory=lambda: dict(HUBSPOT_CONTACT_PROPERTIES))

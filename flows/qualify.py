@@ -76,15 +76,23 @@ def judge_step(leads: pl.DataFrame, ctx: RunContext, params: QualifyParams) -> p
 
 
 @task(name="route", cache_policy=NONE, persist_result=False)
-def route_step(leads: pl.DataFrame, ctx: RunContext, positions: dict[str, int]) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Queues and owners; owners already set in the store or the CRM are kept (unless the queue reassigns)."""
+def route_step(
+    leads: pl.DataFrame, ctx: RunContext, positions: dict[str, int]
+) -> tuple[pl.DataFrame, dict[str, int], str | None]:
+    """Queues and owners; owners already set in the store or the CRM are kept (unless the queue reassigns).
+
+    The third value says why the CRM could not be read (a spent daily limit): the run stops there."""
     emails = leads["email"].to_list()
     existing = (
         ctx.store.existing_assignments(emails)
         if ctx.has_store
         else pl.DataFrame(schema={"email": pl.String, "queue": pl.String, "owner": pl.String})
     )
-    return route_leads(leads, ctx.routing, positions, existing, ctx.crm.existing_owners(emails))
+    try:
+        crm_owners = ctx.crm.existing_owners(emails)
+    except CrmStopped as exc:
+        return leads, positions, str(exc)
+    return *route_leads(leads, ctx.routing, positions, existing, crm_owners), None
 
 
 def _retriable(_task: object, _run: object, state: Any) -> bool:
@@ -201,20 +209,17 @@ def _run_batches(ctx: RunContext, params: QualifyParams, run_id: str) -> RunTota
         else:
             leads = leads.with_columns(pl.lit("rules").alias("method"), pl.lit(False).alias("needs_review"))
         with timer("route"):
-            leads, positions = route_step(leads, ctx, positions)
+            leads, positions, stopped = route_step(leads, ctx, positions)
         cursor = last_cursor(raw, cursor)
-        if params.dry_run:
-            totals.crm_plan.add(ctx.crm.plan(leads))
-        else:
+        if not stopped:
             with timer("sync"):
-                result = sync(leads, prepared.rejects, positions, ctx, run_id)
-            if result.stopped:
-                totals.crm_stopped = result.stopped
-                logger.warning("%s; batch %d is not committed and the next run starts with it", result.stopped,
-                               totals.batches + 1)  # fmt: skip
-                break
-            totals.crm_written += result.written
-            totals.crm_failed += result.failed
+                stopped = _publish(sync, ctx, params, leads, prepared.rejects, positions, run_id, totals)
+        if stopped:
+            totals.crm_stopped = stopped
+            logger.warning("%s; batch %d is not committed and the next run starts with it", stopped,
+                           totals.batches + 1)  # fmt: skip
+            break
+        if not params.dry_run:
             with timer("commit"):
                 commit_step(ctx, cursor)
         totals.duplicates += prepared.duplicates
@@ -226,6 +231,29 @@ def _run_batches(ctx: RunContext, params: QualifyParams, run_id: str) -> RunTota
         )  # fmt: skip
         report(f"batch {totals.batches}", totals.processed)
     return totals
+
+
+def _publish(
+    sync: Any,
+    ctx: RunContext,
+    params: QualifyParams,
+    leads: pl.DataFrame,
+    rejects: pl.DataFrame,
+    positions: dict[str, int],
+    run_id: str,
+    totals: RunTotals,
+) -> str | None:
+    """Sync the batch (a dry run only plans it) and count what the CRM confirmed; returns why it stopped, if so."""
+    if params.dry_run:
+        try:
+            totals.crm_plan.add(ctx.crm.plan(leads))
+        except CrmStopped as exc:
+            return str(exc)
+        return None
+    result: CrmResult = sync(leads, rejects, positions, ctx, run_id)
+    totals.crm_written += result.written
+    totals.crm_failed += result.failed
+    return result.stopped
 
 
 def _llm_usage(ctx: RunContext) -> dict[str, Any]:

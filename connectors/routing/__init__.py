@@ -55,8 +55,11 @@ def route_leads(
     cycles = {q: rotation({s.email: s.weight for s in queue.sdrs}) for q, queue in config.queues.items()}
     staffed = [q for q, cycle in cycles.items() if cycle]
     reassigning = [q for q, queue in config.queues.items() if queue.reassign]
-    keeps_crm = pl.col("crm_owner").is_not_null() & ~pl.col("queue").is_in(reassigning).fill_null(False)
-    keeps_local = pl.col("_old_owner").is_not_null() & (pl.col("_old_queue") == pl.col("queue"))
+    reassigns = pl.col("queue").is_in(reassigning).fill_null(False)
+    keeps_crm = pl.col("crm_owner").is_not_null() & ~reassigns
+    # an owner leadq recorded from the CRM is the CRM's owner: a reassigning queue replaces it too
+    from_crm = (pl.col("_old_owner") == pl.col("crm_owner")).fill_null(False)
+    keeps_local = pl.col("_old_owner").is_not_null() & (pl.col("_old_queue") == pl.col("queue")) & ~(reassigns & from_crm)
     keeps = keeps_crm | keeps_local.fill_null(False)
     needs_turn = pl.col("queue").is_in(staffed) & ~keeps
     frame = frame.with_columns(needs_turn.fill_null(False).alias("_turn"))

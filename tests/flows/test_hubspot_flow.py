@@ -1,0 +1,256 @@
+"""qualify-signups publishing to a fake HubSpot that behaves as HubSpot documents."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.errors import ConfigError, FatalError, RetriableError
+from connectors.store import Store
+from tests.fake_crm import FakeHubSpot, Window, hubspot_owners, sustained_share
+from tests.fakes import FakeHttp
+from tests.flows.crm_helpers import run, sdr_emails, store, write_companies, write_signups
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+WRITES = ("/batch/upsert", "/batch/create", "/groups", "/associate/")
+
+
+@pytest.fixture
+def hubspot(config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHubSpot]:
+    monkeypatch.setenv("LEADQ__ENRICHMENT__REFERENCE__PATH", str(write_companies(tmp_path / "companies.csv")))
+    with FakeHttp().running() as server:
+        fake = FakeHubSpot(server, owners=hubspot_owners(sdr_emails(config_dir)))
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", fake.token)
+        monkeypatch.setenv("LEADQ__CRM__KIND", "hubspot")
+        monkeypatch.setenv("LEADQ__CRM__HUBSPOT__BASE_URL", server.url)
+        monkeypatch.setenv("LEADQ__CRM__HUBSPOT__MAX_BACKOFF_S", "0.05")
+        monkeypatch.setenv("LEADQ__CRM__SYNC_RETRIES", "0")
+        yield fake
+
+
+def _business(n: int, free_every: int = 10) -> int:
+    return n - n // free_every
+
+
+def test_a_thousand_leads_reach_hubspot_once_each_linked_to_their_company(
+    hubspot: FakeHubSpot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_signups(tmp_path / "signups.csv", 1000)
+    summary = run(source=str(source))
+
+    assert summary["leads"] == 1000 and summary["crm_written"] == 1000 and summary["crm_failed"] == 0
+    assert hubspot.max_inputs <= 100
+    contacts = hubspot.contacts()
+    assert len(contacts) == 1000 and hubspot.creates["contacts"] == 1000
+    assert len(hubspot.companies()) == 90 and hubspot.creates["companies"] == 90  # companies x9 sign up on gmail
+    assert len(hubspot.associations) == _business(1000)
+    assert hubspot.company_of("person3@company3.com") == "company0.com"
+    assert hubspot.company_of("person9@gmail.com") is None
+    assert summary["crm_api_calls"] == len(hubspot.requests) <= 40
+
+    # owners are HubSpot owner ids (not userIds) of the SDR routing chose
+    assigned = store().read("select email, owner from assignments where owner is not null")
+    owner_ids = {o["email"]: o["id"] for o in hubspot.owners}
+    assert assigned.height > 0
+    for email, owner in assigned.iter_rows():
+        assert contacts[email]["hubspot_owner_id"] == owner_ids[owner]
+
+    # a rerun adds nothing; even with leadq's local state lost, upserts by key create nothing twice
+    before = (dict(hubspot.creates), set(hubspot.associations))
+    assert run(source=str(source))["processed"] == 0
+    monkeypatch.setenv("LEADQ_HOME", str(tmp_path / "lost-home"))
+    assert run(source=str(source))["crm_written"] == 1000
+    assert (dict(hubspot.creates), set(hubspot.associations)) == before
+    assert {e: c.get("hubspot_owner_id") for e, c in hubspot.contacts().items()} == {
+        e: c.get("hubspot_owner_id") for e, c in contacts.items()
+    }
+
+
+def test_properties_are_created_once_in_the_leadq_group(hubspot: FakeHubSpot, tmp_path: Path) -> None:
+    run(source=str(write_signups(tmp_path / "a.csv", 20)))
+    assert {"leadq_score", "leadq_tier", "leadq_reasons", "leadq_queue", "leadq_icp_version", "leadq_method",
+            "leadq_needs_review"} <= set(hubspot.properties["contacts"])  # fmt: skip
+    assert hubspot.properties["contacts"]["leadq_score"]["groupName"] == "leadq"
+    assert hubspot.properties["companies"]["leadq_company_key"]["hasUniqueValue"] is True
+    assert hubspot.groups == {"contacts": {"leadq"}, "companies": {"leadq"}}
+    run(source=str(write_signups(tmp_path / "b.csv", 20, first=20)))
+    assert sum(1 for s in hubspot.requests if s.path.endswith("/batch/create")) == 2
+
+
+def test_a_mapped_property_hubspot_lacks_fails_the_run_naming_it(
+    hubspot: FakeHubSpot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADQ__CRM__HUBSPOT__CONTACT_PROPERTIES", '{email = "email", job_title = "title_custom"}')
+    with pytest.raises(FatalError, match="contacts have no property 'title_custom'"):
+        run(source=str(write_signups(tmp_path / "a.csv", 5)))
+    assert hubspot.contacts() == {}
+    assert store().watermark(store_key(tmp_path / "a.csv")).signed_up_at is None
+
+
+def test_refused_inputs_go_to_dead_letters_and_the_rest_are_committed(hubspot: FakeHubSpot, tmp_path: Path) -> None:
+    hubspot.refuse_emails = {"person3@company3.com"}  # a 207 with a per-input error
+    hubspot.poison_emails = {"person5@company5.com"}  # a 400 for any batch that holds it
+    source = write_signups(tmp_path / "a.csv", 150)
+    summary = run(source=str(source))
+
+    assert summary["crm_failed"] == 2 and summary["crm_written"] == 148
+    assert len(hubspot.contacts()) == 148
+    letters = store().read("select key, reason, raw from dead_letters where source_key = 'crm:hubspot'")
+    reasons = dict(zip(letters["key"], letters["reason"], strict=True))
+    assert "Email address person3@company3.com is invalid" in reasons["crm:hubspot|person3@company3.com"]
+    assert "email person5@company5.com is invalid" in reasons["crm:hubspot|person5@company5.com"]
+    assert all(json.loads(raw)["id"].startswith("person") for raw in letters["raw"])
+    # the batch is committed: a rerun processes nothing
+    assert run(source=str(source))["processed"] == 0
+
+
+def test_a_crash_after_the_crm_write_is_redone_without_duplicates(
+    hubspot: FakeHubSpot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_signups(tmp_path / "a.csv", 300)
+    commit = Store.commit_watermark
+    crashes = [RuntimeError("power cut before the watermark commit")]
+
+    def crash_once(self: Store, *args: Any) -> None:
+        if crashes:
+            raise crashes.pop()
+        commit(self, *args)
+
+    monkeypatch.setattr(Store, "commit_watermark", crash_once)
+    with pytest.raises(RuntimeError, match="power cut"):
+        run(source=str(source))
+    written = {e: c.get("hubspot_owner_id") for e, c in hubspot.contacts().items()}
+    assert written
+
+    summary = run(source=str(source))
+    assert summary["crm_written"] == 300
+    assert hubspot.creates["contacts"] == 300 and hubspot.creates["companies"] == 90
+    assert len(hubspot.associations) == _business(300)
+    assert {e: hubspot.contacts()[e].get("hubspot_owner_id") for e in written} == written
+    assert store().counts()["leads"] == 300
+
+
+def test_ten_secondly_429s_are_waited_out_as_hubspot_asks(
+    hubspot: FakeHubSpot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADQ__CRM__HUBSPOT__WINDOW_REQUESTS", "0")  # no client pacing: let the server say no
+    monkeypatch.setenv("LEADQ__CRM__HUBSPOT__MAX_BACKOFF_S", "5")
+    hubspot.window = Window(limit=4, seconds=0.5)
+    summary = run(source=str(write_signups(tmp_path / "a.csv", 200)))
+
+    assert summary["crm_written"] == 200 and summary["crm_rate_limited"] == hubspot.window.rejected > 0
+    assert summary["crm_waited_s"] >= 0.5 * summary["crm_rate_limited"]
+    assert len(hubspot.contacts()) == 200
+
+
+def test_a_spent_daily_limit_stops_cleanly_and_the_next_run_resumes(
+    hubspot: FakeHubSpot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADQ__RUN__BATCH_SIZE", "100")
+    source = write_signups(tmp_path / "a.csv", 300)
+    hubspot.daily_limit = 14  # setup (7) and one batch of 100 (4), then part of the next
+    summary = run(source=str(source))
+
+    assert summary["crm_stopped"] and "daily API limit" in summary["crm_stopped"]
+    assert summary["processed"] == 100 and summary["crm_written"] == 100
+    status = store().read("select status from runs")["status"].to_list()
+    assert status == ["stopped"]
+
+    hubspot.daily_limit, hubspot.daily_used = None, 0  # a new day
+    summary = run(source=str(source))
+    assert summary["processed"] == 200 and summary["crm_stopped"] is None
+    assert hubspot.creates["contacts"] == 300 == len(hubspot.contacts())
+    assert len(hubspot.associations) == _business(300)
+
+
+def test_a_short_5xx_storm_is_retried_a_long_one_fails_and_loses_nothing(hubspot: FakeHubSpot, tmp_path: Path) -> None:
+    source = write_signups(tmp_path / "a.csv", 120)
+    hubspot.storm = [503, 502, 500]
+    assert run(source=str(source), dry_run=False)["crm_written"] == 120
+
+    more = write_signups(tmp_path / "b.csv", 50, first=120)
+    hubspot.storm = [503] * 30
+    with pytest.raises(RetriableError, match="gave up after 5 attempts"):
+        run(source=str(more))
+    hubspot.storm = []
+    summary = run(source=str(more))
+    assert summary["processed"] == 50 and summary["crm_written"] == 50
+    assert hubspot.creates["contacts"] == 170 == len(hubspot.contacts())
+
+
+def test_owners_set_in_hubspot_are_kept_unless_the_queue_reassigns(
+    hubspot: FakeHubSpot, config_dir: Path, tmp_path: Path
+) -> None:
+    hubspot.seed_contact("person3@company3.com", hubspot_owner_id="777")  # a person's, not an SDR
+    hubspot.owners.append({"id": "777", "userId": 1, "email": "ae@example.com", "archived": False})
+    source = write_signups(tmp_path / "a.csv", 10)
+    run(source=str(source))
+    assert store().read("select queue from assignments where email = 'person3@company3.com'")["queue"][0] == (
+        "enterprise-na"
+    )
+    assert hubspot.contacts()["person3@company3.com"]["hubspot_owner_id"] == "777"
+    owner = store().read("select owner from assignments where email = 'person3@company3.com'")["owner"][0]
+    assert owner == "ae@example.com"
+
+    routing = (config_dir / "routing.yaml").read_text()
+    queue = store().read("select queue from assignments where email = 'person3@company3.com'")["queue"][0]
+    routing = routing.replace(f"  {queue}:\n    sdrs:", f"  {queue}:\n    reassign: true\n    sdrs:")
+    (config_dir / "routing.yaml").write_text(routing)
+    run(source=str(write_signups(tmp_path / "a2.csv", 1, first=3)))  # the same signup again, from a new file
+    assert hubspot.contacts()["person3@company3.com"]["hubspot_owner_id"] in {o["id"] for o in hubspot.owners[:-1]}
+
+
+def test_owners_are_read_across_pages(hubspot: FakeHubSpot, tmp_path: Path) -> None:
+    hubspot.owners_page_size = 2
+    run(source=str(write_signups(tmp_path / "a.csv", 30)))
+    assert sum(1 for s in hubspot.requests if s.path == "/crm/v3/owners") == -(-len(hubspot.owners) // 2)
+    assert all(c.get("hubspot_owner_id") in {o["id"] for o in hubspot.owners} | {None}
+               for c in hubspot.contacts().values())  # fmt: skip
+
+
+def test_a_dry_run_reads_but_writes_nothing(hubspot: FakeHubSpot, tmp_path: Path) -> None:
+    summary = run(source=str(write_signups(tmp_path / "a.csv", 40)), dry_run=True)
+    assert not [s.path for s in hubspot.requests if any(w in s.path for w in WRITES)]
+    assert summary["crm_plan"] == {"contacts": 40, "companies": 36, "associations": 36,
+                                   "owners_set": summary["crm_plan"]["owners_set"],
+                                   "properties_to_create": 9}  # fmt: skip
+    assert summary["crm_plan"]["owners_set"] > 0
+    assert summary["crm_sample"][0]["properties"]["leadq_tier"] in {"A", "B", "C", "D", "disqualified"}
+
+
+def test_the_limiter_sustains_the_window_rate_without_a_single_429(
+    hubspot: FakeHubSpot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # HubSpot's 100 requests per 10 s, on a 2 s window so the test takes seconds
+    hubspot.window = Window(limit=100, seconds=2.0)
+    monkeypatch.setenv("LEADQ__CRM__HUBSPOT__WINDOW_S", "2.0")
+    monkeypatch.setenv("LEADQ__CRM__HUBSPOT__WINDOW_MARGIN_S", "0.05")
+    monkeypatch.setenv("LEADQ__CRM__HUBSPOT__BATCH_SIZE", "5")  # many small calls
+    summary = run(source=str(write_signups(tmp_path / "a.csv", 700)))
+
+    assert summary["crm_written"] == 700
+    assert hubspot.window.rejected == 0 and summary["crm_rate_limited"] == 0
+    assert len(hubspot.requests) > 300
+    assert sustained_share(hubspot.api_times(), 100, 2.0) >= 0.9
+
+
+def test_no_token_is_a_config_error_and_a_refused_token_names_the_setting(
+    hubspot: FakeHubSpot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = str(write_signups(tmp_path / "a.csv", 5))
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN")
+    with pytest.raises(ConfigError, match="HUBSPOT_ACCESS_TOKEN"):
+        run(source=source)
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-wrong")
+    with pytest.raises(FatalError, match="token_env variable was refused"):
+        run(source=source)
+    assert "pat-wrong" not in "".join(str(s.body) for s in hubspot.fake.seen)
+
+
+def store_key(path: Path) -> str:
+    return f"file:{path}"
