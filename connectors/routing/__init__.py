@@ -59,7 +59,8 @@ def route_leads(
     keeps_crm = pl.col("crm_owner").is_not_null() & ~reassigns
     # an owner leadq recorded from the CRM is the CRM's owner: a reassigning queue replaces it too
     from_crm = (pl.col("_old_owner") == pl.col("crm_owner")).fill_null(False)
-    keeps_local = pl.col("_old_owner").is_not_null() & (pl.col("_old_queue") == pl.col("queue")) & ~(reassigns & from_crm)
+    same_queue = pl.col("_old_queue") == pl.col("queue")
+    keeps_local = pl.col("_old_owner").is_not_null() & same_queue & ~(reassigns & from_crm)
     keeps = keeps_crm | keeps_local.fill_null(False)
     needs_turn = pl.col("queue").is_in(staffed) & ~keeps
     frame = frame.with_columns(needs_turn.fill_null(False).alias("_turn"))
