@@ -1,0 +1,178 @@
+"""qualify-signups publishing to a fake Salesforce that behaves as Salesforce documents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.errors import FatalError
+from connectors.store import Store
+from tests.fake_crm import FakeSalesforce, Window, sustained_share
+from tests.fakes import FakeHttp
+from tests.flows.crm_helpers import run, sdr_emails, store, write_companies, write_signups
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+@pytest.fixture
+def salesforce(config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSalesforce]:
+    monkeypatch.setenv("LEADQ__ENRICHMENT__REFERENCE__PATH", str(write_companies(tmp_path / "companies.csv")))
+    with FakeHttp().running() as server:
+        users = [{"Id": f"005SDR{i:04d}", "Email": e, "IsActive": True} for i, e in enumerate(sdr_emails(config_dir))]
+        fake = FakeSalesforce(server, users=users)
+        monkeypatch.setenv("SALESFORCE_CLIENT_ID", fake.client_id)
+        monkeypatch.setenv("SALESFORCE_CLIENT_SECRET", fake.client_secret)
+        monkeypatch.setenv("LEADQ__CRM__KIND", "salesforce")
+        monkeypatch.setenv("LEADQ__CRM__SALESFORCE__LOGIN_URL", server.url)
+        monkeypatch.setenv("LEADQ__CRM__SALESFORCE__MAX_BACKOFF_S", "0.05")
+        monkeypatch.setenv("LEADQ__CRM__SYNC_RETRIES", "0")
+        yield fake
+
+
+def test_a_thousand_leads_reach_salesforce_once_each_in_collections_of_200(
+    salesforce: FakeSalesforce, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_signups(tmp_path / "signups.csv", 1000)
+    summary = run(source=str(source))
+
+    assert summary["crm_written"] == 1000 and summary["crm_failed"] == 0
+    assert salesforce.max_inputs == 200
+    leads = salesforce.by_email()
+    assert len(leads) == 1000 == salesforce.creates
+    assert summary["crm_api_calls"] <= 40
+    assert leads["person9@gmail.com"]["LastName"] == "Last9" and leads["person9@gmail.com"]["Company"] == "Company 9"
+    assert summary["crm_limit_info"].startswith("api-usage=")
+
+    # routed leads are owned by the SDR's user id, and those calls turn the assignment rules off
+    users = {u["Email"]: u["Id"] for u in salesforce.users}
+    assigned = store().read("select email, owner from assignments where owner is not null")
+    assert assigned.height > 0
+    for email, owner in assigned.iter_rows():
+        assert leads[email]["OwnerId"] == users[owner]
+    assert {header for sets_owner, header in salesforce.auto_assign_headers if sets_owner} == {"FALSE"}
+    assert {header for sets_owner, header in salesforce.auto_assign_headers if not sets_owner} == {None}
+
+    # reruns add nothing, even with leadq's local state lost
+    assert run(source=str(source))["processed"] == 0
+    monkeypatch.setenv("LEADQ_HOME", str(tmp_path / "lost-home"))
+    assert run(source=str(source))["crm_written"] == 1000
+    assert salesforce.creates == 1000
+    assert {e: r["OwnerId"] for e, r in salesforce.by_email().items()} == {e: r["OwnerId"] for e, r in leads.items()}
+
+
+def test_an_expired_token_is_refreshed_once_and_the_call_repeated(salesforce: FakeSalesforce, tmp_path: Path) -> None:
+    source = write_signups(tmp_path / "a.csv", 50)
+    original = salesforce._upsert
+
+    def expire_then_upsert(ext: str, seen: Any, headers: dict[str, str]) -> Any:
+        salesforce._upsert = original  # type: ignore[method-assign]
+        salesforce.expire_token()
+        return original(ext, seen, headers)
+
+    salesforce._upsert = expire_then_upsert  # type: ignore[method-assign]
+    summary = run(source=str(source))
+    assert summary["crm_written"] == 50
+    assert len(salesforce.tokens) == 2  # one at the start, one after the 401
+    assert len(salesforce.by_email()) == 50
+
+
+def test_wrong_client_credentials_fail_naming_the_variables(
+    salesforce: FakeSalesforce, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SALESFORCE_CLIENT_SECRET", "wrong")
+    with pytest.raises(FatalError, match="invalid client credentials.*SALESFORCE_CLIENT_SECRET"):
+        run(source=str(write_signups(tmp_path / "a.csv", 5)))
+
+
+def test_refused_records_go_to_dead_letters_with_salesforce_s_message(
+    salesforce: FakeSalesforce, tmp_path: Path
+) -> None:
+    salesforce.refuse_emails = {"person4@company4.com"}
+    source = write_signups(tmp_path / "a.csv", 60)
+    summary = run(source=str(source))
+    assert summary["crm_failed"] == 1 and summary["crm_written"] == 59
+    letter = store().read("select reason from dead_letters where key = 'crm:salesforce|person4@company4.com'")
+    assert letter["reason"][0] == (
+        "salesforce person4@company4.com: INVALID_EMAIL_ADDRESS: Email: invalid email address: "
+        "person4@company4.com (Email)"
+    )
+    assert run(source=str(source))["processed"] == 0
+
+
+def test_a_missing_custom_field_fails_before_anything_is_written(salesforce: FakeSalesforce, tmp_path: Path) -> None:
+    del salesforce.fields["Leadq_Tier__c"]
+    with pytest.raises(FatalError, match=r"Lead has no field Leadq_Tier__c .*Object Manager"):
+        run(source=str(write_signups(tmp_path / "a.csv", 5)))
+    assert salesforce.leads == {}
+
+
+def test_a_spent_org_limit_stops_cleanly_and_the_next_run_resumes(
+    salesforce: FakeSalesforce, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADQ__RUN__BATCH_SIZE", "200")
+    source = write_signups(tmp_path / "a.csv", 600)
+    salesforce.daily_limit = 8
+    summary = run(source=str(source))
+    assert summary["crm_stopped"] and "REQUEST_LIMIT_EXCEEDED" in summary["crm_stopped"]
+    assert 0 < summary["processed"] < 600
+    done = summary["processed"]
+
+    salesforce.daily_limit = None
+    summary = run(source=str(source))
+    assert summary["processed"] == 600 - done and summary["crm_stopped"] is None
+    assert salesforce.creates == 600 == len(salesforce.by_email())
+
+
+def test_a_crash_after_the_write_is_redone_without_duplicates(
+    salesforce: FakeSalesforce, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_signups(tmp_path / "a.csv", 250)
+    commit = Store.commit_watermark
+    crashes = [RuntimeError("killed before the watermark commit")]
+
+    def crash_once(self: Store, *args: Any) -> None:
+        if crashes:
+            raise crashes.pop()
+        commit(self, *args)
+
+    monkeypatch.setattr(Store, "commit_watermark", crash_once)
+    with pytest.raises(RuntimeError, match="killed"):
+        run(source=str(source))
+    owners = {e: r["OwnerId"] for e, r in salesforce.by_email().items()}
+    assert run(source=str(source))["crm_written"] == 250
+    assert salesforce.creates == 250
+    assert {e: r["OwnerId"] for e, r in salesforce.by_email().items()} == owners
+
+
+def test_a_lead_a_person_owns_keeps_its_owner(salesforce: FakeSalesforce, config_dir: Path, tmp_path: Path) -> None:
+    salesforce.users.append({"Id": "005AE0001", "Email": "ae@example.com", "IsActive": True})
+    salesforce.leads["00Q1"] = {"Id": "00Q1", "Leadq_Email__c": "person3@company3.com", "OwnerId": "005AE0001"}
+    salesforce.leads["00Q2"] = {"Id": "00Q2", "Leadq_Email__c": "person7@company7.com",
+                                "OwnerId": salesforce.integration_user}  # fmt: skip
+    run(source=str(write_signups(tmp_path / "a.csv", 10)))
+    leads = salesforce.by_email()
+    assert leads["person3@company3.com"]["OwnerId"] == "005AE0001"
+    assert store().read("select owner from assignments where email = 'person3@company3.com'")["owner"][0] == (
+        "ae@example.com"
+    )
+    # owned by the integration user means nobody owns it: routing assigns it
+    routed = store().read("select owner from assignments where email = 'person7@company7.com'")["owner"][0]
+    assert routed in sdr_emails(config_dir)
+    assert leads["person7@company7.com"]["OwnerId"] == next(u["Id"] for u in salesforce.users if u["Email"] == routed)
+
+
+def test_the_limiter_sustains_the_window_rate_without_a_single_429(
+    salesforce: FakeSalesforce, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    salesforce.window = Window(limit=100, seconds=2.0)
+    monkeypatch.setenv("LEADQ__CRM__SALESFORCE__WINDOW_S", "2.0")
+    monkeypatch.setenv("LEADQ__CRM__SALESFORCE__WINDOW_MARGIN_S", "0.05")
+    monkeypatch.setenv("LEADQ__CRM__SALESFORCE__BATCH_SIZE", "2")  # many small calls
+    summary = run(source=str(write_signups(tmp_path / "a.csv", 600)))
+    assert summary["crm_written"] == 600
+    assert salesforce.window.rejected == 0 and summary["crm_rate_limited"] == 0
+    assert len(salesforce.requests) > 300
+    assert sustained_share(salesforce.api_times(), 100, 2.0) >= 0.9
