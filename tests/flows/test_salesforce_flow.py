@@ -83,7 +83,7 @@ def test_wrong_client_credentials_fail_naming_the_variables(
     salesforce: FakeSalesforce, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SALESFORCE_CLIENT_SECRET", "wrong")
-    with pytest.raises(FatalError, match="invalid client credentials.*SALESFORCE_CLIENT_SECRET"):
+    with pytest.raises(FatalError, match=r"invalid client credentials.*SALESFORCE_CLIENT_SECRET"):
         run(source=str(write_signups(tmp_path / "a.csv", 5)))
 
 
