@@ -80,3 +80,19 @@ def test_routing_file_refers_to_defined_queues(tmp_path: Path) -> None:
 
 def test_shipped_routing_is_valid(config_dir: Path) -> None:
     assert "nurture" in load_routing(config_dir / "routing.yaml").queues
+
+
+def test_an_owner_set_in_the_crm_is_kept_takes_no_turn_unless_the_queue_reassigns() -> None:
+    leads = _leads(3)  # all go to "ent" (ann, bo, ann)
+    crm = pl.DataFrame({"email": ["l0@x.io"], "crm_owner": ["zoe@x"]})
+    routed, positions = route_leads(leads, CONFIG, {}, NO_ASSIGNMENTS, crm)
+    assert routed["owner"].to_list() == ["zoe@x", "ann@x", "bo@x"]
+    assert positions == {"ent": 2}
+
+    reassigning = CONFIG.model_copy(deep=True)
+    reassigning.queues["ent"].reassign = True
+    # leadq recorded zoe (the CRM's owner) locally on the last run; a reassigning queue replaces her too
+    recorded = pl.DataFrame({"email": ["l0@x.io"], "queue": ["ent"], "owner": ["zoe@x"]})
+    routed, positions = route_leads(leads, reassigning, {}, recorded, crm)
+    assert routed["owner"].to_list() == ["ann@x", "bo@x", "ann@x"]
+    assert positions == {"ent": 0}

@@ -254,3 +254,22 @@ def test_no_token_is_a_config_error_and_a_refused_token_names_the_setting(
 
 def store_key(path: Path) -> str:
     return f"file:{path}"
+
+
+def test_the_cli_dry_run_prints_what_it_would_write_and_a_stop_says_so(
+    hubspot: FakeHubSpot, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    source = str(write_signups(tmp_path / "a.csv", 40))
+    result = CliRunner().invoke(app, ["run", "--source", source, "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "Would write to hubspot: 40 contacts, 36 companies, 36 associations" in result.stdout
+    assert '"idProperty": "email"' in result.stdout
+
+    hubspot.daily_limit = 3
+    result = CliRunner().invoke(app, ["run", "--source", source])
+    assert result.exit_code == 0, result.output
+    assert "Stopped early:" in result.stdout and "daily API limit" in result.stdout
