@@ -17,7 +17,7 @@ def test_a_crm_without_its_secret_is_a_config_error_naming_the_variable(
 ) -> None:
     monkeypatch.setenv("LEADQ__CRM__KIND", "salesforce")
     monkeypatch.delenv("SALESFORCE_CLIENT_ID", raising=False)
-    with pytest.raises(ConfigError, match="SALESFORCE_CLIENT_ID.*not set"):
+    with pytest.raises(ConfigError, match=r"SALESFORCE_CLIENT_ID.*not set"):
         build_crm(load_settings())
 
 
