@@ -213,10 +213,10 @@ class FakeHubSpot(_FakeCrm):
         return _reply(body, 201)
 
     def _read(self, body: dict[str, Any]) -> Reply:
-        by_email = self.contacts()
+        index = self.index.get(("contacts", "email"), {})
         results, missing = [], []
         for item in body["inputs"]:
-            record = by_email.get(item["id"].lower())
+            record = self.records["contacts"].get(index.get(item["id"].lower(), ""))
             if record is None:
                 missing.append(item["id"])
                 continue
@@ -321,6 +321,7 @@ class FakeSalesforce(_FakeCrm):
             "Leadq_ICP_Version__c", "Leadq_Method__c", "Leadq_Needs_Review__c")}  # fmt: skip
         self.fields["Leadq_Email__c"] = {"name": "Leadq_Email__c", "externalId": True, "unique": True}
         self.leads: dict[str, dict[str, Any]] = {}  # id -> fields
+        self._index: dict[str, str] = {}  # Leadq_Email__c -> id
         self.creates = 0
         self.refuse_emails: set[str] = set()
         self.auto_assign_headers: list[tuple[bool, str | None]] = []  # (sets OwnerId, Sforce-Auto-Assign)
@@ -328,6 +329,11 @@ class FakeSalesforce(_FakeCrm):
 
     def by_email(self) -> dict[str, dict[str, Any]]:
         return {r["Leadq_Email__c"]: r for r in self.leads.values()}
+
+    def _lead(self, key: str) -> dict[str, Any] | None:
+        if len(self._index) != len(self.leads):  # a test put Leads in directly
+            self._index = {r["Leadq_Email__c"]: i for i, r in self.leads.items()}
+        return self.leads.get(self._index.get(key, ""))
 
     def expire_token(self) -> None:
         self.valid_token = None
@@ -377,8 +383,12 @@ class FakeSalesforce(_FakeCrm):
         values = [v.replace("\\'", "'").replace("\\\\", "\\") for v in values]
         column = re.search(r"(\w+) IN \(", m[3])
         assert column
-        rows = self.users if m[2] == "User" else list(self.leads.values())
-        found = [r for r in rows if str(r.get(column[1], "")).lower() in {v.lower() for v in values}]
+        wanted = {v.lower() for v in values}
+        if m[2] == "Lead" and column[1] == "Leadq_Email__c":
+            found = [lead for v in sorted(wanted) if (lead := self._lead(v)) is not None]
+        else:
+            rows = self.users if m[2] == "User" else list(self.leads.values())
+            found = [r for r in rows if str(r.get(column[1], "")).lower() in wanted]
         if "IsActive = true" in m[3]:
             found = [r for r in found if r.get("IsActive", True)]
         records = [{"attributes": {"type": m[2]}, **{f: r.get(f) for f in fields}} for r in found]
@@ -420,11 +430,12 @@ class FakeSalesforce(_FakeCrm):
                                                              "message": "Required fields are missing",
                                                              "fields": ["LastName", "Company"]}]})  # fmt: skip
             else:
-                existing = self.by_email().get(key)
+                existing = self._lead(key)
                 if existing is None:
                     self._next_id += 1
                     existing = {"Id": f"00Q{self._next_id}", "OwnerId": self.integration_user}
                     self.leads[existing["Id"]] = existing
+                    self._index[key] = existing["Id"]
                     self.creates += 1
                     created = True
                 else:

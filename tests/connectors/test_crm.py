@@ -50,7 +50,7 @@ def test_a_refusal_of_every_input_is_a_fatal_error_not_a_hundred_requests() -> N
 
     def send(part: list[int]) -> str:
         calls.append(len(part))
-        raise BatchRefused("Property \"leadq_score\" does not exist")
+        raise BatchRefused('Property "leadq_score" does not exist')
 
     with pytest.raises(FatalError, match="leadq_score"):
         send_isolating(list(range(100)), send, lambda item, why: None)

@@ -256,9 +256,7 @@ def store_key(path: Path) -> str:
     return f"file:{path}"
 
 
-def test_the_cli_dry_run_prints_what_it_would_write_and_a_stop_says_so(
-    hubspot: FakeHubSpot, tmp_path: Path
-) -> None:
+def test_the_cli_dry_run_prints_what_it_would_write_and_a_stop_says_so(hubspot: FakeHubSpot, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from flows.cli import app

@@ -1,0 +1,101 @@
+"""CRM sync throughput: `leadq run` into a fake HubSpot and a fake Salesforce that enforce 100 requests per 10 s.
+
+    uv run python bench/crm.py --hubspot 10000 --salesforce 30000
+
+Each fake (the test suite's, tests/fake_crm.py) answers 429 to any request past the
+window, exactly as the vendor would. Prints, per CRM: leads, API calls, calls per 100
+leads, the largest count of requests in any 10 s window, the share of the window's
+capacity the sync sustained over its complete windows, and the 429s it caused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from generate import generate  # noqa: E402
+
+from tests.fake_crm import FakeHubSpot, FakeSalesforce, Window, hubspot_owners, sustained_share  # noqa: E402
+from tests.fakes import FakeHttp  # noqa: E402
+
+LIMIT, WINDOW_S = 100, 10.0
+SDRS = ["avery@example.com", "blake@example.com", "casey@example.com", "devon@example.com", "emery@example.com",
+        "finley@example.com", "gray@example.com", "harper@example.com"]  # fmt: skip
+
+
+def _run(source: Path, env: dict[str, str]) -> dict[str, Any]:
+    leadq = Path(sys.executable).with_name("leadq")
+    proc = subprocess.run([str(leadq), "run", "--source", str(source), "--json"], env=env, capture_output=True,
+                          text=True)  # fmt: skip
+    if proc.returncode:
+        raise SystemExit(proc.stderr[-3000:])
+    return dict(json.loads(proc.stdout))
+
+
+def _busiest_window(times: list[float]) -> int:
+    busiest, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - WINDOW_S:
+            start += 1
+        busiest = max(busiest, end - start + 1)
+    return busiest
+
+
+def _bench(kind: str, n: int, folder: Path) -> None:
+    signups, companies = generate(n)
+    source, reference = folder / f"{kind}-signups.csv", folder / f"{kind}-companies.csv"
+    signups.write_csv(source)
+    companies.write_csv(reference)
+    with FakeHttp().running() as server:
+        env = {**os.environ, "LEADQ_HOME": str(folder / f"{kind}-home"), "LEADQ__CRM__KIND": kind,
+               "LEADQ__ENRICHMENT__REFERENCE__PATH": str(reference)}  # fmt: skip
+        fake: FakeHubSpot | FakeSalesforce
+        if kind == "hubspot":
+            fake = FakeHubSpot(server, window=Window(LIMIT, WINDOW_S), owners=hubspot_owners(SDRS))
+            env |= {"HUBSPOT_ACCESS_TOKEN": fake.token, "LEADQ__CRM__HUBSPOT__BASE_URL": server.url}
+        else:
+            users = [{"Id": f"005SDR{i:04d}", "Email": e, "IsActive": True} for i, e in enumerate(SDRS)]
+            fake = FakeSalesforce(server, window=Window(LIMIT, WINDOW_S), users=users)
+            env |= {"SALESFORCE_CLIENT_ID": fake.client_id, "SALESFORCE_CLIENT_SECRET": fake.client_secret,
+                    "LEADQ__CRM__SALESFORCE__LOGIN_URL": server.url}  # fmt: skip
+        started = time.perf_counter()
+        summary = _run(source, env)
+        elapsed = time.perf_counter() - started
+        times = fake.api_times()
+        window = fake.window
+        assert window is not None
+        sync_s = times[-1] - times[0] if times else 0.0
+        print(
+            f"{kind:<10} {summary['leads']:>7,} leads  {summary['crm_api_calls']:>4} calls "
+            f"({100 * summary['crm_api_calls'] / max(summary['leads'], 1):.2f} per 100 leads, "
+            f"max {fake.max_inputs} records per call)  busiest {WINDOW_S:g} s window {_busiest_window(times)} "
+            f"requests  sustained {100 * sustained_share(times, LIMIT, WINDOW_S):.1f}% of {LIMIT}/{WINDOW_S:g} s "
+            f"over {sync_s:.1f} s of sync  429s {window.rejected}  written {summary['crm_written']:,}  "
+            f"run {elapsed:.1f} s"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hubspot", type=int, default=10_000, help="signups to sync to HubSpot (0: skip)")
+    parser.add_argument("--salesforce", type=int, default=30_000, help="signups to sync to Salesforce (0: skip)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="leadq-bench-crm-") as tmp:
+        for kind, n in (("hubspot", args.hubspot), ("salesforce", args.salesforce)):
+            if n:
+                _bench(kind, n, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
