@@ -157,6 +157,13 @@ class FakeHubSpot(_FakeCrm):
         if self.storm:
             status = self.storm.pop(0)
             return _reply({"status": "error", "message": "internal error", "category": "INTERNAL_ERROR"}, status)
+        reply = self._route(seen)
+        if self.daily_limit is not None:
+            reply.headers["X-HubSpot-RateLimit-Daily"] = str(self.daily_limit)
+            reply.headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(self.daily_limit - self.daily_used)
+        return reply
+
+    def _route(self, seen: Seen) -> Reply:
         inputs = (seen.body or {}).get("inputs") if isinstance(seen.body, dict) else None
         if inputs is not None:
             self.max_inputs = max(self.max_inputs, len(inputs))

@@ -54,11 +54,17 @@ class HubSpotCrm:
         self.settings = settings
         self.base = settings.base_url.rstrip("/")
         self._token = token
-        self.api = api or CrmApi("hubspot", settings, classify_hubspot, self._auth)
+        self.api = api or CrmApi("hubspot", settings, self._classify, self._auth)
         self._owner_ids: dict[str, str] | None = None  # SDR email -> owner id, read once per run
         self._missing: dict[str, list[str]] | None = None  # object type -> leadq properties still to create
         self.unknown_owners: set[str] = set()
         self.daily_remaining: str | None = None
+
+    def _classify(self, response: requests.Response) -> Verdict:
+        remaining = response.headers.get("X-HubSpot-RateLimit-Daily-Remaining")
+        if remaining is not None:
+            self.daily_remaining = remaining
+        return classify_hubspot(response)
 
     def _auth(self, _refresh: bool) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"}  # a private-app token does not expire

@@ -158,6 +158,7 @@ def test_a_spent_daily_limit_stops_cleanly_and_the_next_run_resumes(
 
     assert summary["crm_stopped"] and "daily API limit" in summary["crm_stopped"]
     assert summary["processed"] == 100 and summary["crm_written"] == 100
+    assert summary["crm_daily_remaining"] == "0"
     status = store().read("select status from runs")["status"].to_list()
     assert status == ["stopped"]
 
@@ -271,3 +272,20 @@ def test_the_cli_dry_run_prints_what_it_would_write_and_a_stop_says_so(hubspot: 
     result = CliRunner().invoke(app, ["run", "--source", source])
     assert result.exit_code == 0, result.output
     assert "Stopped early:" in result.stdout and "daily API limit" in result.stdout
+
+
+def test_hubspot_refuses_101_inputs_and_leadq_cannot_be_set_to_send_them(
+    hubspot: FakeHubSpot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import requests
+
+    from connectors.settings import load_settings
+
+    inputs = [{"idProperty": "email", "id": f"p{i}@x.io", "properties": {"email": f"p{i}@x.io"}} for i in range(101)]
+    answer = requests.post(f"{hubspot.fake.url}/crm/v3/objects/contacts/batch/upsert", json={"inputs": inputs},
+                           headers={"Authorization": f"Bearer {hubspot.token}"}, timeout=5)  # fmt: skip
+    assert answer.status_code == 400 and answer.json()["category"] == "VALIDATION_ERROR"
+    assert hubspot.contacts() == {}
+    monkeypatch.setenv("LEADQ__CRM__HUBSPOT__BATCH_SIZE", "101")
+    with pytest.raises(ConfigError, match=r"crm\.hubspot\.batch_size"):
+        load_settings()
