@@ -129,7 +129,12 @@ def commit_step(ctx: RunContext, cursor: Cursor) -> None:
 @flow(name="qualify-signups")
 def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
     """Qualify new signups from the configured source (or `params.source`) end to end."""
-    params = params or QualifyParams()
+    return qualify(params or QualifyParams())
+
+
+def qualify(params: QualifyParams, window: tuple[datetime, datetime] | None = None) -> dict[str, Any]:
+    """The body of a run, inside a flow: new signups after the watermark, or (a backfill) the signups
+    in `window` = [start, end), which never moves the watermark."""
     logger = get_run_logger()
     started = time.perf_counter()
     run_id = str(flow_run.get_id() or f"local-{datetime.now(UTC):%Y%m%dT%H%M%S}")
@@ -144,7 +149,7 @@ def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
     if ctx.judge is None:
         logger.info("no [llm] model set: rules decide every lead")
     try:
-        totals = _run_batches(ctx, params, run_id)
+        totals = _run_batches(ctx, params, run_id, window)
     except Exception:
         if not params.dry_run:
             ctx.store.record_run({"run_id": run_id, "finished_at": _now(), "status": "failed"})
@@ -186,8 +191,10 @@ def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
     return summary
 
 
-def _run_batches(ctx: RunContext, params: QualifyParams, run_id: str) -> RunTotals:
-    """The pipeline, batch by batch, from the watermark to the end of the source."""
+def _run_batches(
+    ctx: RunContext, params: QualifyParams, run_id: str, window: tuple[datetime, datetime] | None
+) -> RunTotals:
+    """The pipeline, batch by batch, from the watermark to the end of the source (or over the window)."""
     logger = get_run_logger()
     watermark = ctx.store.watermark(ctx.source.key) if ctx.has_store else Cursor()
     positions = ctx.store.rotation_positions() if ctx.has_store else {}
@@ -196,7 +203,9 @@ def _run_batches(ctx: RunContext, params: QualifyParams, run_id: str) -> RunTota
         retries=ctx.settings.crm.sync_retries, retry_delay_seconds=ctx.settings.crm.sync_retry_delay_s
     )
     timer = _StepTimer(totals)
-    for raw in ctx.source.pending(watermark, ctx.settings.run.batch_size):
+    batch_size = ctx.settings.run.batch_size
+    batches = ctx.source.between(*window, batch_size) if window else ctx.source.pending(watermark, batch_size)
+    for raw in batches:
         with timer("prepare"):
             prepared, skipped = prepare_step(raw, ctx)
         with timer("enrich"):
@@ -219,7 +228,7 @@ def _run_batches(ctx: RunContext, params: QualifyParams, run_id: str) -> RunTota
             logger.warning("%s; batch %d is not committed and the next run starts with it", stopped,
                            totals.batches + 1)  # fmt: skip
             break
-        if not params.dry_run:
+        if not params.dry_run and window is None:
             with timer("commit"):
                 commit_step(ctx, cursor)
         totals.duplicates += prepared.duplicates

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +26,10 @@ class SignupSource(Protocol):
 
     def pending(self, after: Cursor, batch_size: int) -> Iterator[pl.DataFrame]:
         """Canonical signup batches strictly after `after`, in cursor order."""
+        ...
+
+    def between(self, start: datetime, end: datetime, batch_size: int) -> Iterator[pl.DataFrame]:
+        """Canonical signup batches with start <= signed_up_at < end, in cursor order (for backfills)."""
         ...
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
 from connectors.errors import SourceError
-from connectors.sources.cursor import Cursor
+from connectors.sources.cursor import TIMESTAMP, Cursor
 from connectors.sources.frame import canonicalise
 
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".jsonl": "ndjson", ".ndjson": "ndjson"}
@@ -30,6 +31,11 @@ class FileSource:
     def pending(self, after: Cursor, batch_size: int) -> Iterator[pl.DataFrame]:
         frame = canonicalise(self._read(), self.columns, str(self.path)).filter(after.after())
         yield from frame.iter_slices(batch_size)
+
+    def between(self, start: datetime, end: datetime, batch_size: int) -> Iterator[pl.DataFrame]:
+        frame = canonicalise(self._read(), self.columns, str(self.path))
+        ts = pl.col(TIMESTAMP)
+        yield from frame.filter((ts >= start) & (ts < end)).iter_slices(batch_size)
 
     def _read(self, n_rows: int | None = None) -> pl.DataFrame:
         path = self.path

@@ -48,6 +48,18 @@ class SqlSource:
                 yield canonicalise(rows, self.columns, self.key)
         engine.dispose()
 
+    def between(self, start: datetime, end: datetime, batch_size: int) -> Iterator[pl.DataFrame]:
+        engine = sa.create_engine(self._url)
+        table = self._table(engine)
+        ts = table.c[self.columns.get(TIMESTAMP, TIMESTAMP)]
+        query = self._query(table, Cursor()).where(ts >= start, ts < end)
+        with engine.connect() as conn:
+            for rows in pl.read_database(
+                query, conn, iter_batches=True, batch_size=batch_size, infer_schema_length=None
+            ):
+                yield canonicalise(rows, self.columns, self.key)
+        engine.dispose()
+
     def _table(self, engine: sa.Engine) -> sa.Table:
         try:
             table = sa.Table(self.table, sa.MetaData(), autoload_with=engine)

@@ -74,6 +74,10 @@ class Store:
             value = conn.execute(sa.select(table.c.value).where(table.c.key == key)).scalar()
         return json.loads(value) if value is not None else None
 
+    def set_state(self, key: str, value: Any) -> None:
+        with self.engine.begin() as conn:
+            _set_state(conn, key, value)
+
     def watermark(self, source_key: str) -> Cursor:
         return Cursor.from_json(self.state(f"watermark:{source_key}"))
 
