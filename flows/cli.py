@@ -183,6 +183,46 @@ def export(
         raise _fail(exc) from None
 
 
+dead_letters_app = typer.Typer(help="Rows and records leadq could not process, each with its reason.",
+                                no_args_is_help=True)  # fmt: skip
+app.add_typer(dead_letters_app, name="dead-letters")
+
+
+@dead_letters_app.command("list")
+def dead_letters_list(
+    crm_only: Annotated[bool, typer.Option("--crm", help="Only records the CRM refused.")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+) -> None:
+    """List dead letters: the source rows prepare rejected and the records the CRM refused."""
+    try:
+        store = Store(load_settings().store_url)
+        if not store.exists():
+            err.print("No store yet: nothing has been processed.")
+            return
+        where = "where source_key like 'crm:%'" if crm_only else ""
+        frame = store.read(
+            "select key, source_key, signup_id, row_number, reason, created_at from dead_letters "
+            f"{where} order by created_at desc, key limit {int(limit)}"
+        )
+    except LeadqError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        for row in frame.iter_rows(named=True):
+            print(json.dumps(row, default=str))
+        return
+    table = Table(title=f"dead letters ({frame.height} shown)", title_justify="left")
+    for column in ("source", "signup / row", "reason", "when"):
+        table.add_column(column, overflow="fold")
+    for row in frame.iter_rows(named=True):
+        where_from = (
+            "CRM " + row["source_key"].removeprefix("crm:") if row["source_key"].startswith("crm:") else "source"
+        )
+        at = row["signup_id"] or (f"row {row['row_number']}" if row["row_number"] is not None else "")
+        table.add_row(where_from, at, row["reason"], str(row["created_at"])[:19])
+    out.print(table)
+
+
 EDITABLE = {
     "name": "name", "industry": "industry", "employees": "employees", "country": "country",
     "founded_year": "founded_year", "linkedin_url": "linkedin_url", "description": "description",

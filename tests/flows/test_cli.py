@@ -119,3 +119,17 @@ def test_edit_company_marks_fields_as_set_by_a_person(config_dir: Path) -> None:
     assert json.loads(row["provenance"])["industry"]["source"] == "person:rita"
     bad = runner.invoke(app, ["edit-company", "acme.io", "colour=blue"])
     assert bad.exit_code == 2 and "expected FIELD=VALUE" in bad.stderr
+
+
+def test_dead_letters_list_shows_each_rejected_row_with_its_reason(config_dir: Path) -> None:
+    empty = runner.invoke(app, ["dead-letters", "list"])
+    assert empty.exit_code == 0 and "nothing has been processed" in empty.stderr
+    assert runner.invoke(app, ["run", "--json"]).exit_code == 0
+    listed = runner.invoke(app, ["dead-letters", "list", "--json"])
+    assert listed.exit_code == 0
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert sorted(r["reason"] for r in rows) == ["email 'not-an-email' is not valid: expected name@domain.tld",
+                                                  "email is empty"]  # fmt: skip
+    assert runner.invoke(app, ["dead-letters", "list", "--crm", "--json"]).stdout == ""
+    table = runner.invoke(app, ["dead-letters", "list"]).stdout
+    assert "email is empty" in table and "source" in table
