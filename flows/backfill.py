@@ -10,7 +10,6 @@ cover the same signups without duplicates. A progress artifact shows chunks done
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any, Self
 from uuid import UUID
 
@@ -18,9 +17,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from pydantic import BaseModel, Field, model_validator
 
-from connectors.settings import load_settings
-from connectors.sources import open_source
 from connectors.store import Store
+from flows.context import shared_context
 from flows.qualify import QualifyParams, qualify
 
 PROGRESS_KEY = "backfill-signups-progress"
@@ -45,16 +43,8 @@ class BackfillParams(BaseModel):
 def chunks(start: date, end: date, days: int) -> list[tuple[datetime, datetime]]:
     """[start, end] cut into [from, to) ranges of `days` days; the last one may be shorter."""
     first, stop = datetime.combine(start, time()), datetime.combine(end + timedelta(days=1), time())
-    step = timedelta(days=days)
-    return [(t, min(t + step, stop)) for t in _range(first, stop, step)]
-
-
-def _range(first: datetime, stop: datetime, step: timedelta) -> list[datetime]:
-    out = []
-    while first < stop:
-        out.append(first)
-        first += step
-    return out
+    count = -(-(stop - first).days // days)
+    return [(first + timedelta(days=i * days), min(first + timedelta(days=(i + 1) * days), stop)) for i in range(count)]
 
 
 @flow(name="backfill-chunk", flow_run_name="backfill {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}")
@@ -67,35 +57,35 @@ def backfill_chunk(start: datetime, end: datetime, source: str | None = None, dr
 def backfill_signups(params: BackfillParams) -> dict[str, Any]:
     """Backfill a date range chunk by chunk, skipping chunks an earlier backfill completed."""
     logger = get_run_logger()
-    settings = load_settings()
-    source_key = open_source(settings, None if params.source is None else Path(params.source)).key
-    store = Store(settings.store_url)
-    if not params.dry_run:
-        store.create()
-    ranges = chunks(params.start, params.end, params.chunk_days)
-    done_before = _done(store, source_key) if store.exists() else set()
-    progress = create_progress_artifact(0.0, key=PROGRESS_KEY, description="backfill chunks done")
-    assert isinstance(progress, UUID)  # called from a sync flow, so not a coroutine
-    totals: dict[str, Any] = {"chunks": len(ranges), "chunks_run": 0, "chunks_skipped": 0, "processed": 0,
-                              "leads": 0, "qualified": 0, "rejected": 0, "crm_written": 0, "crm_failed": 0}  # fmt: skip
-    for i, (start, end) in enumerate(ranges, 1):
-        key = _chunk_key(start, end)
-        if key in done_before:
-            totals["chunks_skipped"] += 1
-            logger.info("chunk %s already backfilled: skipped", key)
-        else:
-            summary = backfill_chunk(start, end, params.source, params.dry_run)
-            for name in ("processed", "leads", "qualified", "rejected", "crm_written", "crm_failed"):
-                totals[name] += summary.get(name, 0)
-            totals["chunks_run"] += 1
-            if summary.get("crm_stopped"):
-                totals["crm_stopped"] = summary["crm_stopped"]
-                logger.warning("backfill stopped at chunk %s: %s; start it again to resume", key,
-                               summary["crm_stopped"])  # fmt: skip
-                break
-            if not params.dry_run:
-                _mark_done(store, source_key, key)
-        update_progress_artifact(progress, 100.0 * i / len(ranges))
+    with shared_context(params.source) as ctx:
+        store, source_key = ctx.store, ctx.source.key
+        if not params.dry_run:
+            store.create()
+        ranges = chunks(params.start, params.end, params.chunk_days)
+        done_before = _done(store, source_key) if store.exists() else set()
+        progress = create_progress_artifact(0.0, key=PROGRESS_KEY, description="backfill chunks done")
+        assert isinstance(progress, UUID)  # called from a sync flow, so not a coroutine
+        totals: dict[str, Any] = {"chunks": len(ranges), "chunks_run": 0, "chunks_skipped": 0, "processed": 0,
+                                  "leads": 0, "qualified": 0, "rejected": 0, "crm_written": 0,
+                                  "crm_failed": 0}  # fmt: skip
+        for i, (start, end) in enumerate(ranges, 1):
+            key = _chunk_key(start, end)
+            if key in done_before:
+                totals["chunks_skipped"] += 1
+                logger.info("chunk %s already backfilled: skipped", key)
+            else:
+                summary = backfill_chunk(start, end, params.source, params.dry_run)
+                for name in ("processed", "leads", "qualified", "rejected", "crm_written", "crm_failed"):
+                    totals[name] += summary.get(name, 0)
+                totals["chunks_run"] += 1
+                if summary.get("crm_stopped"):
+                    totals["crm_stopped"] = summary["crm_stopped"]
+                    logger.warning("backfill stopped at chunk %s: %s; start it again to resume", key,
+                                   summary["crm_stopped"])  # fmt: skip
+                    break
+                if not params.dry_run:
+                    _mark_done(store, source_key, key)
+            update_progress_artifact(progress, 100.0 * i / len(ranges))
     logger.info("backfill %s..%s: %d chunks run, %d skipped, %d signups processed", params.start, params.end,
                 totals["chunks_run"], totals["chunks_skipped"], totals["processed"])  # fmt: skip
     return {"start": str(params.start), "end": str(params.end), "dry_run": params.dry_run, **totals}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +55,7 @@ def load_context(source: str | None = None) -> RunContext:
 # The CLI validates the config before Prefect starts; the flow then takes that same context
 # instead of reading every file (and a possibly large reference file) a second time.
 _preloaded: tuple[tuple[object, ...], RunContext] | None = None
+_shared: tuple[tuple[object, ...], RunContext] | None = None
 
 
 def _key(source: str | None) -> tuple[object, ...]:
@@ -69,10 +72,25 @@ def preload_context(source: str | None = None) -> RunContext:
 
 
 def take_context(source: str | None = None) -> RunContext:
-    """The preloaded context if it matches (once), else a freshly loaded one."""
+    """The shared context if one is open, the preloaded one if it matches (once), else a freshly loaded one."""
     global _preloaded
+    if _shared is not None and _shared[0] == _key(source):
+        return _shared[1]
     if _preloaded is not None and _preloaded[0] == _key(source):
         ctx = _preloaded[1]
         _preloaded = None
         return ctx
     return load_context(source)
+
+
+@contextmanager
+def shared_context(source: str | None = None) -> Iterator[RunContext]:
+    """One context for several runs in a row (a backfill's chunks): config and reference files are read,
+    and the CRM's owners and properties fetched, once. Usage counters then add up across the runs."""
+    global _shared
+    ctx = take_context(source)
+    _shared = (_key(source), ctx)
+    try:
+        yield ctx
+    finally:
+        _shared = None

@@ -73,6 +73,11 @@ class CrmApi:
     def calls(self) -> int:
         return self.client.stats.calls
 
+    def usage(self) -> dict[str, Any]:
+        """The run summary's figures for this API: calls, 429s met and time spent backing off."""
+        return {"crm_api_calls": self.calls, "crm_rate_limited": self.rate_limited,
+                "crm_waited_s": round(self.waited_s, 1)}  # fmt: skip
+
     def call(self, method: str, url: str, accept: tuple[int, ...] = (), **kwargs: Any) -> requests.Response:
         """The response the vendor accepted (or whose status is in `accept`);
         raises CrmStopped, BatchRefused, FatalError or RetriableError."""
@@ -113,6 +118,15 @@ class CrmApi:
         log.warning("%s: %s; waiting %.1f s (attempt %d of %d)", self.name, why, wait, attempt, self.settings.attempts)
         self.waited_s += wait
         self.sleep(wait)
+
+
+def json_body(response: requests.Response) -> dict[str, Any]:
+    """The answer's JSON object, or {} when it is not one (an HTML error page, a list)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _path(url: str) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 import polars as pl
 import requests
 
-from connectors.crm.api import CrmApi, Verdict
+from connectors.crm.api import CrmApi, Verdict, json_body
 from connectors.crm.base import (
     OWNER_SCHEMA,
     CrmPlan,
@@ -153,7 +153,7 @@ class HubSpotCrm:
         inputs = [{**d, "groupName": group} for d in definitions]
         response = self.api.call("POST", f"{self.base}/crm/v3/properties/{object_type}/batch/create",
                                  json={"inputs": inputs})  # fmt: skip
-        errors = _json(response).get("errors") or []
+        errors = json_body(response).get("errors") or []
         if errors:
             raise FatalError(f"hubspot: could not create {object_type} properties: {errors[0].get('message')}")
 
@@ -167,7 +167,7 @@ class HubSpotCrm:
             body = {"idProperty": "email", "inputs": [{"id": e} for e in chunk],
                     "properties": ["email", OWNER_PROPERTY]}  # fmt: skip
             response = self.api.call("POST", f"{self.base}/crm/v3/objects/contacts/batch/read", json=body)
-            for result in _json(response).get("results", []):
+            for result in json_body(response).get("results", []):
                 props = result.get("properties") or {}
                 owner = props.get(OWNER_PROPERTY)
                 if owner and props.get("email"):
@@ -208,13 +208,8 @@ class HubSpotCrm:
         )
 
     def usage(self) -> dict[str, Any]:
-        return {
-            "crm_api_calls": self.api.calls,
-            "crm_rate_limited": self.api.rate_limited,
-            "crm_waited_s": round(self.api.waited_s, 1),
-            "crm_unknown_owners": sorted(self.unknown_owners),
-            "crm_daily_remaining": self.daily_remaining,
-        }
+        return {**self.api.usage(), "crm_unknown_owners": sorted(self.unknown_owners),
+                "crm_daily_remaining": self.daily_remaining}  # fmt: skip
 
     def _contact_inputs(self, frame: pl.DataFrame) -> list[dict[str, Any]]:
         records = mapped_records(frame, self.settings.contact_properties, as_text=True)
@@ -254,7 +249,7 @@ class HubSpotCrm:
         for chunk in chunked(inputs, self.settings.batch_size):
             for part, response in send_isolating(chunk, lambda p: self.api.call("POST", url, json={"inputs": p}),
                                                  refused):  # fmt: skip
-                body = _json(response)
+                body = json_body(response)
                 for record in body.get("results", []):
                     value = (record.get("properties") or {}).get(id_property)
                     if value is not None:
@@ -267,7 +262,7 @@ class HubSpotCrm:
     def _associate(self, pairs: list[dict[str, Any]], frame: pl.DataFrame, result: CrmResult) -> None:
         url = f"{self.base}/crm/v4/associations/contacts/companies/batch/associate/default"
         for chunk in chunked(pairs, self.settings.association_batch_size):
-            body = _json(self.api.call("POST", url, json={"inputs": list(chunk)}))
+            body = json_body(self.api.call("POST", url, json={"inputs": list(chunk)}))
             linked = {_pair(r) for r in body.get("results", [])}
             for pair in chunk:
                 if (str(pair["from"]["id"]), str(pair["to"]["id"])) not in linked and body.get("errors"):
@@ -277,19 +272,16 @@ class HubSpotCrm:
     def _failures(
         self, object_type: str, items: list[dict[str, Any]], message: str, frame: pl.DataFrame
     ) -> list[dict[str, Any]]:
-        """Dead-letter rows: a refused contact is its lead; a refused company names its leads' domain."""
-        rows = []
-        for item in items:
-            if object_type == "contacts":
-                signup = frame.filter(pl.col("email") == item["id"]).select("signup_id").to_series()
-                rows.append(failure(item["id"], signup[0] if signup.len() else None,
-                                    f"hubspot contact {item['id']}: {message}", item))  # fmt: skip
-            else:
-                rows.append(failure(None, None, f"hubspot company {item['id']}: {message}", item))
-        return rows
+        """Dead-letter rows: a refused contact is its lead; a refused company names its domain."""
+        if object_type != "contacts":
+            return [failure(None, None, f"hubspot company {item['id']}: {message}", item) for item in items]
+        signup_ids = dict(frame.filter(pl.col("email").is_in([i["id"] for i in items]))
+                          .select("email", "signup_id").iter_rows())  # fmt: skip
+        return [failure(item["id"], signup_ids.get(item["id"]), f"hubspot contact {item['id']}: {message}", item)
+                for item in items]  # fmt: skip
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        return _json(self.api.call("GET", f"{self.base}{path}", params=params))
+        return json_body(self.api.call("GET", f"{self.base}{path}", params=params))
 
 
 def classify_hubspot(response: requests.Response) -> Verdict:
@@ -297,7 +289,7 @@ def classify_hubspot(response: requests.Response) -> Verdict:
     status = response.status_code
     if status in (200, 201, 204, 207):
         return Verdict("ok")
-    body = _json(response)
+    body = json_body(response)
     message = str(body.get("message") or response.text[:300])
     if status == 429:
         policy = str(body.get("policyName") or "")
@@ -334,11 +326,3 @@ def _error_for(item_id: Any, body: dict[str, Any]) -> str:
         if needle in json.dumps(error.get("context") or {}) or str(item_id) in str(error.get("message")):
             return str(error.get("message"))
     return str(errors[0].get("message")) if errors else "HubSpot returned no result for it"
-
-
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 import requests
 
-from connectors.crm.api import CrmApi, Verdict
+from connectors.crm.api import CrmApi, Verdict, json_body
 from connectors.crm.base import (
     NOT_PROVIDED,
     OWNER_SCHEMA,
@@ -73,7 +73,7 @@ class SalesforceCrm:
         data = {"grant_type": "client_credentials", "client_id": self._client_id,
                 "client_secret": self._client_secret}  # fmt: skip
         response = self.api.client.request("POST", url, data=data)
-        body = _json(response)
+        body = json_body(response)
         if response.status_code != 200 or "access_token" not in body:
             why = body.get("error_description") or body.get("error") or response.text[:200]
             raise FatalError(
@@ -185,13 +185,8 @@ class SalesforceCrm:
     def usage(self) -> dict[str, Any]:
         if self.limit_info:
             log.info("salesforce: Sforce-Limit-Info %s", self.limit_info)
-        return {
-            "crm_api_calls": self.api.calls,
-            "crm_rate_limited": self.api.rate_limited,
-            "crm_waited_s": round(self.api.waited_s, 1),
-            "crm_unknown_owners": sorted(self.unknown_owners),
-            "crm_limit_info": self.limit_info,
-        }
+        return {**self.api.usage(), "crm_unknown_owners": sorted(self.unknown_owners),
+                "crm_limit_info": self.limit_info}  # fmt: skip
 
     def _records(self, frame: pl.DataFrame) -> list[dict[str, Any]]:
         """sObject records: the mapped fields, the external id, and OwnerId where leadq routes the lead."""
@@ -224,12 +219,12 @@ class SalesforceCrm:
         body = self._get("/query", {"q": soql})
         records += body.get("records", [])
         while not body.get("done", True) and body.get("nextRecordsUrl"):
-            body = _json(self.api.call("GET", f"{self.instance_url}{body['nextRecordsUrl']}"))
+            body = json_body(self.api.call("GET", f"{self.instance_url}{body['nextRecordsUrl']}"))
             records += body.get("records", [])
         return records
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        return _json(self.api.call("GET", f"{self._data}{path}", params=params))
+        return json_body(self.api.call("GET", f"{self._data}{path}", params=params))
 
     def _classify(self, response: requests.Response) -> Verdict:
         info = response.headers.get("Sforce-Limit-Info")
@@ -296,11 +291,3 @@ def _soql_chunks(values: Sequence[str], size: int = 200) -> Iterable[Sequence[st
         length += len(value) + 4
     if chunk:
         yield chunk
-
-
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 import yaml
 
 from connectors.settings import load_settings
@@ -48,6 +49,19 @@ def write_companies(path: Path, companies: int = 100) -> Path:
         pl.when(pl.col("c") % 5 == 4).then(pl.lit("Germany")).otherwise(pl.lit("United States")).alias("country"),
     ).write_csv(path)
     return path
+
+
+def crash_once_before_the_watermark(monkeypatch: pytest.MonkeyPatch, message: str) -> None:
+    """The next watermark commit raises RuntimeError(message), as if the process died after the CRM write."""
+    commit = Store.commit_watermark
+    crashes = [RuntimeError(message)]
+
+    def crash_once(self: Store, *args: Any) -> None:
+        if crashes:
+            raise crashes.pop()
+        commit(self, *args)
+
+    monkeypatch.setattr(Store, "commit_watermark", crash_once)
 
 
 def run(**params: Any) -> dict[str, Any]:

@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from connectors.errors import ConfigError, FatalError, RetriableError
-from connectors.store import Store
 from tests.fake_crm import FakeHubSpot, Window, hubspot_owners, sustained_share
 from tests.fakes import FakeHttp
-from tests.flows.crm_helpers import run, sdr_emails, store, write_companies, write_signups
+from tests.flows.crm_helpers import (
+    crash_once_before_the_watermark,
+    run,
+    sdr_emails,
+    store,
+    write_companies,
+    write_signups,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -113,15 +118,7 @@ def test_a_crash_after_the_crm_write_is_redone_without_duplicates(
     hubspot: FakeHubSpot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = write_signups(tmp_path / "a.csv", 300)
-    commit = Store.commit_watermark
-    crashes = [RuntimeError("power cut before the watermark commit")]
-
-    def crash_once(self: Store, *args: Any) -> None:
-        if crashes:
-            raise crashes.pop()
-        commit(self, *args)
-
-    monkeypatch.setattr(Store, "commit_watermark", crash_once)
+    crash_once_before_the_watermark(monkeypatch, "power cut before the watermark commit")
     with pytest.raises(RuntimeError, match="power cut"):
         run(source=str(source))
     written = {e: c.get("hubspot_owner_id") for e, c in hubspot.contacts().items()}

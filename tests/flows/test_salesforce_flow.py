@@ -9,10 +9,16 @@ from typing import Any
 import pytest
 
 from connectors.errors import FatalError
-from connectors.store import Store
 from tests.fake_crm import FakeSalesforce, Window, sustained_share
 from tests.fakes import FakeHttp
-from tests.flows.crm_helpers import run, sdr_emails, store, write_companies, write_signups
+from tests.flows.crm_helpers import (
+    crash_once_before_the_watermark,
+    run,
+    sdr_emails,
+    store,
+    write_companies,
+    write_signups,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -130,15 +136,7 @@ def test_a_crash_after_the_write_is_redone_without_duplicates(
     salesforce: FakeSalesforce, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = write_signups(tmp_path / "a.csv", 250)
-    commit = Store.commit_watermark
-    crashes = [RuntimeError("killed before the watermark commit")]
-
-    def crash_once(self: Store, *args: Any) -> None:
-        if crashes:
-            raise crashes.pop()
-        commit(self, *args)
-
-    monkeypatch.setattr(Store, "commit_watermark", crash_once)
+    crash_once_before_the_watermark(monkeypatch, "killed before the watermark commit")
     with pytest.raises(RuntimeError, match="killed"):
         run(source=str(source))
     owners = {e: r["OwnerId"] for e, r in salesforce.by_email().items()}
