@@ -25,8 +25,69 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Action = Literal["auto", "approve", "off"]
+
+
 class RunSettings(_Section):
     batch_size: int = Field(5000, ge=1, le=1_000_000)
+    mode: Literal["live", "shadow"] = "live"  # shadow: decide and record everything, write nothing to the CRM
+    schedule_cron: str = "*/15 * * * *"  # qualify-signups under `leadq serve`
+    schedule_timezone: str = "UTC"
+
+
+class RuntimeSettings(_Section):
+    """Where batches run: in this process, or in parallel on a Dask cluster."""
+
+    task_runner: Literal["threads", "dask"] = "threads"
+    dask_address: str = ""  # e.g. tcp://scheduler:8786; empty: a local cluster of dask_workers processes
+    dask_workers: int = Field(2, ge=1, le=256)
+
+
+class AutonomySettings(_Section):
+    """Per action: `auto` (do it), `approve` (hold the lead for a person first) or `off` (never)."""
+
+    crm_write: Action = "auto"
+    owner_assignment: Action = "auto"
+    notify: Action = "auto"
+
+
+class ReviewSettings(_Section):
+    borderline_points: int = Field(0, ge=0, le=100)  # hold scores this close to the qualified threshold (0: off)
+    timeout_s: int = Field(86_400, ge=60)  # how long a review-leads run waits for one form
+    max_per_run: int = Field(20, ge=1, le=1000)  # leads one review-leads run asks about
+
+
+class SlackSettings(_Section):
+    """Incoming webhooks: a route (a queue name, `reviews`, `alerts` or `default`) -> the variable holding its URL."""
+
+    webhooks: dict[str, str] = Field(default_factory=lambda: {"default": "SLACK_WEBHOOK_URL"})
+    timeout_s: float = Field(10.0, gt=0)
+    attempts: int = Field(4, ge=1, le=10)
+    max_backoff_s: float = Field(30.0, ge=0)
+
+
+class NotifySettings(_Section):
+    kind: Literal["off", "slack"] = "off"
+    tiers: list[str] = Field(default_factory=lambda: ["A"])  # new leads of these tiers are announced
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+
+
+class AlertSettings(_Section):
+    max_dead_letter_rate: float = Field(0.05, ge=0, le=1)  # share of a run's signups; above it, an alert
+    on_failure: bool = True  # a failed or stopped run raises an alert
+
+
+# Lead statuses people set: Salesforce's standard Lead Status values and HubSpot's hs_lead_status.
+QUALIFIED_STATUSES = ("Working", "Working - Contacted", "Qualified", "Converted", "IN_PROGRESS", "OPEN_DEAL",
+                      "CONNECTED")  # fmt: skip
+DISQUALIFIED_STATUSES = ("Unqualified", "Closed - Not Converted", "UNQUALIFIED", "BAD_TIMING")
+
+
+class ShadowSettings(_Section):
+    """How `leadq shadow-report` reads what people did in the CRM."""
+
+    qualified_statuses: list[str] = Field(default_factory=lambda: list(QUALIFIED_STATUSES))
+    disqualified_statuses: list[str] = Field(default_factory=lambda: list(DISQUALIFIED_STATUSES))
 
 
 class SourceSettings(_Section):
@@ -233,6 +294,12 @@ class Settings(_Section):
     crm: CrmSettings = Field(default_factory=CrmSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    autonomy: AutonomySettings = Field(default_factory=AutonomySettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    shadow: ShadowSettings = Field(default_factory=ShadowSettings)
 
     # Where the settings came from; not part of the file.
     config_dir: Path = Field(default=Path("config"), exclude=True)

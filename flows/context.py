@@ -11,13 +11,14 @@ from pathlib import Path
 from connectors.crm import CrmSink, build_crm
 from connectors.enrichment import Enricher, build_enricher
 from connectors.prepare import PrepareRules
-from connectors.routing import RoutingConfig, load_routing
+from connectors.routing import RoutingConfig, load_routing, staffed_queues
 from connectors.settings import Settings, load_settings
 from connectors.sources import SignupSource, open_source
 from connectors.store import Store
 from crew.build import build_judge
 from crew.icp import Icp, load_icp
 from crew.judge import Judge
+from crew.review import HoldRules
 
 
 @dataclass
@@ -31,7 +32,17 @@ class RunContext:
     store: Store
     crm: CrmSink
     judge: Judge | None
+    holds: HoldRules
     has_store: bool = False  # whether the store exists; set once per run, not asked per batch
+
+    @property
+    def shadow(self) -> bool:
+        return self.settings.run.mode == "shadow"
+
+    @property
+    def writes_crm(self) -> bool:
+        """Shadow mode and `crm_write = "off"` record everything in the store and write nothing to the CRM."""
+        return not self.shadow and self.settings.autonomy.crm_write != "off"
 
 
 def load_context(source: str | None = None) -> RunContext:
@@ -39,16 +50,18 @@ def load_context(source: str | None = None) -> RunContext:
     settings = load_settings()
     store = Store(settings.store_url)
     icp = load_icp(settings.config_path(settings.scoring.icp_file))
+    routing = load_routing(settings.config_path(settings.routing.file))
     return RunContext(
         settings=settings,
         icp=icp,
-        routing=load_routing(settings.config_path(settings.routing.file)),
+        routing=routing,
         rules=PrepareRules.from_settings(settings),
         enricher=build_enricher(settings),
         source=open_source(settings, Path(source) if source else None),
         store=store,
         crm=build_crm(settings),
         judge=build_judge(settings, icp, store),
+        holds=HoldRules.from_settings(settings, icp, routing.approval_domains(), staffed_queues(routing)),
     )
 
 

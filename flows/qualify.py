@@ -1,4 +1,4 @@
-"""The `qualify-signups` flow: source → prepare → enrich → score → route → sync → commit.
+"""The `qualify-signups` flow: source → prepare → enrich → score → judge → review → route → sync → commit.
 
 One task run per batch step, never per lead. The watermark moves only after the CRM
 has committed the batch, so a crash means the batch is redone, and redoing it
@@ -7,6 +7,7 @@ creates nothing twice.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from datetime import UTC, datetime
@@ -21,9 +22,10 @@ from pydantic import BaseModel, Field
 from connectors.crm import CrmResult, CrmStopped
 from connectors.errors import RetriableError
 from connectors.prepare import Prepared, prepare_batch
-from connectors.routing import route_leads
-from connectors.sources import Cursor, last_cursor
+from connectors.routing import assign_queues, route_leads
+from connectors.sources import Cursor, SignupSource, last_cursor
 from connectors.sources.cursor import TIMESTAMP
+from crew.review import HOLD, apply_decisions, mark_holds
 from crew.scorer import score_leads
 from flows.artifacts import publish_run_artifacts
 from flows.context import RunContext, take_context
@@ -75,13 +77,27 @@ def judge_step(leads: pl.DataFrame, ctx: RunContext, params: QualifyParams) -> p
     return ctx.judge.judge(leads, store, save=not params.dry_run)
 
 
+@task(name="review", cache_policy=NONE, persist_result=False)
+def review_step(leads: pl.DataFrame, ctx: RunContext) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """People's decisions win over leadq's; then split off the leads a person must see first.
+
+    Returns (leads to route, leads held for review)."""
+    no_decisions = pl.DataFrame(schema=dict.fromkeys(["email", "status", "decided_by", "why", "tier_override",
+                                                      "queue_override", "owner_override"], pl.String))  # fmt: skip
+    decided = ctx.store.decided_reviews(leads["email"].to_list()) if ctx.has_store else no_decisions
+    leads = mark_holds(assign_queues(apply_decisions(leads, decided), ctx.routing), ctx.holds)
+    held = pl.col(HOLD).is_not_null()
+    return leads.filter(~held).drop(HOLD), leads.filter(held)
+
+
 @task(name="route", cache_policy=NONE, persist_result=False)
 def route_step(
     leads: pl.DataFrame, ctx: RunContext, positions: dict[str, int]
 ) -> tuple[pl.DataFrame, dict[str, int], str | None]:
     """Queues and owners; owners already set in the store or the CRM are kept (unless the queue reassigns).
 
-    The third value says why the CRM could not be read (a spent daily limit): the run stops there."""
+    The third value says why the CRM could not be read (a spent daily limit): the run stops there.
+    In shadow mode the CRM's owners are not read: leadq decides on its own, to be compared later."""
     emails = leads["email"].to_list()
     existing = (
         ctx.store.existing_assignments(emails)
@@ -89,10 +105,11 @@ def route_step(
         else pl.DataFrame(schema={"email": pl.String, "queue": pl.String, "owner": pl.String})
     )
     try:
-        crm_owners = ctx.crm.existing_owners(emails)
+        crm_owners = None if ctx.shadow else ctx.crm.existing_owners(emails)
     except CrmStopped as exc:
         return leads, positions, str(exc)
-    return *route_leads(leads, ctx.routing, positions, existing, crm_owners), None
+    assign = ctx.settings.autonomy.owner_assignment != "off"
+    return *route_leads(leads, ctx.routing, positions, existing, crm_owners, assign=assign), None
 
 
 def _retriable(_task: object, _run: object, state: Any) -> bool:
@@ -108,16 +125,24 @@ def _retriable(_task: object, _run: object, state: Any) -> bool:
 
 @task(name="sync", retry_condition_fn=_retriable, cache_policy=NONE, persist_result=False)
 def sync_step(
-    leads: pl.DataFrame, rejects: pl.DataFrame, positions: dict[str, int], ctx: RunContext, run_id: str
+    leads: pl.DataFrame,
+    held: pl.DataFrame,
+    rejects: pl.DataFrame,
+    positions: dict[str, int],
+    ctx: RunContext,
+    run_id: str,
 ) -> CrmResult:
-    """Publish to the CRM, then record the batch (and what the CRM refused) in the store, in one transaction.
+    """Publish to the CRM, then record the batch (what the CRM refused, and the leads held for
+    review) in the store, in one transaction. Shadow mode and `crm_write = "off"` skip the CRM.
 
     Redoing it is safe: every CRM write is an upsert by a stable key."""
     try:
-        result = ctx.crm.publish(leads)
+        result = ctx.crm.publish(leads) if ctx.writes_crm else CrmResult()
     except CrmStopped as exc:
         return CrmResult(stopped=str(exc))
-    ctx.store.record_batch(leads, rejects, positions, run_id, ctx.source.key, result.failure_frame(), ctx.crm.name)
+    ctx.store.record_batch(
+        leads, rejects, positions, run_id, ctx.source.key, result.failure_frame(), ctx.crm.name, held=held
+    )
     return result
 
 
@@ -132,13 +157,18 @@ def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
     return qualify(params or QualifyParams())
 
 
-def qualify(params: QualifyParams, window: tuple[datetime, datetime] | None = None) -> dict[str, Any]:
-    """The body of a run, inside a flow: new signups after the watermark, or (a backfill) the signups
-    in `window` = [start, end), which never moves the watermark."""
+def qualify(
+    params: QualifyParams, window: tuple[datetime, datetime] | None = None, source: SignupSource | None = None
+) -> dict[str, Any]:
+    """The body of a run, inside a flow: new signups after the watermark; or (a backfill) the signups
+    in `window` = [start, end); or every signup of `source` (leads a person reviewed, dead letters
+    retried). Only the first moves the watermark."""
     logger = get_run_logger()
     started = time.perf_counter()
     run_id = str(flow_run.get_id() or f"local-{datetime.now(UTC):%Y%m%dT%H%M%S}")
     ctx = take_context(params.source)
+    if source is not None:
+        ctx = dataclasses.replace(ctx, source=source)
     if not params.dry_run:
         ctx.store.create()
         ctx.store.record_run(
@@ -149,7 +179,7 @@ def qualify(params: QualifyParams, window: tuple[datetime, datetime] | None = No
     if ctx.judge is None:
         logger.info("no [llm] model set: rules decide every lead")
     try:
-        totals = _run_batches(ctx, params, run_id, window)
+        totals = _run_batches(ctx, params, run_id, window, moves_watermark=window is None and source is None)
     except Exception:
         if not params.dry_run:
             ctx.store.record_run({"run_id": run_id, "finished_at": _now(), "status": "failed"})
@@ -160,6 +190,7 @@ def qualify(params: QualifyParams, window: tuple[datetime, datetime] | None = No
         time.perf_counter() - started,
         {
             "dry_run": params.dry_run,
+            "mode": ctx.settings.run.mode,
             "source": ctx.source.key,
             "icp_version": ctx.icp.version,
             "llm": ctx.settings.llm.model or "off: no [llm] model set, rules decided every lead",
@@ -192,7 +223,11 @@ def qualify(params: QualifyParams, window: tuple[datetime, datetime] | None = No
 
 
 def _run_batches(
-    ctx: RunContext, params: QualifyParams, run_id: str, window: tuple[datetime, datetime] | None
+    ctx: RunContext,
+    params: QualifyParams,
+    run_id: str,
+    window: tuple[datetime, datetime] | None,
+    moves_watermark: bool,
 ) -> RunTotals:
     """The pipeline, batch by batch, from the watermark to the end of the source (or over the window)."""
     logger = get_run_logger()
@@ -217,23 +252,25 @@ def _run_batches(
                 leads = judge_step(leads, ctx, params)
         else:
             leads = leads.with_columns(pl.lit("rules").alias("method"), pl.lit(False).alias("needs_review"))
+        with timer("review"):
+            leads, held = review_step(leads, ctx)
         with timer("route"):
             leads, positions, stopped = route_step(leads, ctx, positions)
         cursor = last_cursor(raw, cursor)
         if not stopped:
             with timer("sync"):
-                stopped = _publish(sync, ctx, params, leads, prepared.rejects, positions, run_id, totals)
+                stopped = _publish(sync, ctx, params, leads, held, prepared.rejects, positions, run_id, totals)
         if stopped:
             totals.crm_stopped = stopped
             logger.warning("%s; batch %d is not committed and the next run starts with it", stopped,
                            totals.batches + 1)  # fmt: skip
             break
-        if not params.dry_run and window is None:
+        if not params.dry_run and moves_watermark:
             with timer("commit"):
                 commit_step(ctx, cursor)
         totals.duplicates += prepared.duplicates
         totals.skipped_known += skipped
-        totals.add_batch(raw.height, leads, prepared.rejects, ctx.icp.qualified_tiers)
+        totals.add_batch(raw.height, leads, prepared.rejects, ctx.icp.qualified_tiers, held)
         logger.info(
             "batch %d: %d signups, %d leads, %d rejected; watermark %s",
             totals.batches, raw.height, leads.height, prepared.rejects.height, cursor.to_json(),
@@ -247,6 +284,7 @@ def _publish(
     ctx: RunContext,
     params: QualifyParams,
     leads: pl.DataFrame,
+    held: pl.DataFrame,
     rejects: pl.DataFrame,
     positions: dict[str, int],
     run_id: str,
@@ -255,11 +293,12 @@ def _publish(
     """Sync the batch (a dry run only plans it) and count what the CRM confirmed; returns why it stopped, if so."""
     if params.dry_run:
         try:
-            totals.crm_plan.add(ctx.crm.plan(leads))
+            if ctx.writes_crm:
+                totals.crm_plan.add(ctx.crm.plan(leads))
         except CrmStopped as exc:
             return str(exc)
         return None
-    result: CrmResult = sync(leads, rejects, positions, ctx, run_id)
+    result: CrmResult = sync(leads, held, rejects, positions, ctx, run_id)
     totals.crm_written += result.written
     totals.crm_failed += result.failed
     return result.stopped

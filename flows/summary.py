@@ -27,23 +27,38 @@ class RunTotals:
     domains: set[str] = field(default_factory=set)
     by_method: Counter[str] = field(default_factory=Counter)
     needs_review: int = 0
+    held: int = 0
+    held_reasons: Counter[str] = field(default_factory=Counter)
     crm_written: int = 0
     crm_failed: int = 0
     crm_stopped: str | None = None
     crm_plan: CrmPlan = field(default_factory=CrmPlan)
 
-    def add_batch(self, signups: int, leads: pl.DataFrame, rejects: pl.DataFrame, qualified_tiers: list[str]) -> None:
+    def add_batch(
+        self,
+        signups: int,
+        routed: pl.DataFrame,
+        rejects: pl.DataFrame,
+        qualified_tiers: list[str],
+        held: pl.DataFrame | None = None,
+    ) -> None:
+        """Count one batch: `routed` leads went on to queues and the CRM, `held` ones wait for a person."""
         self.batches += 1
         self.processed += signups
         self.rejected += rejects.height
+        if held is not None and not held.is_empty():
+            self.held += held.height
+            why = held["hold_reason"].str.split("; ").explode().str.replace(r"^account \S+", "account")
+            self.held_reasons.update(dict(why.str.replace(r"^score \d+", "score").value_counts().iter_rows()))
+        queues = routed.filter(pl.col("queue").is_not_null())["queue"].value_counts()
+        self.by_queue.update(dict(queues.iter_rows()))
+        leads = pl.concat([routed, held], how="diagonal_relaxed") if held is not None else routed
         self.leads += leads.height
         self.domains.update(leads["company_domain"].drop_nulls().unique().to_list())
         self.qualified += leads.filter(pl.col("tier").is_in(qualified_tiers)).height
         self.by_tier.update(dict(leads["tier"].value_counts().iter_rows()))
         self.by_method.update(dict(leads["method"].value_counts().iter_rows()))
         self.needs_review += int(leads["needs_review"].sum())
-        queues = leads.filter(pl.col("queue").is_not_null())["queue"].value_counts()
-        self.by_queue.update(dict(queues.iter_rows()))
         # the reason's first words ("email 'x' is not valid" → "email is not valid") group alike rejects
         kinds = rejects["reason"].str.replace(r" '[^']*'", "").str.replace(r" is \d+ characters long.*", " is too long")
         self.reject_reasons.update(dict(kinds.value_counts().iter_rows()))
@@ -62,6 +77,8 @@ class RunTotals:
             "by_queue": dict(sorted(self.by_queue.items())),
             "by_method": dict(sorted(self.by_method.items())),
             "needs_review": self.needs_review,
+            "held_for_review": self.held,
+            "held_reasons": dict(self.held_reasons.most_common()),
             "reject_reasons": dict(self.reject_reasons.most_common()),
             "batches": self.batches,
             "step_seconds": {k: round(v, 3) for k, v in self.step_seconds.items()},

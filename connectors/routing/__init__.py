@@ -12,7 +12,7 @@ import polars as pl
 from connectors.domain import Tier
 from connectors.routing.config import RoutingConfig, load_routing
 
-__all__ = ["RoutingConfig", "load_routing", "rotation", "route_leads"]
+__all__ = ["RoutingConfig", "assign_queues", "load_routing", "rotation", "route_leads", "staffed_queues"]
 
 SLOT = "_slot"
 
@@ -37,14 +37,18 @@ def route_leads(
     positions: dict[str, int],
     existing: pl.DataFrame,
     crm_owners: pl.DataFrame | None = None,
+    assign: bool = True,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Add segment, territory, queue and owner; return the advanced rotation positions.
 
     `existing` holds (email, queue, owner) of leads already assigned in the store;
     `crm_owners` (email, crm_owner) the owners already set in the CRM, which are kept
     (and recorded as the lead's owner) unless the lead's queue says `reassign: true`.
+    A reviewer's `queue_override` / `owner_override` columns, where present, win.
+    With `assign` False (owner assignment off) no lead takes a turn in any rotation.
     """
-    frame = leads.with_columns(_segment(config), _territory(leads, config)).with_columns(_queue(config))
+    frame = assign_queues(leads, config)
+    override = pl.col("owner_override") if "owner_override" in frame.columns else pl.lit(None, dtype=pl.String)
     frame = frame.join(
         existing.select("email", pl.col("queue").alias("_old_queue"), pl.col("owner").alias("_old_owner")),
         on="email",
@@ -53,7 +57,7 @@ def route_leads(
     crm = crm_owners if crm_owners is not None else pl.DataFrame(schema={"email": pl.String, "crm_owner": pl.String})
     frame = frame.drop("crm_owner", strict=False).join(crm.unique("email"), on="email", how="left")
     cycles = {q: rotation({s.email: s.weight for s in queue.sdrs}) for q, queue in config.queues.items()}
-    staffed = [q for q, cycle in cycles.items() if cycle]
+    staffed = staffed_queues(config) if assign else []
     reassigning = [q for q, queue in config.queues.items() if queue.reassign]
     reassigns = pl.col("queue").is_in(reassigning).fill_null(False)
     keeps_crm = pl.col("crm_owner").is_not_null() & ~reassigns
@@ -61,7 +65,7 @@ def route_leads(
     from_crm = (pl.col("_old_owner") == pl.col("crm_owner")).fill_null(False)
     same_queue = pl.col("_old_queue") == pl.col("queue")
     keeps_local = pl.col("_old_owner").is_not_null() & same_queue & ~(reassigns & from_crm)
-    keeps = keeps_crm | keeps_local.fill_null(False)
+    keeps = keeps_crm | keeps_local.fill_null(False) | override.is_not_null()
     needs_turn = pl.col("queue").is_in(staffed) & ~keeps
     frame = frame.with_columns(needs_turn.fill_null(False).alias("_turn"))
     frame = frame.with_columns(pl.when("_turn").then(pl.int_range(pl.len()).over("queue", "_turn")).alias("_rank"))
@@ -74,11 +78,14 @@ def route_leads(
         orient="row",
     )
     frame = frame.join(slots, on=["queue", SLOT], how="left").with_columns(
-        pl.when(keeps_crm)
+        pl.when(override.is_not_null())
+        .then(override)
+        .when(keeps_crm)
         .then(pl.col("crm_owner"))
         .when(keeps)
         .then(pl.col("_old_owner"))
-        .otherwise(pl.col("_next_owner"))
+        .when(pl.col("_turn"))
+        .then(pl.col("_next_owner"))
         .alias("owner")
     )
     turns = frame.filter("_turn").group_by("queue").len()
@@ -86,6 +93,19 @@ def route_leads(
     for queue, taken in turns.iter_rows():
         advanced[queue] = (positions.get(queue, 0) + taken) % len(cycles[queue])
     return frame.drop("_old_queue", "_old_owner", "_turn", "_rank", SLOT, "_next_owner"), advanced
+
+
+def assign_queues(leads: pl.DataFrame, config: RoutingConfig) -> pl.DataFrame:
+    """Add segment, territory and queue (a reviewer's `queue_override` wins); no owners, no turns."""
+    frame = leads.with_columns(_segment(config), _territory(leads, config)).with_columns(_queue(config))
+    if "queue_override" in frame.columns:
+        frame = frame.with_columns(pl.coalesce("queue_override", "queue").alias("queue"))
+    return frame
+
+
+def staffed_queues(config: RoutingConfig) -> list[str]:
+    """Queues with SDRs to take turns (a marketing queue has none)."""
+    return [name for name, queue in config.queues.items() if queue.sdrs]
 
 
 def _segment(config: RoutingConfig) -> pl.Expr:

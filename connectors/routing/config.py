@@ -39,7 +39,14 @@ class Queue(_Model):
     reassign: bool = False  # True: routing replaces an owner already set in the CRM
 
 
+class Account(_Model):
+    """A named account, by company domain."""
+
+    approval_required: bool = False  # its leads wait for a person before they are routed or written
+
+
 class RoutingConfig(_Model):
+    accounts: dict[str, Account] = Field(default_factory=dict)
     segments: list[Segment] = Field(default_factory=list)
     territories: dict[str, list[str]] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
@@ -59,6 +66,9 @@ class RoutingConfig(_Model):
             if unknown:
                 raise ValueError(f"rules[{i}] names unknown segments or territories: {', '.join(sorted(unknown))}")
         return self
+
+    def approval_domains(self) -> list[str]:
+        return sorted(domain.strip().lower() for domain, account in self.accounts.items() if account.approval_required)
 
 
 def load_routing(path: Path) -> RoutingConfig:

@@ -12,9 +12,10 @@ import polars as pl
 from connectors.settings import Settings
 from connectors.sources.cursor import Cursor, last_cursor
 from connectors.sources.files import FileSource
+from connectors.sources.memory import FrameSource
 from connectors.sources.sql import SqlSource
 
-__all__ = ["Cursor", "FileSource", "SignupSource", "SqlSource", "last_cursor", "open_source"]
+__all__ = ["Cursor", "FileSource", "FrameSource", "SignupSource", "SqlSource", "last_cursor", "open_source"]
 
 
 class SignupSource(Protocol):

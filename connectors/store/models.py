@@ -129,6 +129,48 @@ class SyncState(SQLModel, table=True):
     updated_at: UtcDatetime | None = None
 
 
+class Review(SQLModel, table=True):
+    """A lead held for a person: why, what leadq proposed, and (once decided) the decision."""
+
+    __tablename__ = "reviews"
+    email: str = Field(primary_key=True)
+    status: str = Field(default="pending", index=True)  # pending | approved | rejected
+    held_because: str | None = None
+    company_domain: str | None = None
+    score: int | None = None
+    tier: str | None = None  # leadq's proposal
+    queue: str | None = None
+    reasons: str | None = None
+    icp_version: str | None = None
+    held_run: str | None = None
+    held_at: UtcDatetime | None = None
+    decided_by: str | None = None
+    decided_at: UtcDatetime | None = None
+    why: str | None = None
+    tier_override: str | None = None
+    queue_override: str | None = None
+    owner_override: str | None = None
+    applied_run: str | None = None  # the run that routed and wrote the lead after the decision
+
+
+class Label(SQLModel, table=True):
+    """A person's verdict on a lead: a labelled example for evals and calibration."""
+
+    __tablename__ = "labels"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(index=True)
+    decision: str  # approved | rejected
+    predicted_tier: str | None = None
+    label_tier: str | None = None
+    score: int | None = None
+    queue: str | None = None
+    owner: str | None = None
+    icp_version: str | None = None
+    who: str
+    why: str
+    at: UtcDatetime | None = None
+
+
 class Run(SQLModel, table=True):
     __tablename__ = "runs"
     run_id: str = Field(primary_key=True)
@@ -140,4 +182,7 @@ class Run(SQLModel, table=True):
     summary: str | None = None
 
 
-TABLES = (Lead, Company, Assessment, Assignment, AuditEvent, EnrichmentCache, CrewCache, DeadLetter, SyncState, Run)
+TABLES = (
+    Lead, Company, Assessment, Assignment, AuditEvent, EnrichmentCache, CrewCache, DeadLetter, SyncState, Run,
+    Review, Label,
+)  # fmt: skip

@@ -28,7 +28,9 @@ from connectors.store.models import (
     CrewCache,
     DeadLetter,
     EnrichmentCache,
+    Label,
     Lead,
+    Review,
     Run,
     SyncState,
 )
@@ -185,6 +187,23 @@ class Store:
         with self.engine.begin() as conn:
             self._upsert(conn, Company, [row], ["domain"])
 
+    def signups(self, emails: Sequence[str]) -> pl.DataFrame:
+        """These leads as signup rows again (their product signals included), to send through the pipeline."""
+        query = sa.text(
+            "select l.email, l.signup_id, l.first_name, l.last_name, l.job_title, l.country, l.phone, l.source, "
+            "l.signed_up_at, l.signals, c.name as company_name, l.company_domain as website "
+            "from leads l left join companies c on c.domain = l.company_domain where l.email in :emails"
+        ).bindparams(sa.bindparam("emails", expanding=True))
+        rows: list[dict[str, Any]] = []
+        for chunk in _chunks(list(emails)):
+            with self.engine.connect() as conn:
+                rows += [dict(r) for r in conn.execute(query, {"emails": list(chunk)}).mappings()]
+        frame = pl.DataFrame(rows, infer_schema_length=None)
+        if frame.is_empty() or frame["signals"].null_count() == frame.height:
+            return frame.drop("signals", strict=False)
+        signals = frame["signals"].str.json_decode(infer_schema_length=None)
+        return frame.with_columns(signals).unnest("signals")
+
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return {
@@ -211,20 +230,93 @@ class Store:
         source_key: str,
         crm_failures: pl.DataFrame | None = None,
         crm_name: str = "local",
+        held: pl.DataFrame | None = None,
     ) -> None:
-        """Write one decided batch (leads, companies, assessments, assignments, audit trail,
-        dead letters, the inputs the CRM refused and the rotation it advanced) in a single transaction."""
+        """Write one decided batch in a single transaction: leads, companies, assessments, assignments,
+        audit trail, dead letters, the inputs the CRM refused, the rotation it advanced, the leads
+        held for review (recorded and queued, not assigned) and the reviews this batch applied."""
         now = _now()
         with self.engine.begin() as conn:
-            self._upsert(conn, Company, _companies(leads, now), ["domain"])
-            self._upsert(conn, Lead, _leads(leads, run_id, now), ["email"])
-            self._upsert(conn, Assessment, _assessments(leads, run_id, now), ["email", "icp_version"])
+            for decided, kind in ((leads, "decided"), (held, "held")):
+                if decided is None or decided.is_empty():
+                    continue
+                self._upsert(conn, Company, _companies(decided, now), ["domain"])
+                self._upsert(conn, Lead, _leads(decided, run_id, now), ["email"])
+                self._upsert(conn, Assessment, _assessments(decided, run_id, now), ["email", "icp_version"])
+                self._insert_new(conn, AuditEvent, _audit(decided, run_id, now, kind), "event_key")
             self._upsert(conn, Assignment, _assignments(leads, run_id, now), ["email"])
-            self._insert_new(conn, AuditEvent, _audit(leads, run_id, now), "event_key")
-            self._upsert(conn, DeadLetter, _dead_letters(rejects, source_key, run_id, now), ["key"], update=False)
+            if held is not None and not held.is_empty():
+                # a decision a person made meanwhile stands: the status is never overwritten
+                self._upsert(conn, Review, _held(held, run_id, now), ["email"], keep=("status",))
+            if "review_status" in leads.columns:
+                applied = leads.filter(pl.col("review_status").is_not_null())["email"].to_list()
+                for chunk in _chunks(applied):
+                    table = _table(Review)
+                    conn.execute(sa.update(table).where(table.c.email.in_(chunk)).values(applied_run=run_id))
+            self._upsert(conn, DeadLetter, _dead_letters(rejects, source_key, run_id, now), ["key"])
             if crm_failures is not None and not crm_failures.is_empty():
                 self._upsert(conn, DeadLetter, _crm_dead_letters(crm_failures, crm_name, run_id, now), ["key"])
             _set_state(conn, "rotation", positions)
+
+    # --- reviews ------------------------------------------------------------------
+
+    def reviews(self, status: str | None = "pending", limit: int = 1000) -> pl.DataFrame:
+        """Reviews, oldest first; `status` None for all."""
+        table = _table(Review)
+        query = sa.select(table).order_by(table.c.held_at, table.c.email).limit(limit)
+        if status is not None:
+            query = query.where(table.c.status == status)
+        return self.read(query)
+
+    def decided_reviews(self, emails: Sequence[str]) -> pl.DataFrame:
+        """The decisions people made on these leads; they stand over leadq's own in every later run."""
+        table = _table(Review)
+        columns = ["email", "status", "decided_by", "why", "tier_override", "queue_override", "owner_override"]
+        rows: list[tuple[Any, ...]] = []
+        for chunk in _chunks(emails):
+            query = sa.select(*(table.c[c] for c in columns)).where(
+                table.c.email.in_(chunk), table.c.status != "pending"
+            )
+            rows += self._fetch(query)
+        return pl.DataFrame(rows, schema=dict.fromkeys(columns, pl.String), orient="row")
+
+    def decide(self, decisions: list[dict[str, Any]]) -> list[str]:
+        """Record people's decisions on pending reviews, each also as a labelled example; one transaction.
+
+        A decision names `email`, `decision` (approved | rejected), `who`, `why` and optionally `tier`,
+        `queue`, `owner`. Returns the emails decided; raises ValueError naming a lead that is not pending."""
+        table, now = _table(Review), _now()
+        emails = [d["email"] for d in decisions]
+        with self.engine.begin() as conn:
+            pending = {
+                row.email: row
+                for row in conn.execute(sa.select(table).where(table.c.email.in_(emails), table.c.status == "pending"))
+            }
+            missing = [e for e in emails if e not in pending]
+            if missing:
+                raise ValueError(f"not waiting for review: {', '.join(missing)} (see `leadq review list`)")
+            labels = []
+            for d in decisions:
+                held = pending[d["email"]]
+                label_tier = "disqualified" if d["decision"] == "rejected" else d.get("tier") or held.tier
+                conn.execute(
+                    sa.update(table).where(table.c.email == d["email"]).values(
+                        status=d["decision"], decided_by=d["who"], decided_at=now, why=d["why"],
+                        tier_override=d.get("tier"), queue_override=d.get("queue"), owner_override=d.get("owner"),
+                    )
+                )  # fmt: skip
+                labels.append({"email": d["email"], "decision": d["decision"], "predicted_tier": held.tier,
+                               "label_tier": label_tier, "score": held.score, "queue": d.get("queue") or held.queue,
+                               "owner": d.get("owner"), "icp_version": held.icp_version, "who": d["who"],
+                               "why": d["why"], "at": now})  # fmt: skip
+            conn.execute(sa.insert(_table(Label)), labels)
+        return emails
+
+    def unapplied_decisions(self) -> list[str]:
+        """Leads a person decided on that no run has routed and written since."""
+        table = _table(Review)
+        query = sa.select(table.c.email).where(table.c.status != "pending", table.c.applied_run.is_(None))
+        return [row[0] for row in self._fetch(query)]
 
     def record_run(self, run: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
@@ -237,15 +329,16 @@ class Store:
         rows: list[dict[str, Any]] | pl.DataFrame,
         keys: list[str],
         update: bool = True,
+        keep: tuple[str, ...] = (),
     ) -> None:
-        """Insert, or on a key conflict update (or keep) the row; many rows per statement."""
+        """Insert, or on a key conflict update (or keep) the row, except the `keep` columns; many rows per statement."""
         names = rows.columns if isinstance(rows, pl.DataFrame) else list(rows[0]) if rows else []
         if not names or (isinstance(rows, pl.DataFrame) and rows.is_empty()):
             return
         table = _table(model)
         insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
         insert = insert.values({c: sa.bindparam(c) for c in names})
-        columns = [c for c in names if c not in keys]
+        columns = [c for c in names if c not in keys and c not in keep]
         if update and columns:
             stmt = insert.on_conflict_do_update(index_elements=keys, set_={c: insert.excluded[c] for c in columns})
         else:
@@ -338,7 +431,7 @@ SIGNAL_EXCLUDE = {
     "description", "email_provider", "technologies", "company_sources", "company_provenance",
     "enrichment_notes", "edited_fields", "company_changed", "score", "tier", "confidence", "reasons",
     "disqualified_by", "icp_version", "segment", "territory", "queue", "owner", "method", "needs_review", "evidence",
-    "crm_owner",
+    "crm_owner", "hold_reason", "review_status", "queue_override", "owner_override",
 }  # fmt: skip
 
 
@@ -374,10 +467,11 @@ def _assignments(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFram
     )
 
 
-def _audit(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
+def _audit(leads: pl.DataFrame, run_id: str, now: datetime, kind: str = "decided") -> pl.DataFrame:
     decision = ["icp_version", "score", "tier", "queue", "owner"]
+    leads = leads.with_columns(_column(leads, c) for c in ("queue", "owner"))
     key = pl.concat_str(
-        [pl.lit("decided"), pl.col("email"), *(pl.col(c).cast(pl.String).fill_null("") for c in decision)],
+        [pl.lit(kind), pl.col("email"), *(pl.col(c).cast(pl.String).fill_null("") for c in decision)],
         separator="|",
     )
     detail = pl.struct(
@@ -390,8 +484,16 @@ def _audit(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
         ]
     )
     return leads.select(
-        key.alias("event_key"), pl.lit(run_id).alias("run_id"), "email", pl.lit("decided").alias("kind"),
+        key.alias("event_key"), pl.lit(run_id).alias("run_id"), "email", pl.lit(kind).alias("kind"),
         detail.struct.json_encode().alias("detail"), pl.lit(now).alias("at"),
+    )  # fmt: skip
+
+
+def _held(held: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
+    return held.select(
+        "email", pl.lit("pending").alias("status"), pl.col("hold_reason").alias("held_because"), "company_domain",
+        pl.col("score").cast(pl.Int64), "tier", _column(held, "queue"), "reasons", "icp_version",
+        pl.lit(run_id).alias("held_run"), pl.lit(now).alias("held_at"),
     )  # fmt: skip
 
 
