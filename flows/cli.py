@@ -223,6 +223,111 @@ def dead_letters_list(
     out.print(table)
 
 
+review_app = typer.Typer(help="Leads leadq held for a person: list them, approve or override, reject.",
+                          no_args_is_help=True)  # fmt: skip
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("list")
+def review_list(
+    show_all: Annotated[bool, typer.Option("--all", help="Decided reviews too, with who and why.")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many, oldest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+) -> None:
+    """List the leads waiting for a person, with why each is held and what leadq proposes."""
+    from flows.review import pending_reviews
+
+    try:
+        frame = pending_reviews(Store(load_settings().store_url), show_all, limit)
+    except LeadqError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        for row in frame.iter_rows(named=True):
+            print(json.dumps(row, default=str))
+        return
+    if frame.is_empty():
+        out.print("No leads wait for review.")
+        return
+    table = Table(title=f"reviews ({frame.height} shown)", title_justify="left")
+    for column in ("lead", "company", "score", "tier", "queue", "held because", "status"):
+        table.add_column(column, overflow="fold")
+    for row in frame.iter_rows(named=True):
+        status = (
+            row["status"] if row["status"] == "pending" else f"{row['status']} by {row['decided_by']}: {row['why']}"
+        )
+        table.add_row(row["email"], row["company_domain"] or "", str(row["score"]), row["tier"], row["queue"] or "",
+                      row["held_because"] or "", status)  # fmt: skip
+    out.print(table)
+    out.print("Decide: leadq review approve EMAIL --reason '...' [--tier B] [--queue Q] [--owner SDR]; "
+              "leadq review reject EMAIL --reason '...'", highlight=False)  # fmt: skip
+
+
+Reason = Annotated[str, typer.Option("--reason", help="Why (kept with the decision as a labelled example).")]
+By = Annotated[str, typer.Option("--by", help="Who decided (default: $USER).")]
+
+
+@review_app.command("approve")
+def review_approve(
+    emails: Annotated[list[str], typer.Argument(help="The held leads' emails.")],
+    reason: Reason,
+    tier: Annotated[str | None, typer.Option("--tier", help="Override the tier: A, B, C, D or disqualified.")] = None,
+    queue: Annotated[str | None, typer.Option("--queue", help="Override the queue (from routing.yaml).")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Override the owner (an SDR's email).")] = None,
+    by: By = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as one JSON object.")] = False,
+) -> None:
+    """Approve held leads (optionally overriding tier, queue or owner); they are routed and written now."""
+    _decide(emails, "approved", reason, by, as_json, tier=tier, queue=queue, owner=owner)
+
+
+@review_app.command("reject")
+def review_reject(
+    emails: Annotated[list[str], typer.Argument(help="The held leads' emails.")],
+    reason: Reason,
+    by: By = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as one JSON object.")] = False,
+) -> None:
+    """Reject held leads: they are recorded (and written to the CRM) as disqualified by you, and not routed."""
+    _decide(emails, "rejected", reason, by, as_json)
+
+
+def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: bool, **overrides: str | None) -> None:
+    from flows.review import TIERS, Decision, ReviewParams, check_decisions, review_leads
+
+    if overrides.get("tier") and overrides["tier"] not in TIERS:
+        err.print(f"leadq: error: --tier {overrides['tier']!r}: expected one of {', '.join(TIERS)}")
+        raise typer.Exit(2)
+    who = by or os.environ.get("USER") or "cli"
+    try:
+        decisions = [Decision(email=e.strip().lower(), decision=decision, why=reason, who=who, **overrides)
+                     for e in emails]  # fmt: skip
+        ctx = preload_context()
+        check_decisions(ctx, [d.model_dump() for d in decisions])
+        waiting = set(ctx.store.reviews("pending", limit=1_000_000)["email"].to_list()) if ctx.store.exists() else set()
+        missing = [d.email for d in decisions if d.email not in waiting]
+        if missing:
+            raise ValueError(f"not waiting for review: {', '.join(missing)} (see `leadq review list`)")
+    except LeadqError as exc:
+        raise _fail(exc) from None
+    except ValueError as exc:
+        err.print(f"leadq: error: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    _console_logs(False)
+    try:
+        summary = review_leads(ReviewParams(decisions=decisions))
+    except LeadqError as exc:
+        raise _fail(exc) from None
+    except Exception as exc:  # a failed flow run: Prefect has logged the traceback
+        err.print(f"[bold red]leadq: review failed:[/] {type(exc).__name__}: {exc}", highlight=False)
+        err.print("The decisions are stored; the next review-leads run routes and writes them.")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(summary, default=str))
+        return
+    out.print(f"{len(decisions)} {decision} by {who}; {summary['applied']} leads routed and written "
+              f"({summary['qualified']} qualified); {summary['pending']} still wait for review.")  # fmt: skip
+
+
 EDITABLE = {
     "name": "name", "industry": "industry", "employees": "employees", "country": "country",
     "founded_year": "founded_year", "linkedin_url": "linkedin_url", "description": "description",
@@ -264,6 +369,41 @@ def server(
     os.execvpe(sys.executable, [sys.executable, "-m", "prefect", "server", "start", "--port", str(port)], env)
 
 
+@app.command()
+def serve(
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Flow runs at once.")] = 4,
+) -> None:
+    """Serve qualify-signups (on its schedule), backfill-signups and review-leads from this process.
+
+    Needs a Prefect server: start one with `leadq server` and set PREFECT_API_URL."""
+    from prefect.settings import PREFECT_API_URL
+
+    try:
+        settings = load_settings()
+        from flows.serve import deployments
+
+        deployments(settings)  # a bad schedule fails here, before anything registers
+    except LeadqError as exc:
+        raise _fail(exc) from None
+    url = PREFECT_API_URL.value()
+    if not url:
+        err.print("leadq: error: `leadq serve` needs a Prefect server, so the UI can show and start the runs.\n"
+                  "Start one with `leadq server` (another terminal), then: "
+                  "export PREFECT_API_URL=http://127.0.0.1:4200/api")  # fmt: skip
+        raise typer.Exit(2)
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        if client.api_healthcheck() is not None:
+            err.print(f"leadq: error: no Prefect server answers at PREFECT_API_URL={url}; start it with `leadq server`")
+            raise typer.Exit(2)
+    err.print(f"Serving qualify-signups ({settings.run.schedule_cron} {settings.run.schedule_timezone}), "
+              f"backfill-signups and review-leads against {url}. Ctrl-C stops (schedules pause).")  # fmt: skip
+    from flows.serve import serve_all
+
+    serve_all(settings, limit)
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
     title = "leadq run" + (" (dry run: nothing written)" if summary.get("dry_run") else "")
     table = Table(title=title, show_header=False, title_justify="left")
@@ -288,6 +428,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
         out.print(f"[bold yellow]Stopped early:[/] {summary['crm_stopped']}", highlight=False)
     if summary.get("crm_failed"):
         out.print(f"{summary['crm_failed']} records the CRM refused are in dead_letters with the CRM's message.")
+    if summary.get("held_for_review"):
+        out.print(f"{summary['held_for_review']} leads wait for a person: leadq review list")
     if summary["rejected"]:
         out.print(f"{summary['rejected']} rejected rows are in the dead_letters table, each with its reason.")
     if not summary["processed"]:

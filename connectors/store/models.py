@@ -150,6 +150,7 @@ class Review(SQLModel, table=True):
     tier_override: str | None = None
     queue_override: str | None = None
     owner_override: str | None = None
+    decided_run: str | None = None  # the review-leads run that asked, if a form did
     applied_run: str | None = None  # the run that routed and wrote the lead after the decision
 
 

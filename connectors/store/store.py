@@ -280,7 +280,7 @@ class Store:
             rows += self._fetch(query)
         return pl.DataFrame(rows, schema=dict.fromkeys(columns, pl.String), orient="row")
 
-    def decide(self, decisions: list[dict[str, Any]]) -> list[str]:
+    def decide(self, decisions: list[dict[str, Any]], run_id: str | None = None) -> list[str]:
         """Record people's decisions on pending reviews, each also as a labelled example; one transaction.
 
         A decision names `email`, `decision` (approved | rejected), `who`, `why` and optionally `tier`,
@@ -303,6 +303,7 @@ class Store:
                     sa.update(table).where(table.c.email == d["email"]).values(
                         status=d["decision"], decided_by=d["who"], decided_at=now, why=d["why"],
                         tier_override=d.get("tier"), queue_override=d.get("queue"), owner_override=d.get("owner"),
+                        decided_run=run_id,
                     )
                 )  # fmt: skip
                 labels.append({"email": d["email"], "decision": d["decision"], "predicted_tier": held.tier,
@@ -311,6 +312,11 @@ class Store:
                                "why": d["why"], "at": now})  # fmt: skip
             conn.execute(sa.insert(_table(Label)), labels)
         return emails
+
+    def decided_in_run(self, run_id: str) -> int:
+        table = _table(Review)
+        query = sa.select(sa.func.count()).select_from(table).where(table.c.decided_run == run_id)
+        return int(self._fetch(query)[0][0])
 
     def unapplied_decisions(self) -> list[str]:
         """Leads a person decided on that no run has routed and written since."""
