@@ -272,8 +272,9 @@ def _run_batches(
         totals.skipped_known += skipped
         totals.add_batch(raw.height, leads, prepared.rejects, ctx.icp.qualified_tiers, held)
         logger.info(
-            "batch %d: %d signups, %d leads, %d rejected; watermark %s",
-            totals.batches, raw.height, leads.height, prepared.rejects.height, cursor.to_json(),
+            "batch %d: %d signups, %d leads routed, %d held for review, %d rejected%s",
+            totals.batches, raw.height, leads.height, held.height, prepared.rejects.height,
+            f"; watermark {cursor.to_json()}" if moves_watermark and not params.dry_run else "",
         )  # fmt: skip
         report(f"batch {totals.batches}", totals.processed)
     return totals

@@ -143,4 +143,3 @@ def _wait_for_paused_run(timeout_s: float = 60) -> Any:
                 return paused[0]
             time.sleep(0.5)
     raise AssertionError(f"no run paused within {timeout_s} s")
-
