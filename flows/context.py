@@ -96,6 +96,20 @@ def take_context(source: str | None = None) -> RunContext:
     return load_context(source)
 
 
+_worker: dict[tuple[object, ...], RunContext] = {}
+
+
+def worker_context() -> RunContext:
+    """The context of a Dask worker process, loaded once per worker (the flow's own is not shipped:
+    it holds connections and locks). Workers read the same config folder and settings."""
+    key = _key(None)
+    if key not in _worker:
+        ctx = load_context()
+        ctx.has_store = ctx.store.exists()
+        _worker[key] = ctx
+    return _worker[key]
+
+
 @contextmanager
 def shared_context(source: str | None = None) -> Iterator[RunContext]:
     """One context for several runs in a row (a backfill's chunks): config and reference files are read,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections import deque
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +30,7 @@ from connectors.sources.cursor import TIMESTAMP
 from crew.review import HOLD, apply_decisions, mark_holds
 from crew.scorer import score_leads
 from flows.artifacts import publish_run_artifacts
-from flows.context import RunContext, take_context
+from flows.context import RunContext, take_context, worker_context
 from flows.progress import report
 from flows.summary import RunTotals
 
@@ -42,6 +44,10 @@ class QualifyParams(BaseModel):
     source: str | None = Field(None, description="A signup file to process instead of the configured source")
     dry_run: bool = Field(False, description="Decide everything, write nothing (no CRM, no watermark)")
     refresh_enrichment: bool = Field(False, description="Ignore cached enrichment and ask the providers again")
+
+
+# One batch's prepare, enrich and score, as the flow loop and the Dask workers both get it.
+Decided = tuple[pl.DataFrame, Prepared, int, pl.DataFrame]  # raw, prepared, skipped (known undated), scored leads
 
 
 @task(name="prepare", cache_policy=NONE, persist_result=False)
@@ -66,6 +72,23 @@ def enrich_step(leads: pl.DataFrame, ctx: RunContext, params: QualifyParams) -> 
 @task(name="score", cache_policy=NONE, persist_result=False)
 def score_step(leads: pl.DataFrame, ctx: RunContext) -> pl.DataFrame:
     return score_leads(leads, ctx.icp, ctx.settings.scoring.top_reasons)
+
+
+@task(name="decide", cache_policy=NONE, persist_result=False)
+def decide_on_worker(raw: pl.DataFrame, params: QualifyParams) -> tuple[Decided, dict[str, float]]:
+    """prepare → enrich → score for one batch on a Dask worker, with the worker's own context.
+
+    Returns the batch and the seconds each step took there."""
+    ctx = worker_context()
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    prepared, skipped = prepare_step.fn(raw, ctx)
+    seconds["prepare"], started = time.perf_counter() - started, time.perf_counter()
+    leads = enrich_step.fn(prepared.leads, ctx, params)
+    seconds["enrich"], started = time.perf_counter() - started, time.perf_counter()
+    leads = score_step.fn(leads, ctx)
+    seconds["score"] = time.perf_counter() - started
+    return (raw, prepared, skipped, leads), seconds
 
 
 @task(name="judge", cache_policy=NONE, persist_result=False)
@@ -240,13 +263,7 @@ def _run_batches(
     timer = _StepTimer(totals)
     batch_size = ctx.settings.run.batch_size
     batches = ctx.source.between(*window, batch_size) if window else ctx.source.pending(watermark, batch_size)
-    for raw in batches:
-        with timer("prepare"):
-            prepared, skipped = prepare_step(raw, ctx)
-        with timer("enrich"):
-            leads = enrich_step(prepared.leads, ctx, params)
-        with timer("score"):
-            leads = score_step(leads, ctx)
+    for raw, prepared, skipped, leads in _decided(ctx, params, batches, timer, totals):
         if ctx.judge is not None:
             with timer("judge"):
                 leads = judge_step(leads, ctx, params)
@@ -278,6 +295,54 @@ def _run_batches(
         )  # fmt: skip
         report(f"batch {totals.batches}", totals.processed)
     return totals
+
+
+def _decided(
+    ctx: RunContext, params: QualifyParams, batches: Iterable[pl.DataFrame], timer: _StepTimer, totals: RunTotals
+) -> Iterator[Decided]:
+    """Each batch prepared, enriched and scored, in source order: here, or on Dask workers in parallel.
+
+    The steps after (judge, review, route, sync, commit) always run here, in order: the LLM
+    budget, the SDR rotation and the watermark are the run's, not a worker's."""
+    if ctx.settings.runtime.task_runner == "dask":
+        yield from _decided_on_dask(ctx, params, batches, totals)
+        return
+    for raw in batches:
+        with timer("prepare"):
+            prepared, skipped = prepare_step(raw, ctx)
+        with timer("enrich"):
+            leads = enrich_step(prepared.leads, ctx, params)
+        with timer("score"):
+            leads = score_step(leads, ctx)
+        yield raw, prepared, skipped, leads
+
+
+def _decided_on_dask(
+    ctx: RunContext, params: QualifyParams, batches: Iterable[pl.DataFrame], totals: RunTotals
+) -> Iterator[Decided]:
+    """Up to two batches per worker in flight; results come back in source order."""
+    from prefect_dask.task_runners import DaskTaskRunner  # imported only when asked for: it loads distributed
+
+    runtime = ctx.settings.runtime
+    local = {"n_workers": runtime.dask_workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+    runner = DaskTaskRunner(
+        address=runtime.dask_address or None, cluster_kwargs=None if runtime.dask_address else local
+    )
+    in_flight: deque[Any] = deque()
+    with runner:
+        for raw in batches:
+            in_flight.append(runner.submit(decide_on_worker, {"raw": raw, "params": params}))
+            if len(in_flight) >= 2 * runtime.dask_workers:
+                yield _collect(in_flight.popleft(), totals)
+        while in_flight:
+            yield _collect(in_flight.popleft(), totals)
+
+
+def _collect(future: Any, totals: RunTotals) -> Decided:
+    decided, seconds = future.result()
+    for step, spent in seconds.items():
+        totals.step_seconds[step] += spent
+    return decided  # type: ignore[no-any-return]
 
 
 def _publish(
