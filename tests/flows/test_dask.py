@@ -7,6 +7,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
 
 from connectors.settings import load_settings
 from connectors.store import Store
@@ -44,3 +46,6 @@ def test_a_backfill_on_two_dask_workers_equals_the_single_process_run(
         assert on_dask[key] == single[key], key
     assert dask_leads.equals(single_leads)
     assert dask_audit.equals(single_audit)
+    with get_client(sync_client=True) as client:  # the 16 batches really ran as Dask task runs
+        on_workers = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="decide-")))
+    assert len(on_workers) == 16 and all(run.state and run.state.is_completed() for run in on_workers)
