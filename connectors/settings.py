@@ -33,6 +33,7 @@ class RunSettings(_Section):
     mode: Literal["live", "shadow"] = "live"  # shadow: decide and record everything, write nothing to the CRM
     schedule_cron: str = "*/15 * * * *"  # qualify-signups under `leadq serve`
     schedule_timezone: str = "UTC"
+    lock_wait_s: float = Field(600.0, ge=0)  # a run waits this long for another run writing to the same store
 
 
 class RuntimeSettings(_Section):

@@ -7,6 +7,7 @@ creates nothing twice.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -186,12 +187,26 @@ def qualify(
     """The body of a run, inside a flow: new signups after the watermark; or (a backfill) the signups
     in `window` = [start, end); or every signup of `source` (leads a person reviewed, dead letters
     retried). Only the first moves the watermark."""
-    logger = get_run_logger()
     started = time.perf_counter()
     run_id = str(flow_run.get_id() or f"local-{datetime.now(UTC):%Y%m%dT%H%M%S}")
     ctx = take_context(params.source)
     if source is not None:
         ctx = dataclasses.replace(ctx, source=source)
+    # one writing run per store at a time: the second starts from where the first left the watermark
+    lock = ctx.store.writer_lock(ctx.settings.run.lock_wait_s) if not params.dry_run else contextlib.nullcontext()
+    with lock:
+        return _locked_run(ctx, params, run_id, started, window, moves_watermark=window is None and source is None)
+
+
+def _locked_run(
+    ctx: RunContext,
+    params: QualifyParams,
+    run_id: str,
+    started: float,
+    window: tuple[datetime, datetime] | None,
+    moves_watermark: bool,
+) -> dict[str, Any]:
+    logger = get_run_logger()
     if not params.dry_run:
         ctx.store.create()
         ctx.store.record_run(
@@ -202,7 +217,7 @@ def qualify(
     if ctx.judge is None:
         logger.info("no [llm] model set: rules decide every lead")
     try:
-        totals = _run_batches(ctx, params, run_id, window, moves_watermark=window is None and source is None)
+        totals = _run_batches(ctx, params, run_id, window, moves_watermark)
     except Exception:
         if not params.dry_run:
             ctx.store.record_run({"run_id": run_id, "finished_at": _now(), "status": "failed"})

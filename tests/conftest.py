@@ -50,3 +50,27 @@ def fake_http() -> Iterator[FakeHttp]:
     """A local HTTP server whose routes a test fills in."""
     with FakeHttp().running() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server for the session: LEADQ_TEST_POSTGRES_URL if set, else one started here
+    from the installed server binaries (Debian's `postgresql` package; .ci/run installs it)."""
+    if os.environ.get("LEADQ_TEST_POSTGRES_URL"):
+        yield os.environ["LEADQ_TEST_POSTGRES_URL"]
+        return
+    from tests.postgres import PostgresServer, find_binaries
+
+    binaries = find_binaries()
+    if binaries is None:
+        if os.environ.get("LEADQ_REQUIRE_POSTGRES"):
+            pytest.fail(
+                "LEADQ_REQUIRE_POSTGRES is set but no PostgreSQL server is installed (apt-get install postgresql)"
+            )
+        pytest.skip("no PostgreSQL server installed (apt-get install postgresql); .ci/run installs one")
+    folder = Path(tempfile.mkdtemp(prefix="leadq-postgres-"))  # under /tmp: the postgres user must reach it
+    try:
+        with PostgresServer(binaries, folder) as server:
+            yield server.url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -6,8 +6,12 @@ batch twice changes nothing. `record_batch` writes one batch in one transaction.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,7 +50,10 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         try:
-            self.engine = sa.create_engine(url, future=True)
+            # no pool for server databases: a run's few large transactions need no pooled connections,
+            # and none is left open when a run's context is dropped
+            pool = {} if url.startswith("sqlite") else {"poolclass": sa.pool.NullPool}
+            self.engine = sa.create_engine(url, future=True, **pool)
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise ConfigError(f"settings.toml: key 'store.url': cannot use {url!r}: {exc}") from exc
         if self.engine.dialect.name == "sqlite":
@@ -67,6 +74,44 @@ class Store:
             SQLModel.metadata.create_all(self.engine, tables=[_table(t) for t in TABLES])
         except sa.exc.OperationalError as exc:
             raise FatalError(f"store {self.engine.url.render_as_string(hide_password=True)}: {exc.orig}") from exc
+
+    @contextmanager
+    def writer_lock(self, wait_s: float) -> Iterator[None]:
+        """One writing run at a time per store, across processes and machines: the watermark, the SDR
+        rotation and the CRM writes are read and advanced by one run only, so no batch is processed twice.
+
+        PostgreSQL: a session advisory lock (released if the process dies); SQLite: a lock on a file
+        next to the database. Raises FatalError when another run still holds it after `wait_s`."""
+        name = f"leadq-writer:{self.engine.url.database}"
+        deadline = time.monotonic() + wait_s
+        if self.engine.dialect.name == "postgresql":
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+            with self.engine.connect() as conn:
+                while not conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar():
+                    _wait_or_fail(deadline, wait_s)
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                    conn.commit()
+            return
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        with Path(f"{database}.lock").open("a") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    _wait_or_fail(deadline, wait_s)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     # --- small state -------------------------------------------------------------
 
@@ -358,6 +403,15 @@ class Store:
 
     def _insert_new(self, conn: sa.Connection, model: type[SQLModel], rows: pl.DataFrame, key: str) -> None:
         self._upsert(conn, model, rows, [key], update=False)
+
+
+def _wait_or_fail(deadline: float, wait_s: float) -> None:
+    if time.monotonic() >= deadline:
+        raise FatalError(
+            f"another leadq run is writing to this store; this one waited {wait_s:g} s and did nothing "
+            "(it starts where that one ends when run again; [run] lock_wait_s sets the wait)"
+        )
+    time.sleep(0.2)
 
 
 def _sqlite_executemany(conn: sa.Connection, stmt: sa.ClauseElement, frame: pl.DataFrame) -> None:
