@@ -328,6 +328,41 @@ def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: boo
               f"({summary['qualified']} qualified); {summary['pending']} still wait for review.")  # fmt: skip
 
 
+@dead_letters_app.command("retry")
+def dead_letters_retry(
+    only: Annotated[
+        str | None, typer.Option("--only", help="crm: only the CRM's refusals; source: only rejected source rows.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, oldest first.")] = 10_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as one JSON object.")] = False,
+) -> None:
+    """Send dead letters through the normal path again (after fixing the settings, the data or the CRM).
+
+    Fixed ones leave the table; the others stay with their new reason."""
+    if only not in (None, "crm", "source"):
+        err.print(f"leadq: error: --only {only!r}: expected crm or source")
+        raise typer.Exit(2)
+    try:
+        preload_context()
+    except LeadqError as exc:
+        raise _fail(exc) from None
+    from flows.dead_letters import RetryParams, retry_dead_letters
+
+    _console_logs(False)
+    try:
+        outcome = retry_dead_letters(RetryParams(only=only, limit=limit))
+    except LeadqError as exc:
+        raise _fail(exc) from None
+    except Exception as exc:  # a failed flow run: Prefect has logged the traceback
+        err.print(f"[bold red]leadq: retry failed:[/] {type(exc).__name__}: {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(outcome))
+        return
+    out.print(f"{outcome['retried']} dead letters retried: {outcome['fixed']} fixed and removed, "
+              f"{outcome['still_failing']} still failing (leadq dead-letters list shows why)")  # fmt: skip
+
+
 EDITABLE = {
     "name": "name", "industry": "industry", "employees": "employees", "country": "country",
     "founded_year": "founded_year", "linkedin_url": "linkedin_url", "description": "description",

@@ -84,9 +84,11 @@ def _reject_reason(text_columns: list[str], limit: int) -> pl.Expr:
 
 
 def _raw_preview(columns: list[str]) -> pl.Expr:
-    """The rejected row as JSON, each value cut short, so a 10 MB field never reaches the store."""
-    shown = [c for c in columns if c not in (ROW, RAW_TIMESTAMP)]
-    return pl.struct(pl.col(c).cast(pl.String).str.slice(0, _RAW_PREVIEW_CHARS) for c in shown).struct.json_encode()
+    """The rejected row as JSON, each value cut short, so a 10 MB field never reaches the store.
+
+    `signed_up_at` is kept as it was written (not as parsed), so a retry sees what the source had."""
+    shown = [pl.col(RAW_TIMESTAMP if c == TIMESTAMP else c).alias(c) for c in columns if c not in (ROW, RAW_TIMESTAMP)]
+    return pl.struct(c.cast(pl.String).str.slice(0, _RAW_PREVIEW_CHARS) for c in shown).struct.json_encode()
 
 
 def _enrich_person(leads: pl.DataFrame, rules: PrepareRules) -> pl.DataFrame:

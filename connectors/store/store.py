@@ -249,6 +249,31 @@ class Store:
         signals = frame["signals"].str.json_decode(infer_schema_length=None)
         return frame.with_columns(signals).unnest("signals")
 
+    def dead_letters(self, crm: bool | None = None, limit: int = 100_000) -> pl.DataFrame:
+        """Dead letters, oldest first: all, only the CRM's refusals (crm=True) or only source rows (crm=False)."""
+        table = _table(DeadLetter)
+        query = sa.select(table).order_by(table.c.created_at, table.c.key).limit(limit)
+        if crm is not None:
+            from_crm = table.c.source_key.like("crm:%")
+            query = query.where(from_crm if crm else ~from_crm)
+        return self.read(query)
+
+    def clear_fixed(self, keys: Sequence[str], run_id: str) -> int:
+        """Delete the retried dead letters that run `run_id` did not refuse again and recorded as leads."""
+        table, lead = _table(DeadLetter), _table(Lead)
+        email = sa.func.substr(table.c.key, sa.func.length(table.c.source_key) + 2)
+        recorded = sa.select(lead.c.email).where(lead.c.updated_run == run_id)
+        by_crm = table.c.source_key.like("crm:%") & email.in_(recorded)
+        by_row = ~table.c.source_key.like("crm:%") & table.c.signup_id.in_(
+            sa.select(lead.c.signup_id).where(lead.c.updated_run == run_id)
+        )
+        deleted = 0
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(keys)):
+                stmt = sa.delete(table).where(table.c.key.in_(chunk), table.c.run_id != run_id, by_crm | by_row)
+                deleted += conn.execute(stmt).rowcount
+        return deleted
+
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return {

@@ -3,39 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from connectors.errors import ConfigError, FatalError, RetriableError
-from tests.fake_crm import FakeHubSpot, Window, hubspot_owners, sustained_share
-from tests.fakes import FakeHttp
+from tests.fake_crm import FakeHubSpot, Window, sustained_share
 from tests.flows.crm_helpers import (
     crash_once_before_the_watermark,
     run,
-    sdr_emails,
     store,
-    write_companies,
     write_signups,
 )
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 WRITES = ("/batch/upsert", "/batch/create", "/groups", "/associate/")
-
-
-@pytest.fixture
-def hubspot(config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHubSpot]:
-    monkeypatch.setenv("LEADQ__ENRICHMENT__REFERENCE__PATH", str(write_companies(tmp_path / "companies.csv")))
-    with FakeHttp().running() as server:
-        fake = FakeHubSpot(server, owners=hubspot_owners(sdr_emails(config_dir)))
-        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", fake.token)
-        monkeypatch.setenv("LEADQ__CRM__KIND", "hubspot")
-        monkeypatch.setenv("LEADQ__CRM__HUBSPOT__BASE_URL", server.url)
-        monkeypatch.setenv("LEADQ__CRM__HUBSPOT__MAX_BACKOFF_S", "0.05")
-        monkeypatch.setenv("LEADQ__CRM__SYNC_RETRIES", "0")
-        yield fake
 
 
 def _business(n: int, free_every: int = 10) -> int:

@@ -1,0 +1,25 @@
+"""Fixtures shared by the flow tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fake_crm import FakeHubSpot, hubspot_owners
+from tests.fakes import FakeHttp
+from tests.flows.crm_helpers import sdr_emails, write_companies
+
+
+@pytest.fixture
+def hubspot(config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHubSpot]:
+    monkeypatch.setenv("LEADQ__ENRICHMENT__REFERENCE__PATH", str(write_companies(tmp_path / "companies.csv")))
+    with FakeHttp().running() as server:
+        fake = FakeHubSpot(server, owners=hubspot_owners(sdr_emails(config_dir)))
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", fake.token)
+        monkeypatch.setenv("LEADQ__CRM__KIND", "hubspot")
+        monkeypatch.setenv("LEADQ__CRM__HUBSPOT__BASE_URL", server.url)
+        monkeypatch.setenv("LEADQ__CRM__HUBSPOT__MAX_BACKOFF_S", "0.05")
+        monkeypatch.setenv("LEADQ__CRM__SYNC_RETRIES", "0")
+        yield fake
