@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import polars as pl
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -208,8 +209,7 @@ def dead_letters_list(
     except LeadqError as exc:
         raise _fail(exc) from None
     if as_json:
-        for row in frame.iter_rows(named=True):
-            print(json.dumps(row, default=str))
+        _print_json_lines(frame)
         return
     table = Table(title=f"dead letters ({frame.height} shown)", title_justify="left")
     for column in ("source", "signup / row", "reason", "when"):
@@ -242,8 +242,7 @@ def review_list(
     except LeadqError as exc:
         raise _fail(exc) from None
     if as_json:
-        for row in frame.iter_rows(named=True):
-            print(json.dumps(row, default=str))
+        _print_json_lines(frame)
         return
     if frame.is_empty():
         out.print("No leads wait for review.")
@@ -437,6 +436,11 @@ def serve(
     from flows.serve import serve_all
 
     serve_all(settings, limit)
+
+
+def _print_json_lines(frame: pl.DataFrame) -> None:
+    for row in frame.iter_rows(named=True):
+        print(json.dumps(row, default=str))
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
