@@ -45,6 +45,20 @@ def _fail(exc: LeadqError) -> typer.Exit:
     return typer.Exit(exc.exit_code)
 
 
+@contextmanager
+def _flow_errors(what: str, hint: str = "") -> Iterator[None]:
+    """A config or data error exits 2 (or its own code) in one line; a failed flow run exits 1, with a hint."""
+    try:
+        yield
+    except LeadqError as exc:
+        raise _fail(exc) from None
+    except Exception as exc:  # a failed flow run: Prefect has logged the traceback
+        err.print(f"[bold red]leadq: {what} failed:[/] {type(exc).__name__}: {exc}", highlight=False)
+        if hint:
+            err.print(hint)
+        raise typer.Exit(1) from None
+
+
 def _console_logs(verbose: bool) -> None:
     """Prefect logs every step at INFO; on a terminal only warnings show unless --verbose."""
     from prefect.logging.handlers import PrefectConsoleHandler
@@ -97,17 +111,11 @@ def run(
 
     _console_logs(verbose)
     started = time.perf_counter()
-    try:
-        with _progress(err.is_terminal and not verbose):
-            params = QualifyParams(
-                source=str(source) if source else None, dry_run=dry_run, refresh_enrichment=refresh_enrichment
-            )
-            summary = qualify_signups(params)
-    except LeadqError as exc:
-        raise _fail(exc) from None
-    except Exception as exc:  # a failed flow run: Prefect has logged the traceback
-        err.print(f"[bold red]leadq: run failed:[/] {type(exc).__name__}: {exc}", highlight=False)
-        raise typer.Exit(1) from None
+    params = QualifyParams(
+        source=str(source) if source else None, dry_run=dry_run, refresh_enrichment=refresh_enrichment
+    )
+    with _flow_errors("run"), _progress(err.is_terminal and not verbose):
+        summary = qualify_signups(params)
     summary["duration_s"] = round(time.perf_counter() - started, 3)
     if as_json:
         print(json.dumps(summary, sort_keys=False, default=str))
@@ -143,15 +151,9 @@ def backfill(
     _console_logs(verbose)
     params = BackfillParams(start=start.date(), end=end.date(), chunk_days=chunk_days,
                             source=str(source) if source else None, dry_run=dry_run)  # fmt: skip
-    try:
-        with _progress(err.is_terminal and not verbose):
-            summary = backfill_signups(params)
-    except LeadqError as exc:
-        raise _fail(exc) from None
-    except Exception as exc:  # a failed flow run: Prefect has logged the traceback
-        err.print(f"[bold red]leadq: backfill failed:[/] {type(exc).__name__}: {exc}", highlight=False)
-        err.print("Start it again with the same dates: finished chunks are skipped.")
-        raise typer.Exit(1) from None
+    hint = "Start it again with the same dates: finished chunks are skipped."
+    with _flow_errors("backfill", hint), _progress(err.is_terminal and not verbose):
+        summary = backfill_signups(params)
     if as_json:
         print(json.dumps(summary, default=str))
         return
@@ -201,11 +203,8 @@ def dead_letters_list(
         if not store.exists():
             err.print("No store yet: nothing has been processed.")
             return
-        where = "where source_key like 'crm:%'" if crm_only else ""
-        frame = store.read(
-            "select key, source_key, signup_id, row_number, reason, created_at from dead_letters "
-            f"{where} order by created_at desc, key limit {int(limit)}"
-        )
+        frame = store.dead_letters(crm=True if crm_only else None, limit=limit, newest_first=True)
+        frame = frame.select("key", "source_key", "signup_id", "row_number", "reason", "created_at")
     except LeadqError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -302,7 +301,7 @@ def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: boo
                      for e in emails]  # fmt: skip
         ctx = preload_context()
         check_decisions(ctx, [d.model_dump() for d in decisions])
-        waiting = set(ctx.store.reviews("pending", limit=1_000_000)["email"].to_list()) if ctx.store.exists() else set()
+        waiting = ctx.store.pending_reviews([d.email for d in decisions]) if ctx.store.exists() else set()
         missing = [d.email for d in decisions if d.email not in waiting]
         if missing:
             raise ValueError(f"not waiting for review: {', '.join(missing)} (see `leadq review list`)")
@@ -312,14 +311,8 @@ def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: boo
         err.print(f"leadq: error: {exc}", highlight=False)
         raise typer.Exit(2) from None
     _console_logs(False)
-    try:
+    with _flow_errors("review", "The decisions are stored; the next review-leads run routes and writes them."):
         summary = review_leads(ReviewParams(decisions=decisions))
-    except LeadqError as exc:
-        raise _fail(exc) from None
-    except Exception as exc:  # a failed flow run: Prefect has logged the traceback
-        err.print(f"[bold red]leadq: review failed:[/] {type(exc).__name__}: {exc}", highlight=False)
-        err.print("The decisions are stored; the next review-leads run routes and writes them.")
-        raise typer.Exit(1) from None
     if as_json:
         print(json.dumps(summary, default=str))
         return
@@ -348,13 +341,8 @@ def dead_letters_retry(
     from flows.dead_letters import RetryParams, retry_dead_letters
 
     _console_logs(False)
-    try:
+    with _flow_errors("retry"):
         outcome = retry_dead_letters(RetryParams(only=only, limit=limit))
-    except LeadqError as exc:
-        raise _fail(exc) from None
-    except Exception as exc:  # a failed flow run: Prefect has logged the traceback
-        err.print(f"[bold red]leadq: retry failed:[/] {type(exc).__name__}: {exc}", highlight=False)
-        raise typer.Exit(1) from None
     if as_json:
         print(json.dumps(outcome))
         return

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import polars as pl
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import BaseModel, Field
 
 from connectors.sources import FrameSource
 from connectors.sources.frame import ROW
-from flows.context import take_context
+from flows.context import shared_context, take_context
 from flows.qualify import QualifyParams, qualify
 
 
@@ -32,13 +31,13 @@ class RetryParams(BaseModel):
 def retry_dead_letters(params: RetryParams | None = None) -> dict[str, Any]:
     """Retry dead letters, one subflow run per source (and one for the CRM's refusals)."""
     params = params or RetryParams()
-    ctx = take_context()
-    letters = ctx.store.dead_letters(None if params.only is None else params.only == "crm", params.limit)
     totals = {"retried": 0, "fixed": 0, "still_failing": 0}
-    for (source_key,), group in letters.group_by("source_key", maintain_order=True):
-        outcome = retry_group(str(source_key), group["key"].to_list())
-        for name in totals:
-            totals[name] += outcome[name]
+    with shared_context() as ctx:  # config and reference files read once for all groups
+        letters = ctx.store.dead_letters(None if params.only is None else params.only == "crm", params.limit)
+        for (source_key,), group in letters.group_by("source_key", maintain_order=True):
+            outcome = retry_group(str(source_key), group["key"].to_list())
+            for name in totals:
+                totals[name] += outcome[name]
     get_run_logger().info("dead letters: %d retried, %d fixed, %d still failing", *totals.values())
     return totals
 
@@ -46,7 +45,7 @@ def retry_dead_letters(params: RetryParams | None = None) -> dict[str, Any]:
 @flow(name="retry-dead-letter-group", flow_run_name="retry {source_key}")
 def retry_group(source_key: str, keys: list[str]) -> dict[str, int]:
     ctx = take_context()
-    letters = ctx.store.dead_letters().filter(pl.col("key").is_in(keys))
+    letters = ctx.store.dead_letters(keys=keys)
     if source_key.startswith("crm:"):
         emails = letters["key"].str.slice(len(source_key) + 1).to_list()
         signups = FrameSource(ctx.store.signups(emails), key=f"retry:{source_key}")

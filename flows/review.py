@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from connectors.domain import Tier
 from connectors.sources import FrameSource
 from connectors.store import Store
-from flows.context import RunContext, take_context
+from flows.context import RunContext, shared_context
 from flows.qualify import QualifyParams, qualify
 
 TierName = Literal["A", "B", "C", "D", "disqualified"]
@@ -65,8 +65,12 @@ class ReviewParams(BaseModel):
 def review_leads(params: ReviewParams | None = None) -> dict[str, Any]:
     """Ask a person about held leads (or take the given decisions), then route and write the decided ones."""
     params = params or ReviewParams()
+    with shared_context() as ctx:  # the decided leads' run below reuses it: config read once
+        return _review(ctx, params)
+
+
+def _review(ctx: RunContext, params: ReviewParams) -> dict[str, Any]:
     logger = get_run_logger()
-    ctx = take_context()
     ctx.store.create()
     run_id = str(flow_run.get_id())
     given = [d.model_dump() for d in params.decisions]

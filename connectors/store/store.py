@@ -88,7 +88,7 @@ class Store:
             key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
             with self.engine.connect() as conn:
                 while not conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar():
-                    _wait_or_fail(deadline, wait_s)
+                    self._wait_or_fail(deadline, wait_s)
                 conn.commit()
                 try:
                     yield
@@ -107,11 +107,20 @@ class Store:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    _wait_or_fail(deadline, wait_s)
+                    self._wait_or_fail(deadline, wait_s)
             try:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _wait_or_fail(self, deadline: float, wait_s: float) -> None:
+        if time.monotonic() >= deadline:
+            raise FatalError(
+                f"store {self.engine.url.render_as_string(hide_password=True)}: another leadq run is writing to "
+                f"it; this one waited {wait_s:g} s and did nothing (run again, it starts where that one ends; "
+                "[run] lock_wait_s sets the wait)"
+            )
+        time.sleep(0.2)
 
     # --- small state -------------------------------------------------------------
 
@@ -249,13 +258,23 @@ class Store:
         signals = frame["signals"].str.json_decode(infer_schema_length=None)
         return frame.with_columns(signals).unnest("signals")
 
-    def dead_letters(self, crm: bool | None = None, limit: int = 100_000) -> pl.DataFrame:
-        """Dead letters, oldest first: all, only the CRM's refusals (crm=True) or only source rows (crm=False)."""
+    def dead_letters(
+        self,
+        crm: bool | None = None,
+        limit: int = 100_000,
+        newest_first: bool = False,
+        keys: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """Dead letters: all, only the CRM's refusals (crm=True) or only source rows (crm=False); oldest
+        first unless `newest_first`; only these `keys` when given."""
         table = _table(DeadLetter)
-        query = sa.select(table).order_by(table.c.created_at, table.c.key).limit(limit)
+        order = (table.c.created_at.desc(), table.c.key) if newest_first else (table.c.created_at, table.c.key)
+        query = sa.select(table).order_by(*order).limit(limit)
         if crm is not None:
             from_crm = table.c.source_key.like("crm:%")
             query = query.where(from_crm if crm else ~from_crm)
+        if keys is not None:
+            query = query.where(table.c.key.in_(list(keys)))
         return self.read(query)
 
     def clear_fixed(self, keys: Sequence[str], run_id: str) -> int:
@@ -320,9 +339,9 @@ class Store:
                 self._upsert(conn, Review, _held(held, run_id, now), ["email"], keep=("status",))
             if "review_status" in leads.columns:
                 applied = leads.filter(pl.col("review_status").is_not_null())["email"].to_list()
+                reviews = _table(Review)
                 for chunk in _chunks(applied):
-                    table = _table(Review)
-                    conn.execute(sa.update(table).where(table.c.email.in_(chunk)).values(applied_run=run_id))
+                    conn.execute(sa.update(reviews).where(reviews.c.email.in_(chunk)).values(applied_run=run_id))
             self._upsert(conn, DeadLetter, _dead_letters(rejects, source_key, run_id, now), ["key"])
             if crm_failures is not None and not crm_failures.is_empty():
                 self._upsert(conn, DeadLetter, _crm_dead_letters(crm_failures, crm_name, run_id, now), ["key"])
@@ -383,6 +402,15 @@ class Store:
             conn.execute(sa.insert(_table(Label)), labels)
         return emails
 
+    def pending_reviews(self, emails: Sequence[str]) -> set[str]:
+        """Which of these leads wait for a person."""
+        table = _table(Review)
+        found: set[str] = set()
+        for chunk in _chunks(list(emails)):
+            query = sa.select(table.c.email).where(table.c.email.in_(chunk), table.c.status == "pending")
+            found.update(row[0] for row in self._fetch(query))
+        return found
+
     def decided_in_run(self, run_id: str) -> int:
         table = _table(Review)
         query = sa.select(sa.func.count()).select_from(table).where(table.c.decided_run == run_id)
@@ -428,15 +456,6 @@ class Store:
 
     def _insert_new(self, conn: sa.Connection, model: type[SQLModel], rows: pl.DataFrame, key: str) -> None:
         self._upsert(conn, model, rows, [key], update=False)
-
-
-def _wait_or_fail(deadline: float, wait_s: float) -> None:
-    if time.monotonic() >= deadline:
-        raise FatalError(
-            f"another leadq run is writing to this store; this one waited {wait_s:g} s and did nothing "
-            "(it starts where that one ends when run again; [run] lock_wait_s sets the wait)"
-        )
-    time.sleep(0.2)
 
 
 def _sqlite_executemany(conn: sa.Connection, stmt: sa.ClauseElement, frame: pl.DataFrame) -> None:
