@@ -74,7 +74,7 @@ class NotifySettings(_Section):
 
 
 class AlertSettings(_Section):
-    max_dead_letter_rate: float = Field(0.05, ge=0, le=1)  # share of a run's signups; above it, an alert
+    max_dead_letter_rate: float = Field(0.10, ge=0, le=1)  # share of a run's signups; above it, an alert
     on_failure: bool = True  # a failed or stopped run raises an alert
 
 

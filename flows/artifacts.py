@@ -13,10 +13,15 @@ REPORT_KEY = "qualify-signups-report"
 def publish_run_artifacts(summary: dict[str, Any]) -> None:
     rows = [
         {"metric": name, "value": summary[name]}
-        for name in ("processed", "rejected", "leads", "qualified", "duplicates", "batches", "duration_s")
-    ]
+        for name in ("processed", "rejected", "leads", "qualified", "held_for_review", "duplicates", "batches",
+                     "duration_s")
+    ]  # fmt: skip
     rows += [{"metric": name, "value": summary.get(name)} for name in ("crm", "crm_api_calls", "crm_written",
                                                                         "crm_failed", "crm_stopped")]  # fmt: skip
+    rows += [{"metric": f"held: {why}", "value": n} for why, n in (summary.get("held_reasons") or {}).items()]
+    rows += [{"metric": name, "value": summary[name]} for name in ("notifications_sent", "notifications_failed")
+             if name in summary]  # fmt: skip
+    rows += [{"metric": "alert", "value": alert} for alert in summary.get("alerts") or []]
     rows += [{"metric": f"tier {tier}", "value": n} for tier, n in summary["by_tier"].items()]
     rows += [{"metric": f"queue {queue}", "value": n} for queue, n in summary["by_queue"].items()]
     rows += [{"metric": f"enrichment calls {p}", "value": n} for p, n in summary.get("enrichment_calls", {}).items()]
@@ -32,10 +37,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "",
         f"Source `{summary.get('source')}`, ICP version `{summary.get('icp_version')}`, {summary['duration_s']} s.",
         "",
-        "| processed | rejected | leads | qualified |",
-        "|---:|---:|---:|---:|",
-        f"| {summary['processed']} | {summary['rejected']} | {summary['leads']} | {summary['qualified']} |",
+        "| processed | rejected | leads | qualified | held for review |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {summary['processed']} | {summary['rejected']} | {summary['leads']} | {summary['qualified']} "
+        f"| {summary.get('held_for_review', 0)} |",
         "",
+        *_alerts(summary),
         "## Tiers",
         "",
         "| tier | leads |",
@@ -73,6 +80,20 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines += [f"| {p} | {calls[p]} | {cost.get(p, 0)} |" for p in calls]
         off = summary.get("enrichment_off") or {}
         lines += [f"| {p} (off: {why}) | 0 | 0 |" for p, why in off.items()]
+    held = summary.get("held_reasons") or {}
+    if held:
+        lines += [
+            "",
+            "## Held for review",
+            "",
+            "| why | leads |",
+            "|---|---:|",
+            *(f"| {w} | {n} |" for w, n in held.items()),
+        ]
+        lines += ["", "Decide with the review-leads deployment (a form per lead) or `leadq review list`."]
+    if "notifications_sent" in summary:
+        lines += ["", f"Slack: {summary['notifications_sent']} messages sent, "
+                      f"{summary['notifications_failed']} not sent (see the log)."]  # fmt: skip
     lines += ["", "## CRM", ""]
     if summary.get("dry_run"):
         plan = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in (summary.get("crm_plan") or {}).items())
@@ -93,3 +114,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines += [f"| {s} | {t} |" for s, t in steps.items()]
         lines += ["", f"Slowest step: **{slowest}**."]
     return "\n".join(lines) + "\n"
+
+
+def _alerts(summary: dict[str, Any]) -> list[str]:
+    alerts = summary.get("alerts") or []
+    return ["## Alerts", "", *(f"- **{alert}**" for alert in alerts), ""] if alerts else []

@@ -18,6 +18,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from pydantic import BaseModel, Field, model_validator
 
 from connectors.store import Store
+from flows.alerts import alert_failed_run
 from flows.context import shared_context
 from flows.qualify import QualifyParams, qualify
 
@@ -53,7 +54,7 @@ def backfill_chunk(start: datetime, end: datetime, source: str | None = None, dr
     return qualify(QualifyParams(source=source, dry_run=dry_run), window=(start, end))
 
 
-@flow(name="backfill-signups")
+@flow(name="backfill-signups", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
 def backfill_signups(params: BackfillParams) -> dict[str, Any]:
     """Backfill a date range chunk by chunk, skipping chunks an earlier backfill completed."""
     logger = get_run_logger()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from connectors.crm import CrmSink, build_crm
 from connectors.enrichment import Enricher, build_enricher
+from connectors.notify import SlackNotifier, build_notifier
 from connectors.prepare import PrepareRules
 from connectors.routing import RoutingConfig, load_routing, staffed_queues
 from connectors.settings import Settings, load_settings
@@ -33,6 +34,7 @@ class RunContext:
     crm: CrmSink
     judge: Judge | None
     holds: HoldRules
+    notifier: SlackNotifier | None = None
     has_store: bool = False  # whether the store exists; set once per run, not asked per batch
 
     @property
@@ -43,6 +45,11 @@ class RunContext:
     def writes_crm(self) -> bool:
         """Shadow mode and `crm_write = "off"` record everything in the store and write nothing to the CRM."""
         return not self.shadow and self.settings.autonomy.crm_write != "off"
+
+    @property
+    def announces(self) -> bool:
+        """New leads are announced in Slack: a notifier, live mode, and `notify` not off."""
+        return self.notifier is not None and not self.shadow and self.settings.autonomy.notify != "off"
 
 
 def load_context(source: str | None = None) -> RunContext:
@@ -62,6 +69,7 @@ def load_context(source: str | None = None) -> RunContext:
         crm=build_crm(settings),
         judge=build_judge(settings, icp, store),
         holds=HoldRules.from_settings(settings, icp, routing.approval_domains(), staffed_queues(routing)),
+        notifier=build_notifier(settings.notify),
     )
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from connectors.sources import FrameSource
 from connectors.sources.frame import ROW
+from flows.alerts import alert_failed_run
 from flows.context import shared_context, take_context
 from flows.qualify import QualifyParams, qualify
 
@@ -27,7 +28,7 @@ class RetryParams(BaseModel):
     limit: int = Field(10_000, ge=1, description="At most this many dead letters, oldest first")
 
 
-@flow(name="retry-dead-letters")
+@flow(name="retry-dead-letters", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
 def retry_dead_letters(params: RetryParams | None = None) -> dict[str, Any]:
     """Retry dead letters, one subflow run per source (and one for the CRM's refusals)."""
     params = params or RetryParams()

@@ -1,4 +1,4 @@
-"""The `qualify-signups` flow: source → prepare → enrich → score → judge → review → route → sync → commit.
+"""The `qualify-signups` flow: source → prepare → enrich → score → judge → review → route → sync → notify → commit.
 
 One task run per batch step, never per lead. The watermark moves only after the CRM
 has committed the batch, so a crash means the batch is redone, and redoing it
@@ -24,12 +24,14 @@ from pydantic import BaseModel, Field
 
 from connectors.crm import CrmResult, CrmStopped
 from connectors.errors import RetriableError
+from connectors.notify import lead_messages, review_message
 from connectors.prepare import Prepared, prepare_batch
 from connectors.routing import assign_queues, route_leads
 from connectors.sources import Cursor, SignupSource, last_cursor
 from connectors.sources.cursor import TIMESTAMP
 from crew.review import HOLD, apply_decisions, mark_holds
 from crew.scorer import score_leads
+from flows.alerts import alert_failed_run, run_alerts, send_alerts
 from flows.artifacts import publish_run_artifacts
 from flows.context import RunContext, take_context, worker_context
 from flows.progress import report
@@ -170,12 +172,31 @@ def sync_step(
     return result
 
 
+@task(name="notify", cache_policy=NONE, persist_result=False)
+def notify_step(leads: pl.DataFrame, held: pl.DataFrame, ctx: RunContext, run_id: str) -> None:
+    """Announce new leads of the `[notify] tiers` in their queue's channel, and new holds to `reviews`.
+
+    Each lead is announced once (the store remembers what was sent); what Slack did not take
+    is logged and counted, and the run goes on."""
+    notifier = ctx.notifier
+    if notifier is None or ctx.shadow:
+        return
+    new = leads.filter(pl.col("tier").is_in(ctx.settings.notify.tiers)) if ctx.announces else leads.clear()
+    new = new.filter(~pl.col("email").is_in(list(ctx.store.notified(new["email"].to_list(), "lead"))))
+    for route, (text, emails) in lead_messages(new).items():
+        if notifier.post(route, text):
+            ctx.store.mark_notified(emails, "lead", run_id)
+    waiting = held.filter(~pl.col("email").is_in(list(ctx.store.notified(held["email"].to_list(), "review"))))
+    if not waiting.is_empty() and notifier.post("reviews", review_message(waiting)):
+        ctx.store.mark_notified(waiting["email"].to_list(), "review", run_id)
+
+
 @task(name="commit", cache_policy=NONE, persist_result=False)
 def commit_step(ctx: RunContext, cursor: Cursor) -> None:
     ctx.store.commit_watermark(ctx.source.key, cursor)
 
 
-@flow(name="qualify-signups")
+@flow(name="qualify-signups", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
 def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
     """Qualify new signups from the configured source (or `params.source`) end to end."""
     return qualify(params or QualifyParams())
@@ -238,9 +259,11 @@ def _locked_run(
             "enrichment_off": ctx.enricher.off(),
             "crm": ctx.crm.name,
             **ctx.crm.usage(),
+            **(ctx.notifier.usage() if ctx.notifier is not None else {}),
             **({"crm_plan": totals.crm_plan.counts, "crm_sample": totals.crm_plan.sample} if params.dry_run else {}),
         },
     )
+    summary["alerts"] = [] if params.dry_run else run_alerts(summary, ctx.settings.alerts)
     if not params.dry_run:
         ctx.store.record_run(
             {
@@ -253,6 +276,7 @@ def _locked_run(
     for provider, why in summary["enrichment_off"].items():
         logger.info("enrichment provider %s was off: %s", provider, why)
     publish_run_artifacts(summary)
+    send_alerts(f"qualify-signups run {flow_run.get_name() or run_id}", summary["alerts"], ctx.notifier, logger)
     logger.info(
         "processed %d signups: %d leads, %d qualified, %d rejected",
         summary["processed"], summary["leads"], summary["qualified"], summary["rejected"],
@@ -297,6 +321,9 @@ def _run_batches(
             logger.warning("%s; batch %d is not committed and the next run starts with it", stopped,
                            totals.batches + 1)  # fmt: skip
             break
+        if not params.dry_run and ctx.notifier is not None:
+            with timer("notify"):
+                notify_step(leads, held, ctx, run_id)
         if not params.dry_run and moves_watermark:
             with timer("commit"):
                 commit_step(ctx, cursor)

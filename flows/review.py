@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from connectors.domain import Tier
 from connectors.sources import FrameSource
 from connectors.store import Store
+from flows.alerts import alert_failed_run
 from flows.context import RunContext, shared_context
 from flows.qualify import QualifyParams, qualify
 
@@ -61,7 +62,7 @@ class ReviewParams(BaseModel):
     decisions: list[Decision] = Field(default_factory=list, description="Decisions to apply without asking")
 
 
-@flow(name="review-leads")
+@flow(name="review-leads", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
 def review_leads(params: ReviewParams | None = None) -> dict[str, Any]:
     """Ask a person about held leads (or take the given decisions), then route and write the decided ones."""
     params = params or ReviewParams()

@@ -172,6 +172,16 @@ class Label(SQLModel, table=True):
     at: UtcDatetime | None = None
 
 
+class Notification(SQLModel, table=True):
+    """A Slack message sent about a lead (kind `lead`: a new lead; `review`: held for review), so it is sent once."""
+
+    __tablename__ = "notifications"
+    email: str = Field(primary_key=True)
+    kind: str = Field(primary_key=True)
+    run_id: str | None = None
+    at: UtcDatetime | None = None
+
+
 class Run(SQLModel, table=True):
     __tablename__ = "runs"
     run_id: str = Field(primary_key=True)
@@ -185,5 +195,5 @@ class Run(SQLModel, table=True):
 
 TABLES = (
     Lead, Company, Assessment, Assignment, AuditEvent, EnrichmentCache, CrewCache, DeadLetter, SyncState, Run,
-    Review, Label,
+    Review, Label, Notification,
 )  # fmt: skip

@@ -34,6 +34,7 @@ from connectors.store.models import (
     EnrichmentCache,
     Label,
     Lead,
+    Notification,
     Review,
     Run,
     SyncState,
@@ -421,6 +422,20 @@ class Store:
         table = _table(Review)
         query = sa.select(table.c.email).where(table.c.status != "pending", table.c.applied_run.is_(None))
         return [row[0] for row in self._fetch(query)]
+
+    def notified(self, emails: Sequence[str], kind: str) -> set[str]:
+        """Which of these leads already had a `kind` notification."""
+        table = _table(Notification)
+        found: set[str] = set()
+        for chunk in _chunks(list(emails)):
+            query = sa.select(table.c.email).where(table.c.email.in_(chunk), table.c.kind == kind)
+            found.update(row[0] for row in self._fetch(query))
+        return found
+
+    def mark_notified(self, emails: Sequence[str], kind: str, run_id: str) -> None:
+        rows = [{"email": e, "kind": kind, "run_id": run_id, "at": _now()} for e in emails]
+        with self.engine.begin() as conn:
+            self._upsert(conn, Notification, rows, ["email", "kind"], update=False)
 
     def record_run(self, run: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
