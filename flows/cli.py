@@ -16,9 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import polars as pl
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -26,6 +24,8 @@ from connectors.errors import LeadqError
 from connectors.settings import load_settings
 from connectors.store import Store
 from connectors.store.export import export_leads, write_export
+from flows import cli_reports
+from flows.console import err, fail, out, print_json_lines
 from flows.context import preload_context
 from flows.progress import reporting_to
 
@@ -36,13 +36,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
-
-
-def _fail(exc: LeadqError) -> typer.Exit:
-    err.print(f"[bold red]leadq: error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
-    return typer.Exit(exc.exit_code)
 
 
 @contextmanager
@@ -51,7 +44,7 @@ def _flow_errors(what: str, hint: str = "") -> Iterator[None]:
     try:
         yield
     except LeadqError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     except Exception as exc:  # a failed flow run: Prefect has logged the traceback
         err.print(f"[bold red]leadq: {what} failed:[/] {type(exc).__name__}: {exc}", highlight=False)
         if hint:
@@ -105,7 +98,7 @@ def run(
         ctx = preload_context(str(source) if source else None)
         ctx.source.check()
     except LeadqError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
     from flows.qualify import QualifyParams, qualify_signups
 
@@ -144,7 +137,7 @@ def backfill(
     try:
         preload_context(str(source) if source else None).source.check()
     except LeadqError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
     from flows.backfill import BackfillParams, backfill_signups
 
@@ -183,7 +176,7 @@ def export(
             write_export(frame, out_path)
             err.print(f"wrote {frame.height:,} leads to {out_path}")
     except LeadqError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 dead_letters_app = typer.Typer(help="Rows and records leadq could not process, each with its reason.",
@@ -206,9 +199,9 @@ def dead_letters_list(
         frame = store.dead_letters(crm=True if crm_only else None, limit=limit, newest_first=True)
         frame = frame.select("key", "source_key", "signup_id", "row_number", "reason", "created_at")
     except LeadqError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if as_json:
-        _print_json_lines(frame)
+        print_json_lines(frame)
         return
     table = Table(title=f"dead letters ({frame.height} shown)", title_justify="left")
     for column in ("source", "signup / row", "reason", "when"):
@@ -239,9 +232,9 @@ def review_list(
     try:
         frame = pending_reviews(Store(load_settings().store_url), show_all, limit)
     except LeadqError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if as_json:
-        _print_json_lines(frame)
+        print_json_lines(frame)
         return
     if frame.is_empty():
         out.print("No leads wait for review.")
@@ -306,7 +299,7 @@ def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: boo
         if missing:
             raise ValueError(f"not waiting for review: {', '.join(missing)} (see `leadq review list`)")
     except LeadqError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     except ValueError as exc:
         err.print(f"leadq: error: {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -337,7 +330,7 @@ def dead_letters_retry(
     try:
         preload_context()
     except LeadqError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     from flows.dead_letters import RetryParams, retry_dead_letters
 
     _console_logs(False)
@@ -376,7 +369,7 @@ def edit_company(
         store.create()
         store.edit_company(domain.strip().lower(), changes, who=by)
     except LeadqError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     err.print(f"{domain}: set {', '.join(changes)}; enrichment will not overwrite them")
 
 
@@ -406,7 +399,7 @@ def serve(
 
         deployments(settings)  # a bad schedule fails here, before anything registers
     except LeadqError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     url = PREFECT_API_URL.value()
     if not url:
         err.print("leadq: error: `leadq serve` needs a Prefect server, so the UI can show and start the runs.\n"
@@ -424,11 +417,6 @@ def serve(
     from flows.serve import serve_all
 
     serve_all(settings, limit)
-
-
-def _print_json_lines(frame: pl.DataFrame) -> None:
-    for row in frame.iter_rows(named=True):
-        print(json.dumps(row, default=str))
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -462,6 +450,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
     if not summary["processed"]:
         out.print("No new signups since the last run.")
     out.print(f"run {summary['run_id']} · every lead with its reasons: leadq export --out leads.csv")
+
+
+app.command("shadow-report")(cli_reports.shadow_report)
 
 
 def main() -> None:  # pragma: no cover - the console script

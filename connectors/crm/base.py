@@ -29,6 +29,7 @@ CRM_FIELDS = (
 
 FAILURE_SCHEMA = {"email": pl.String, "signup_id": pl.String, "reason": pl.String, "raw": pl.String}
 OWNER_SCHEMA = {"email": pl.String, "crm_owner": pl.String}
+PEOPLE_SCHEMA = {**OWNER_SCHEMA, "crm_status": pl.String}  # what people did with a lead in the CRM
 NOT_PROVIDED = "[not provided]"  # what CRMs show for a required value the signup did not give
 
 
@@ -70,6 +71,10 @@ class CrmSink(Protocol):
 
     def existing_owners(self, emails: Sequence[str]) -> pl.DataFrame:
         """(email, crm_owner) for leads that already have an owner in the CRM (owner as an SDR email if known)."""
+        ...
+
+    def people_decisions(self, emails: Sequence[str]) -> pl.DataFrame:
+        """PEOPLE_SCHEMA rows for the leads the CRM has: their owner and lead status, as people set them."""
         ...
 
     def publish(self, leads: pl.DataFrame) -> CrmResult: ...

@@ -29,6 +29,7 @@ import requests
 from connectors.crm.api import CrmApi, Verdict, json_body
 from connectors.crm.base import (
     OWNER_SCHEMA,
+    PEOPLE_SCHEMA,
     CrmPlan,
     CrmResult,
     chunked,
@@ -44,6 +45,7 @@ from connectors.settings import HubSpotSettings
 log = logging.getLogger("leadq.crm")
 
 OWNER_PROPERTY = "hubspot_owner_id"
+LEAD_STATUS_PROPERTY = "hs_lead_status"  # set by people: NEW, OPEN, IN_PROGRESS, UNQUALIFIED, …
 _BOOL_OPTIONS = [{"label": "Yes", "value": "true"}, {"label": "No", "value": "false"}]
 
 
@@ -161,18 +163,27 @@ class HubSpotCrm:
 
     def existing_owners(self, emails: Sequence[str]) -> pl.DataFrame:
         """Contacts that already have an owner in HubSpot: (email, crm_owner as an SDR email or owner id)."""
+        people = self.people_decisions(emails)
+        return people.filter(pl.col("crm_owner").is_not_null()).select(list(OWNER_SCHEMA))
+
+    def people_decisions(self, emails: Sequence[str]) -> pl.DataFrame:
+        """What people set on these contacts: (email, crm_owner, crm_status = hs_lead_status).
+
+        Contacts HubSpot does not have are left out."""
         by_id = {owner_id: email for email, owner_id in self.owner_ids().items()}
-        rows: list[tuple[str, str]] = []
+        rows: list[tuple[str, str | None, str | None]] = []
         for chunk in chunked(list(emails), self.settings.batch_size):
             body = {"idProperty": "email", "inputs": [{"id": e} for e in chunk],
-                    "properties": ["email", OWNER_PROPERTY]}  # fmt: skip
+                    "properties": ["email", OWNER_PROPERTY, LEAD_STATUS_PROPERTY]}  # fmt: skip
             response = self.api.call("POST", f"{self.base}/crm/v3/objects/contacts/batch/read", json=body)
             for result in json_body(response).get("results", []):
                 props = result.get("properties") or {}
+                if not props.get("email"):
+                    continue
                 owner = props.get(OWNER_PROPERTY)
-                if owner and props.get("email"):
-                    rows.append((props["email"].lower(), by_id.get(str(owner), f"hubspot-owner:{owner}")))
-        return pl.DataFrame(rows, schema=OWNER_SCHEMA, orient="row")
+                crm_owner = by_id.get(str(owner), f"hubspot-owner:{owner}") if owner else None
+                rows.append((props["email"].lower(), crm_owner, props.get(LEAD_STATUS_PROPERTY) or None))
+        return pl.DataFrame(rows, schema=PEOPLE_SCHEMA, orient="row")
 
     def publish(self, leads: pl.DataFrame) -> CrmResult:
         """Upsert companies and contacts, then link them; every refused input becomes a failure."""

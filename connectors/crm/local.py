@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from connectors.crm.base import OWNER_SCHEMA, CrmPlan, CrmResult
+from connectors.errors import ConfigError
 
 
 class LocalCrm:
@@ -19,6 +20,12 @@ class LocalCrm:
 
     def existing_owners(self, emails: Sequence[str]) -> pl.DataFrame:
         return pl.DataFrame(schema=OWNER_SCHEMA)  # the store's assignments are read by routing itself
+
+    def people_decisions(self, emails: Sequence[str]) -> pl.DataFrame:
+        raise ConfigError(
+            "the embedded CRM holds only leadq's own decisions, not people's: pass `--actual FILE` "
+            "(email, owner, status) or set crm.kind to hubspot or salesforce"
+        )
 
     def publish(self, leads: pl.DataFrame) -> CrmResult:
         return CrmResult(written=leads.height)

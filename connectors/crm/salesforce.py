@@ -27,6 +27,7 @@ from connectors.crm.api import CrmApi, Verdict, json_body
 from connectors.crm.base import (
     NOT_PROVIDED,
     OWNER_SCHEMA,
+    PEOPLE_SCHEMA,
     CrmPlan,
     CrmResult,
     chunked,
@@ -124,18 +125,26 @@ class SalesforceCrm:
 
     def existing_owners(self, emails: Sequence[str]) -> pl.DataFrame:
         """Leads that exist with a person as owner (not the integration user): (email, crm_owner)."""
+        people = self.people_decisions(emails)
+        return people.filter(pl.col("crm_owner").is_not_null()).select(list(OWNER_SCHEMA))
+
+    def people_decisions(self, emails: Sequence[str]) -> pl.DataFrame:
+        """What people set on these Leads: (email, crm_owner, crm_status = Status); the integration user
+        is no one's decision (owner null). Leads Salesforce does not have are left out."""
         self.check_fields()
         ext, sobject = self.settings.external_id_field, self.settings.sobject
-        owned: list[tuple[str, str]] = []
+        found: list[tuple[str, str | None, str | None]] = []
         for chunk in _soql_chunks(list(emails)):
-            soql = f"SELECT {ext}, OwnerId FROM {sobject} WHERE {ext} IN ({_soql_list(chunk)})"
+            soql = f"SELECT {ext}, OwnerId, Status FROM {sobject} WHERE {ext} IN ({_soql_list(chunk)})"
             for record in self._query(soql):
                 owner = record.get("OwnerId")
-                if owner and record.get(ext) and owner != self.integration_user:
-                    owned.append((str(record[ext]).lower(), str(owner)))
-        by_id = self._owner_emails({owner for _, owner in owned})
-        rows = [(email, by_id.get(owner, f"salesforce-owner:{owner}")) for email, owner in owned]
-        return pl.DataFrame(rows, schema=OWNER_SCHEMA, orient="row")
+                owner = str(owner) if owner and owner != self.integration_user else None
+                if record.get(ext):
+                    found.append((str(record[ext]).lower(), owner, record.get("Status") or None))
+        by_id = self._owner_emails({owner for _, owner, _ in found if owner})
+        rows = [(email, by_id.get(owner, f"salesforce-owner:{owner}") if owner else None, status)
+                for email, owner, status in found]  # fmt: skip
+        return pl.DataFrame(rows, schema=PEOPLE_SCHEMA, orient="row")
 
     def _owner_emails(self, owner_ids: set[str]) -> dict[str, str]:
         """User id → email for these owners (queues have no email and keep their id)."""

@@ -38,23 +38,27 @@ class FileSource:
         yield from frame.filter((ts >= start) & (ts < end)).iter_slices(batch_size)
 
     def _read(self, n_rows: int | None = None) -> pl.DataFrame:
-        path = self.path
-        kind = SUFFIXES.get(path.suffix.lower())
-        if kind is None:
-            raise SourceError(f"{path}: unsupported file type '{path.suffix}' (expected .csv, .parquet or .jsonl)")
-        if not path.is_file():
-            raise SourceError(f"{path}: file not found")
-        if path.stat().st_size == 0:
-            raise SourceError(f"{path}: file is empty (expected a header row with at least an 'email' column)")
-        try:
-            if kind == "csv":
-                separator = "\t" if path.suffix.lower() == ".tsv" else ","
-                return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", separator=separator, n_rows=n_rows)
-            if kind == "parquet":
-                return pl.read_parquet(path, n_rows=n_rows)
-            return pl.read_ndjson(path, infer_schema_length=None, n_rows=n_rows)
-        except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-            raise SourceError(f"{path}: cannot be read as {kind}: {_first_line(exc)}") from exc
+        return read_table(self.path, n_rows, needs="a header row with at least an 'email' column")
+
+
+def read_table(path: Path, n_rows: int | None = None, needs: str = "a header row") -> pl.DataFrame:
+    """A CSV (every column as text), Parquet or JSON-lines file; SourceError naming the file otherwise."""
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise SourceError(f"{path}: unsupported file type '{path.suffix}' (expected .csv, .parquet or .jsonl)")
+    if not path.is_file():
+        raise SourceError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise SourceError(f"{path}: file is empty (expected {needs})")
+    try:
+        if kind == "csv":
+            separator = "\t" if path.suffix.lower() == ".tsv" else ","
+            return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", separator=separator, n_rows=n_rows)
+        if kind == "parquet":
+            return pl.read_parquet(path, n_rows=n_rows)
+        return pl.read_ndjson(path, infer_schema_length=None, n_rows=n_rows)
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise SourceError(f"{path}: cannot be read as {kind}: {_first_line(exc)}") from exc
 
 
 def _first_line(exc: Exception) -> str:

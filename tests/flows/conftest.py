@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_crm import FakeHubSpot, hubspot_owners
+from tests.fake_crm import FakeHubSpot, FakeSalesforce, hubspot_owners
 from tests.fakes import FakeHttp
 from tests.flows.crm_helpers import sdr_emails, write_companies
 
@@ -21,5 +21,20 @@ def hubspot(config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.setenv("LEADQ__CRM__KIND", "hubspot")
         monkeypatch.setenv("LEADQ__CRM__HUBSPOT__BASE_URL", server.url)
         monkeypatch.setenv("LEADQ__CRM__HUBSPOT__MAX_BACKOFF_S", "0.05")
+        monkeypatch.setenv("LEADQ__CRM__SYNC_RETRIES", "0")
+        yield fake
+
+
+@pytest.fixture
+def salesforce(config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSalesforce]:
+    monkeypatch.setenv("LEADQ__ENRICHMENT__REFERENCE__PATH", str(write_companies(tmp_path / "companies.csv")))
+    with FakeHttp().running() as server:
+        users = [{"Id": f"005SDR{i:04d}", "Email": e, "IsActive": True} for i, e in enumerate(sdr_emails(config_dir))]
+        fake = FakeSalesforce(server, users=users)
+        monkeypatch.setenv("SALESFORCE_CLIENT_ID", fake.client_id)
+        monkeypatch.setenv("SALESFORCE_CLIENT_SECRET", fake.client_secret)
+        monkeypatch.setenv("LEADQ__CRM__KIND", "salesforce")
+        monkeypatch.setenv("LEADQ__CRM__SALESFORCE__LOGIN_URL", server.url)
+        monkeypatch.setenv("LEADQ__CRM__SALESFORCE__MAX_BACKOFF_S", "0.05")
         monkeypatch.setenv("LEADQ__CRM__SYNC_RETRIES", "0")
         yield fake

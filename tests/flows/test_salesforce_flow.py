@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,32 +9,15 @@ import pytest
 
 from connectors.errors import FatalError
 from tests.fake_crm import FakeSalesforce, Window, sustained_share
-from tests.fakes import FakeHttp
 from tests.flows.crm_helpers import (
     crash_once_before_the_watermark,
     run,
     sdr_emails,
     store,
-    write_companies,
     write_signups,
 )
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-
-
-@pytest.fixture
-def salesforce(config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSalesforce]:
-    monkeypatch.setenv("LEADQ__ENRICHMENT__REFERENCE__PATH", str(write_companies(tmp_path / "companies.csv")))
-    with FakeHttp().running() as server:
-        users = [{"Id": f"005SDR{i:04d}", "Email": e, "IsActive": True} for i, e in enumerate(sdr_emails(config_dir))]
-        fake = FakeSalesforce(server, users=users)
-        monkeypatch.setenv("SALESFORCE_CLIENT_ID", fake.client_id)
-        monkeypatch.setenv("SALESFORCE_CLIENT_SECRET", fake.client_secret)
-        monkeypatch.setenv("LEADQ__CRM__KIND", "salesforce")
-        monkeypatch.setenv("LEADQ__CRM__SALESFORCE__LOGIN_URL", server.url)
-        monkeypatch.setenv("LEADQ__CRM__SALESFORCE__MAX_BACKOFF_S", "0.05")
-        monkeypatch.setenv("LEADQ__CRM__SYNC_RETRIES", "0")
-        yield fake
 
 
 def test_a_thousand_leads_reach_salesforce_once_each_in_collections_of_200(
