@@ -55,6 +55,10 @@ class Icp(_Model):
     qualified_tiers: list[str] = Field(default_factory=lambda: [Tier.A.value, Tier.B.value])
     criteria: dict[str, Criterion] = Field(min_length=1)
     disqualifiers: list[Disqualifier] = Field(default_factory=list)
+    # score = 100 x (sum of points - points_floor) / points_range, clipped to 0..100; by default 0 and the
+    # sum of the weights. `leadq calibrate` sets both so the range its points can reach maps onto 0..100.
+    points_floor: float = 0.0
+    points_range: float | None = Field(None, gt=0)
     version: str = Field("", exclude=True)
 
     @model_validator(mode="after")

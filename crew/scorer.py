@@ -12,20 +12,23 @@ from connectors.domain import Tier
 from crew.icp import Criterion, Icp
 
 
-def score_leads(leads: pl.DataFrame, icp: Icp, top_reasons: int = 3) -> pl.DataFrame:
-    """Add the assessment columns to a batch of enriched leads."""
+def score_leads(leads: pl.DataFrame, icp: Icp, top_reasons: int = 3, keep_points: bool = False) -> pl.DataFrame:
+    """Add the assessment columns to a batch of enriched leads (`keep_points`: and `points_<criterion>`)."""
     names = list(icp.criteria)
     parts = [_criterion(leads, name, c) for name, c in icp.criteria.items()]
     frame = leads.with_columns(col for part in parts for col in part)
     total = sum(c.weight for c in icp.criteria.values())
+    span = icp.points_range or total
     points = pl.sum_horizontal(f"_pts_{n}" for n in names)
     known = pl.sum_horizontal(pl.col(f"_known_{n}").cast(pl.Float64) * icp.criteria[n].weight for n in names)
     disq = _disqualified_by(frame, icp)
     frame = frame.with_columns(
-        (points * 100 / total).clip(0, 100).round(0).cast(pl.Int32).alias("score"),
+        ((points - icp.points_floor) * 100 / span).clip(0, 100).round(0).cast(pl.Int32).alias("score"),
         (known / total).round(2).alias("confidence"),
         disq.alias("disqualified_by"),
     )
+    if keep_points:
+        frame = frame.with_columns(pl.col(f"_pts_{n}").alias(f"points_{n}") for n in names)
     return frame.with_columns(
         _tier(icp),
         _reasons(names, top_reasons),
@@ -33,15 +36,25 @@ def score_leads(leads: pl.DataFrame, icp: Icp, top_reasons: int = 3) -> pl.DataF
     ).drop([f"_{kind}_{n}" for n in names for kind in ("pts", "known", "why")])
 
 
+def criterion_values(frame: pl.DataFrame, icp: Icp) -> list[pl.Expr]:
+    """Each criterion's value as the scorer reads it (lower-case text for `match`, a number for `bands`)."""
+    return [_value(frame, c).alias(name) for name, c in icp.criteria.items()]
+
+
+def _value(frame: pl.DataFrame, c: Criterion) -> pl.Expr:
+    value = _field(frame, c)
+    return value.cast(pl.String).str.to_lowercase() if c.match is not None else value.cast(pl.Float64, strict=False)
+
+
 def _criterion(frame: pl.DataFrame, name: str, c: Criterion) -> list[pl.Expr]:
     """Points, whether the evidence was there, and a reason text for one criterion."""
     value = _field(frame, c)
     if c.match is not None:
         lookup = {k.lower(): v for k, v in c.match.items()}
-        text = value.cast(pl.String).str.to_lowercase()
+        text = _value(frame, c)
         fraction = text.replace_strict(list(lookup), list(lookup.values()), default=c.default, return_dtype=pl.Float64)
     else:
-        number = value.cast(pl.Float64, strict=False)
+        number = _value(frame, c)
         fraction = pl.lit(0.0)
         for band in reversed(c.bands or []):
             inside = pl.lit(True)

@@ -453,6 +453,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 app.command("shadow-report")(cli_reports.shadow_report)
+app.command("eval")(cli_reports.eval_command)
+app.command("calibrate")(cli_reports.calibrate_command)
+labels_app = typer.Typer(help="People's review decisions as labelled data.", no_args_is_help=True)
+labels_app.command("export")(cli_reports.labels_export)
+app.add_typer(labels_app, name="labels")
 
 
 def main() -> None:  # pragma: no cover - the console script

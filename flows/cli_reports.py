@@ -1,21 +1,23 @@
-"""The reporting commands: how leadq's decisions compare with people's (`leadq shadow-report`)."""
+"""The measuring commands: leadq against people's decisions (`shadow-report`), against labels (`eval`),
+and weights learnt from outcomes (`calibrate`, `labels export`)."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import polars as pl
 import typer
 from rich.table import Table
 
 from connectors.crm import build_crm
-from connectors.errors import LeadqError
+from connectors.errors import ConfigError, LeadqError, SourceError
 from connectors.settings import load_settings
+from connectors.sources.files import read_table
 from connectors.store import Store
-from connectors.store.export import export_leads, write_export
+from connectors.store.export import export_labels, export_leads, write_export
 from crew.icp import load_icp
 from crew.shadow import ShadowReport, compare, read_actual
 from flows.console import err, fail, out
@@ -104,3 +106,172 @@ def _pct(value: float | None) -> str:
 
 def _ratio(part: int, whole: int) -> str:
     return f"{part:,}/{whole:,} ({part / whole:.0%})" if whole else "-"
+
+
+def eval_command(
+    dataset: Annotated[
+        Path,
+        typer.Argument(
+            help="A labelled signup file (CSV, Parquet, JSONL): the signup columns, "
+            "label_qualified (0/1), optionally label_tier and label_queue."
+        ),
+    ],
+    icp_path: Annotated[
+        Path | None, typer.Option("--icp", help="Score with this icp.yaml instead of the active one.")
+    ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option("--compare", help="Also score with this icp.yaml (e.g. a calibrated one), side by side."),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write an HTML report with plots to this file.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
+) -> None:
+    """Measure leadq's decisions on labelled leads: ROC AUC, precision/recall/F1, precision@k, tiers, routing,
+    calibration and per-criterion lift. Runs the pipeline in memory; writes nothing to the store or a CRM."""
+    from flows.context import load_context
+    from flows.evaluation import evaluate_file
+
+    try:
+        ctx = load_context()
+        runs = {"active ICP" if icp_path is None else str(icp_path): evaluate_file(dataset, icp_path, ctx)}
+        if compare is not None:
+            runs[str(compare)] = evaluate_file(dataset, compare, ctx)
+    except LeadqError as exc:
+        raise fail(exc) from None
+    if report is not None:
+        from flows.eval_report import write_report
+
+        write_report(runs, report)
+        err.print(f"wrote the report to {report}")
+    if as_json:
+        metrics = {name: m for name, (m, _) in runs.items()}
+        print(json.dumps(next(iter(metrics.values())) if len(metrics) == 1 else metrics, default=str))
+        return
+    _print_eval({name: m for name, (m, _) in runs.items()})
+
+
+def _print_eval(runs: dict[str, dict[str, Any]]) -> None:
+    first = next(iter(runs.values()))
+    out.print(f"[bold]{first['leads']:,} labelled leads[/] from {first['dataset']} ({first['positives']:,} qualified, "
+              f"base rate {first['base_rate']:.1%}); {first['rejected']:,} rows rejected by prepare; "
+              f"decided by {first['method']}.", highlight=False)  # fmt: skip
+    table = Table(title="metrics (qualified = tier in qualified_tiers)", title_justify="left")
+    table.add_column("metric")
+    for name, m in runs.items():
+        table.add_column(f"{name} ({m['icp_version']})", justify="right")
+    rows = [("ROC AUC", "roc_auc"), ("precision", "precision"), ("recall", "recall"), ("F1", "f1"),
+            ("leads qualified", "predicted_qualified"), ("routing accuracy", "routing_accuracy"),
+            ("crew stability", "crew_stability")]  # fmt: skip
+    for label, key in rows:
+        table.add_row(label, *(_fmt(m.get(key)) for m in runs.values()))
+    table.add_row("tier accuracy", *(_fmt((m.get("tier_confusion") or {}).get("accuracy")) for m in runs.values()))
+    for k in first["precision_at_k"]:
+        table.add_row(f"precision {k}", *(_fmt(m["precision_at_k"].get(k)) for m in runs.values()))
+    out.print(table)
+    for name, m in runs.items():
+        calibration = Table(title=f"{name}: calibration by score decile", title_justify="left")
+        for column in ("decile", "leads", "scores", "mean score", "qualified rate"):
+            calibration.add_column(column, justify="right")
+        for r in m["calibration"]:
+            calibration.add_row(str(r["decile"]), f"{r['leads']:,}", f"{r['score_min']}-{r['score_max']}",
+                                _fmt(r["mean_score"]), _fmt(r["qualified_rate"]))  # fmt: skip
+        lift = Table(title=f"{name}: per-criterion lift", title_justify="left")
+        for column in ("criterion", "weight", "favoured leads", "their qualified rate", "lift", "AUC alone"):
+            lift.add_column(column, justify="left" if column == "criterion" else "right")
+        for r in m["criterion_lift"]:
+            lift.add_row(r["criterion"], _fmt(r["weight"]), f"{r['favoured']:,}", _fmt(r["favoured_rate"]),
+                         _fmt(r["lift"]), _fmt(r["auc"]))  # fmt: skip
+        out.print(calibration, lift)
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def calibrate_command(
+    outcomes: Annotated[
+        Path,
+        typer.Argument(
+            help="Leads with an outcome: the signup columns (and firmographics) "
+            "plus a column of converted/won (1) or lost (0)."
+        ),
+    ],
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Where to write the new icp.yaml (default: icp.calibrated.yaml "
+            "next to the active one). Never the active ICP itself.",
+        ),
+    ] = None,
+    outcome: Annotated[str, typer.Option("--outcome", help="The outcome column.")] = "outcome",
+    signals: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--signal",
+            help="A signal column to learn points for (repeat); default: "
+            "every numeric or few-valued column the ICP does not use.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the held-out figures as one JSON object.")] = False,
+) -> None:
+    """Fit ICP weights to outcomes (regularised logistic regression) and write them as a new, readable icp.yaml.
+
+    The active ICP is never replaced: compare first with `leadq eval LABELLED --compare NEW`, then copy it over."""
+    from crew.calibrate import calibrate, icp_yaml
+    from flows.context import load_context
+    from flows.evaluation import labelled_leads
+
+    try:
+        ctx = load_context()
+        active = ctx.settings.config_path(ctx.settings.scoring.icp_file)
+        target = out_path or active.with_name("icp.calibrated.yaml")
+        if target.resolve() == active.resolve():
+            raise ConfigError(f"--out {target}: that is the active ICP; write elsewhere, compare, then copy it over")
+        header = read_table(outcomes, n_rows=0).columns
+        column = "label_qualified" if outcome == "outcome" and "outcome" not in header else outcome
+        labelled = labelled_leads(outcomes, column, ctx, ctx.icp)
+        with err.status(f"fitting on {labelled.leads.height:,} leads…"):
+            try:
+                result = calibrate(labelled.leads, ctx.icp, signals)
+            except ValueError as exc:
+                raise SourceError(f"{outcomes}: {exc}") from exc
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(icp_yaml(result, outcomes.name, ctx.icp), encoding="utf-8")
+        load_icp(target)  # what was written is a valid ICP
+    except LeadqError as exc:
+        raise fail(exc) from None
+    h = result.holdout
+    if as_json:
+        print(json.dumps({**h, "out": str(target), "dropped": result.dropped}))
+        return
+    out.print(f"Fitted on {h['train']:,} leads; ROC AUC on {h['test']:,} held out ({h['test_positives']:,} converted):",
+              highlight=False)  # fmt: skip
+    out.print(f"  active ICP {h['auc_active_icp']} · tuned logistic regression {h['auc_logistic_regression']} "
+              f"(C={h['regularisation_C']}) · calibrated ICP {h['auc_calibrated_icp']}", highlight=False)  # fmt: skip
+    out.print(f"Signals learnt besides the ICP's criteria: {', '.join(h['signals']) or 'none'}.", highlight=False)
+    out.print(f"Wrote {target}. Compare: leadq eval LABELLED --compare {target}", highlight=False)
+
+
+def labels_export(
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write to this file: .csv or .parquet. Default: CSV to stdout.")
+    ] = None,
+) -> None:
+    """Review decisions from the store as a labelled dataset (label_qualified, label_tier, label_queue, who, why),
+    ready for `leadq eval` and `leadq calibrate --outcome label_qualified`."""
+    try:
+        settings = load_settings()
+        icp = load_icp(settings.config_path(settings.scoring.icp_file))
+        frame = export_labels(Store(settings.store_url), icp.qualified_tiers)
+        if out_path is None:
+            print(frame.write_csv(), end="")
+        else:
+            write_export(frame, out_path)
+            err.print(f"wrote {frame.height:,} labelled leads to {out_path}")
+    except LeadqError as exc:
+        raise fail(exc) from None

@@ -45,3 +45,26 @@ def write_export(frame: pl.DataFrame, path: Path) -> None:
         frame.write_csv(path)
     else:
         frame.write_parquet(path)
+
+
+def export_labels(store: Store, qualified_tiers: list[str]) -> pl.DataFrame:
+    """People's review decisions as a labelled dataset for `leadq eval` and `leadq calibrate`: each lead's
+    recorded fields with `label_qualified`, `label_tier`, `label_queue`, `label_by` and `label_why` (the
+    latest decision per lead)."""
+    if not store.exists():
+        raise FatalError(f"no leadq store at {store.url} yet: nothing has been reviewed")
+    labels = store.read(
+        "SELECT email, decision, label_tier, queue AS label_queue, who AS label_by, why AS label_why, at "
+        "FROM labels ORDER BY at, id"
+    ).unique("email", keep="last")
+    # the signup and the firmographics as recorded; what prepare derives (seniority, email type, …) it derives again
+    recorded = ("email", "first_name", "last_name", "job_title", "country", "company_name", "company_domain",
+                "industry", "employees", "company_country", "signed_up_at")  # fmt: skip
+    leads = export_leads(store).select(recorded)
+    labelled = leads.join(labels.drop("at"), on="email", how="inner").with_columns(
+        pl.when(pl.col("decision") == "rejected").then(None).otherwise(pl.col("label_queue")).alias("label_queue"),
+        (pl.col("label_tier").is_in(qualified_tiers) & (pl.col("decision") == "approved"))
+        .cast(pl.Int8)
+        .alias("label_qualified"),
+    )
+    return labelled.drop("decision")

@@ -1,0 +1,228 @@
+"""Learn ICP weights from outcomes: a regularised logistic regression, written back as readable points.
+
+Every ICP criterion becomes one-hot features (a `match` criterion: one per value, plus
+"any other value"; a `bands` criterion: one per band), and so does every extra signal
+column (numeric: quintile bands; text: its frequent values). A missing value is the
+reference (no feature), because the scorer gives a missing value 0 points. The model is
+L2-regularised, its strength chosen by cross-validated ROC AUC on the training part.
+
+Back to points: within a criterion each coefficient w becomes `fraction = w / max|w|`
+and the criterion's `weight` is max|w|, scaled so the weights sum to 100. The sum of
+points is then the model's logit (less its intercept) times a constant; `points_floor`
+and `points_range` map its possible range onto 0..100, so the score ranks leads exactly
+as the model does, up to rounding, and each score stays a sum of criterion points.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+import yaml
+from sklearn.linear_model import LogisticRegressionCV
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
+
+from crew.icp import Band, Criterion, Icp
+from crew.scorer import criterion_values, score_leads
+
+MAX_CATEGORIES = 30
+NOT_SIGNALS = {
+    "email", "signup_id", "first_name", "last_name", "phone", "website", "company_name", "company_domain",
+    "email_domain", "signed_up_at", "job_title", "label_qualified", "label_tier", "label_queue", "_row",
+    "email_in", "email_ok", "company_legal_name", "description", "linkedin_url", "technologies", "company_sources",
+    "company_provenance", "enrichment_notes", "company_changed", "founded_year", "email_provider", "score", "tier",
+    "confidence", "reasons", "disqualified_by", "icp_version", "method", "needs_review", "segment", "territory",
+    "queue", "evidence",
+}  # fmt: skip
+
+
+@dataclass
+class Feature:
+    criterion: str
+    level: str  # a match value, "(other)", or a band's label
+    band: Band | None = None
+
+
+@dataclass
+class Calibration:
+    icp: Icp
+    holdout: dict[str, Any]
+    dropped: list[str] = field(default_factory=list)  # criteria the model gave no weight
+
+
+def signal_columns(leads: pl.DataFrame, icp: Icp) -> list[str]:
+    """Columns besides the ICP's fields that may carry signal: numeric, or text with few distinct values."""
+    used = {f for c in icp.criteria.values() for f in (c.field, c.fallback_field) if f}
+    found = []
+    for name, dtype in leads.schema.items():
+        if name in used or name in NOT_SIGNALS or name.startswith(("points_", "label_", "_")):
+            continue
+        values = leads[name].drop_nulls()
+        if values.len() < max(20, leads.height // 20):
+            continue
+        numeric = dtype.is_numeric() or values.cast(pl.Float64, strict=False).null_count() == 0
+        if numeric or values.cast(pl.String).n_unique() <= MAX_CATEGORIES:
+            found.append(name)
+    return found
+
+
+def with_signals(icp: Icp, leads: pl.DataFrame, signals: list[str]) -> Icp:
+    """The ICP plus a criterion per signal column (weights are placeholders until the fit)."""
+    criteria = dict(icp.criteria)
+    for name in signals:
+        values = leads[name].drop_nulls()
+        numeric = values.cast(pl.Float64, strict=False)
+        if values.dtype.is_numeric() or numeric.null_count() == 0:
+            edges = sorted(set(np.quantile(numeric.to_numpy(), [0.2, 0.4, 0.6, 0.8]).round(2).tolist()))
+            bounds = [None, *edges, None]
+            bands = [Band(min=lo, max=hi, fraction=0.0) for lo, hi in itertools.pairwise(bounds)]
+            criteria[name] = Criterion(field=name, weight=1, bands=bands)
+        else:
+            top = values.cast(pl.String).str.to_lowercase().value_counts(sort=True).head(MAX_CATEGORIES)
+            criteria[name] = Criterion(field=name, weight=1, match=dict.fromkeys(top[name].to_list(), 0.0))
+    return icp.model_copy(update={"criteria": criteria})
+
+
+def design(leads: pl.DataFrame, icp: Icp) -> tuple[np.ndarray, list[Feature]]:
+    """One-hot features of every criterion (a missing value: all zeros)."""
+    columns: list[pl.Expr] = []
+    features: list[Feature] = []
+    values = leads.select(criterion_values(leads, icp))
+    for name, c in icp.criteria.items():
+        value = pl.col(name)
+        if c.match is not None:
+            for key in c.match:
+                columns.append((value == key.lower()).fill_null(False))
+                features.append(Feature(name, key))
+            columns.append((~value.is_in([k.lower() for k in c.match])).fill_null(False))
+            features.append(Feature(name, "(other)"))
+        else:
+            taken: pl.Expr = pl.lit(False)  # bands are read in order, the first that holds the value wins
+            for band in c.bands or []:
+                inside = pl.lit(True)
+                if band.min is not None:
+                    inside = inside & (value >= band.min)
+                if band.max is not None:
+                    inside = inside & (value <= band.max)
+                columns.append((inside & ~taken).fill_null(False))
+                features.append(Feature(name, _band_label(band), band))
+                taken = taken | inside.fill_null(False)
+    matrix = values.select(col.cast(pl.Float64).alias(f"f{i}") for i, col in enumerate(columns)).to_numpy()
+    return matrix, features
+
+
+def _band_label(band: Band) -> str:
+    lo = "" if band.min is None else f"{band.min:g}"
+    hi = "" if band.max is None else f"{band.max:g}"
+    return f"{lo}..{hi}"
+
+
+def calibrate(leads: pl.DataFrame, icp: Icp, signals: list[str] | None = None, seed: int = 0) -> Calibration:
+    """Fit on 80 % of the leads (stratified), report ROC AUC on the other 20 %, return the new ICP."""
+    y = leads["label_qualified"].to_numpy()
+    if len(set(y.tolist())) < 2 or min(int(y.sum()), int(len(y) - y.sum())) < 10:
+        raise ValueError("calibration needs at least 10 converted and 10 not-converted leads")
+    signals = signal_columns(leads, icp) if signals is None else signals
+    extended = with_signals(icp, leads, signals)
+    x, features = design(leads, extended)
+    index = np.arange(len(y))
+    train, test = train_test_split(index, test_size=0.2, stratify=y, random_state=seed)
+    model = LogisticRegressionCV(Cs=12, cv=5, scoring="roc_auc", max_iter=5000, random_state=seed, l1_ratios=(0.0,),
+                                 use_legacy_attributes=False)  # fmt: skip
+    model.fit(x[train], y[train])
+    new_icp, dropped = _to_icp(extended, features, model.coef_[0], leads[train], y[train])
+    current = score_leads(leads[test], icp)["score"].to_numpy()
+    calibrated = score_leads(leads[test], new_icp)["score"].to_numpy()
+    holdout = {
+        "train": len(train), "test": len(test), "test_positives": int(y[test].sum()),
+        "auc_active_icp": _auc(y[test], current),
+        "auc_logistic_regression": _auc(y[test], model.decision_function(x[test])),
+        "auc_calibrated_icp": _auc(y[test], calibrated),
+        "regularisation_C": round(float(np.ravel(model.C_)[0]), 4),
+        "signals": signals,
+    }  # fmt: skip
+    return Calibration(new_icp, holdout, dropped)
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    return round(float(roc_auc_score(y, score)), 4)
+
+
+def _to_icp(
+    icp: Icp, features: list[Feature], coef: np.ndarray, train: pl.DataFrame, y: np.ndarray
+) -> tuple[Icp, list[str]]:
+    by_criterion: dict[str, list[tuple[Feature, float]]] = {}
+    for feature, w in zip(features, coef.tolist(), strict=True):
+        by_criterion.setdefault(feature.criterion, []).append((feature, w))
+    sizes = {name: max(abs(w) for _, w in pairs) for name, pairs in by_criterion.items()}
+    total = sum(sizes.values()) or 1.0
+    criteria: dict[str, Criterion] = {}
+    dropped = []
+    for name, c in icp.criteria.items():
+        size = sizes.get(name, 0.0)
+        weight = round(100 * size / total, 1)
+        if weight < 0.1:
+            dropped.append(name)
+            continue
+        fractions = {f.level: round(w / size, 2) for f, w in by_criterion[name]}
+        if c.match is not None:
+            match = {level: fraction for level, fraction in fractions.items() if level != "(other)"}
+            criteria[name] = Criterion(field=c.field, fallback_field=c.fallback_field, weight=weight, match=match,
+                                       default=fractions.get("(other)", 0.0))  # fmt: skip
+        else:
+            bands = [Band(min=f.band.min, max=f.band.max, fraction=fractions[f.level])
+                     for f, _ in by_criterion[name] if f.band is not None]  # fmt: skip
+            criteria[name] = Criterion(field=c.field, fallback_field=c.fallback_field, weight=weight, bands=bands)
+    lows = [min(0.0, *(_fractions(c))) * c.weight for c in criteria.values()]
+    highs = [max(0.0, *(_fractions(c))) * c.weight for c in criteria.values()]
+    floor, span = round(sum(lows), 2), round(sum(highs) - sum(lows), 2)
+    draft = icp.model_copy(update={"criteria": criteria, "points_floor": floor, "points_range": span})
+    return draft.model_copy(update={"tiers": _tiers(train, y, draft)}), dropped
+
+
+def _fractions(c: Criterion) -> list[float]:
+    if c.match is not None:
+        return [*c.match.values(), c.default]
+    return [b.fraction for b in c.bands or []]
+
+
+def _tiers(train: pl.DataFrame, y: np.ndarray, icp: Icp) -> dict[str, float]:
+    """B: the score that maximises F1 on the training part; A: where the best third of those start; C: half of B."""
+    scores = score_leads(train, icp)["score"].to_numpy()
+    best, best_f1 = 50, -1.0
+    for t in range(1, 100):
+        predicted = scores >= t
+        hits = int((predicted & (y == 1)).sum())
+        if not hits:
+            continue
+        precision, recall = hits / int(predicted.sum()), hits / int(y.sum())
+        f1 = 2 * precision * recall / (precision + recall)
+        if f1 > best_f1:
+            best, best_f1 = t, f1
+    qualified = scores[scores >= best]
+    a = int(np.quantile(qualified, 2 / 3)) if len(qualified) else best + 1
+    a = min(max(a, best + 1), 100)
+    return {"A": float(a), "B": float(best), "C": float(max(best // 2, 0))}
+
+
+def icp_yaml(calibration: Calibration, source: str, active: Icp) -> str:
+    """The calibrated ICP as an icp.yaml, with a header that says how it was made and how it did."""
+    h = calibration.holdout
+    data = calibration.icp.model_dump(exclude_none=True, by_alias=True, exclude={"version"})
+    header = [
+        f"# Calibrated by `leadq calibrate` from {source}, starting from the ICP version {active.version}.",
+        "# A regularised logistic regression over the ICP criteria and signal columns "
+        f"({', '.join(h['signals']) or 'none'}),",
+        f"# fitted on {h['train']:,} leads; ROC AUC on the {h['test']:,} held out: active ICP {h['auc_active_icp']}, "
+        f"logistic regression {h['auc_logistic_regression']}, this ICP {h['auc_calibrated_icp']}.",
+        "# Each criterion's weight is its share of the model; each fraction its value's effect (-1..1).",
+        "# score = 100 x (sum of points - points_floor) / points_range. Check it before you use it:",
+        "#   leadq eval LABELLED.csv --compare THIS_FILE",
+    ]
+    if calibration.dropped:
+        header.append(f"# Dropped (no weight in the model): {', '.join(calibration.dropped)}.")
+    return "\n".join(header) + "\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)

@@ -1,0 +1,136 @@
+"""How good the scoring is, measured on labelled leads: pure functions of a scored frame.
+
+The frame has `score`, `tier`, `queue`, `label_qualified` (0/1) and optionally
+`label_tier`, `label_queue` and one `points_<criterion>` column per ICP criterion
+(weights: criterion → weight).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+from sklearn.metrics import roc_auc_score, roc_curve
+
+PRECISION_AT = (10, 50, 100, 500, 1000)
+
+
+def evaluate(scored: pl.DataFrame, qualified_tiers: list[str], weights: dict[str, float]) -> dict[str, Any]:
+    """Every metric of `leadq eval`, as plain JSON-able values."""
+    y = scored["label_qualified"]
+    predicted = scored["tier"].is_in(qualified_tiers)
+    metrics: dict[str, Any] = {
+        "leads": scored.height,
+        "positives": int(y.sum()),
+        "base_rate": round(float(y.mean() or 0.0), 4),  # type: ignore[arg-type]
+        "roc_auc": roc_auc(scored),
+        **precision_recall_f1(y, predicted),
+        "precision_at_k": precision_at_k(scored),
+        "calibration": calibration_table(scored).to_dicts(),
+        "criterion_lift": criterion_lift(scored, weights).to_dicts(),
+    }
+    if "label_tier" in scored.columns and scored["label_tier"].drop_nulls().len():
+        metrics["tier_confusion"] = tier_confusion(scored)
+    if "label_queue" in scored.columns:
+        metrics["routing_accuracy"] = routing_accuracy(scored)
+    return metrics
+
+
+def roc_auc(scored: pl.DataFrame) -> float | None:
+    y = scored["label_qualified"]
+    if y.n_unique() < 2:
+        return None
+    return round(float(roc_auc_score(y.to_numpy(), scored["score"].to_numpy())), 4)
+
+
+def roc_points(scored: pl.DataFrame) -> tuple[list[float], list[float]]:
+    fpr, tpr, _ = roc_curve(scored["label_qualified"].to_numpy(), scored["score"].to_numpy())
+    return fpr.tolist(), tpr.tolist()
+
+
+def precision_recall_f1(y: pl.Series, predicted: pl.Series) -> dict[str, float | None]:
+    hits = int((predicted & (y == 1)).sum())
+    chosen, actual = int(predicted.sum()), int(y.sum())
+    precision = hits / chosen if chosen else None
+    recall = hits / actual if actual else None
+    f1 = 2 * precision * recall / (precision + recall) if precision and recall else 0.0
+    return {
+        "predicted_qualified": chosen,
+        "precision": _round(precision),
+        "recall": _round(recall),
+        "f1": _round(f1),
+    }
+
+
+def precision_at_k(scored: pl.DataFrame) -> dict[str, float]:
+    """Of the k best-scored leads, the share that qualified (ties broken by email, so it is repeatable)."""
+    ranked = scored.sort(["score", "email"], descending=[True, False])["label_qualified"]
+    ks = [k for k in PRECISION_AT if k <= ranked.len()]
+    top_decile = max(ranked.len() // 10, 1)
+    out = {f"@{k}": round(float(ranked.head(k).mean() or 0.0), 4) for k in ks}  # type: ignore[arg-type]
+    out[f"@top10% ({top_decile})"] = round(float(ranked.head(top_decile).mean() or 0.0), 4)  # type: ignore[arg-type]
+    return out
+
+
+def calibration_table(scored: pl.DataFrame, bins: int = 10) -> pl.DataFrame:
+    """Leads cut into score deciles (by rank, so ties never empty a bin): the mean score against the
+    share that qualified. A well-calibrated score rises with the rate."""
+    n = scored.height
+    decile = ((pl.col("score").rank("ordinal") - 1) * bins // max(n, 1)).cast(pl.Int32) + 1
+    return (
+        scored.with_columns(decile.alias("decile"))
+        .group_by("decile")
+        .agg(
+            pl.len().alias("leads"),
+            pl.col("score").min().alias("score_min"),
+            pl.col("score").max().alias("score_max"),
+            pl.col("score").mean().round(1).alias("mean_score"),
+            pl.col("label_qualified").mean().round(4).alias("qualified_rate"),
+        )
+        .sort("decile")
+    )
+
+
+def criterion_lift(scored: pl.DataFrame, weights: dict[str, float]) -> pl.DataFrame:
+    """Per criterion: the leads it favours (at least half its weight in points), how much likelier those
+    qualified than all leads (lift), and the ROC AUC of its points alone (0.5: it tells nothing)."""
+    y = scored["label_qualified"]
+    base = float(y.mean() or 0.0)  # type: ignore[arg-type]
+    rows = []
+    for name, weight in weights.items():
+        column = f"points_{name}"
+        if column not in scored.columns:
+            continue
+        strong = scored.filter(pl.col(column) >= weight / 2)
+        rate = float(strong["label_qualified"].mean() or 0.0) if strong.height else None  # type: ignore[arg-type]
+        auc = roc_auc_score(y.to_numpy(), scored[column].to_numpy()) if y.n_unique() == 2 else None
+        rows.append({
+            "criterion": name, "weight": weight, "favoured": strong.height, "favoured_rate": _round(rate),
+            "lift": _round(rate / base) if rate is not None and base else None, "auc": _round(auc),
+        })  # fmt: skip
+    return pl.DataFrame(rows, schema={"criterion": pl.String, "weight": pl.Float64, "favoured": pl.Int64,
+                                      "favoured_rate": pl.Float64, "lift": pl.Float64, "auc": pl.Float64})  # fmt: skip
+
+
+def tier_confusion(scored: pl.DataFrame) -> dict[str, Any]:
+    """Counts of (label tier, predicted tier), and the share on the diagonal."""
+    labelled = scored.filter(pl.col("label_tier").is_not_null())
+    counts = labelled.group_by("label_tier", "tier").len().sort("label_tier", "tier")
+    matrix: dict[str, dict[str, int]] = {}
+    for label, tier, n in counts.iter_rows():
+        matrix.setdefault(label, {})[tier] = n
+    agree = labelled.filter(pl.col("label_tier") == pl.col("tier")).height
+    return {"matrix": matrix, "accuracy": _round(agree / labelled.height if labelled.height else None)}
+
+
+def routing_accuracy(scored: pl.DataFrame) -> float | None:
+    """Share of leads whose queue is the labelled one (no queue on both sides agrees)."""
+    labelled = scored.filter(pl.col("label_queue").is_not_null() | pl.col("queue").is_not_null())
+    if labelled.is_empty():
+        return None
+    same = labelled.filter(pl.col("label_queue").eq_missing(pl.col("queue"))).height
+    return round(same / labelled.height, 4)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
