@@ -1,0 +1,58 @@
+"""Calibration: weights learnt from outcomes rank leads as the fitted model does, as readable points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from crew.calibrate import calibrate, icp_yaml
+from crew.icp import load_icp
+from crew.scorer import score_leads
+from flows.context import load_context
+from flows.evaluation import labelled_leads
+from tests.conftest import REPO
+
+GOLDEN = REPO / "config" / "data" / "golden.csv"
+
+
+@pytest.fixture
+def golden_leads(config_dir: Path) -> pl.DataFrame:
+    ctx = load_context()
+    return labelled_leads(GOLDEN, "label_qualified", ctx, ctx.icp).leads
+
+
+def test_calibrated_points_reach_the_tuned_regression_and_beat_the_shipped_icp(
+    golden_leads: pl.DataFrame, config_dir: Path, tmp_path: Path
+) -> None:
+    active = load_icp(config_dir / "icp.yaml")
+    result = calibrate(golden_leads, active)
+    h = result.holdout
+    assert abs(h["auc_calibrated_icp"] - h["auc_logistic_regression"]) <= 0.01
+    assert h["auc_calibrated_icp"] > h["auc_active_icp"]
+    assert h["signals"] == ["plan", "source"]  # the golden set's columns the shipped ICP does not use
+
+    path = tmp_path / "icp.calibrated.yaml"
+    path.write_text(icp_yaml(result, "golden.csv", active))
+    icp = load_icp(path)  # a valid icp.yaml
+    assert abs(sum(c.weight for c in icp.criteria.values()) - 100) < 0.5
+    assert icp.criteria["plan"].match is not None and icp.criteria["plan"].match["enterprise"] > 0
+    assert icp.criteria["plan"].match["free"] < 0  # the truth: free plans convert less
+    # every score is still a sum of criterion points, mapped onto 0..100
+    scored = score_leads(golden_leads.head(200), icp, keep_points=True)
+    points = pl.sum_horizontal(pl.col(f"points_{n}") for n in icp.criteria)
+    assert icp.points_range is not None
+    expected = ((points - icp.points_floor) * 100 / icp.points_range).clip(0, 100).round(0).cast(pl.Int32)
+    assert scored["score"].to_list() == scored.select(expected.alias("s"))["s"].to_list()
+    assert scored["reasons"].str.contains(r"plan \w+: [+-]").any()
+
+
+def test_too_few_outcomes_are_refused(golden_leads: pl.DataFrame, config_dir: Path) -> None:
+    few = (
+        golden_leads.filter(pl.col("label_qualified") == 0)
+        .head(100)
+        .vstack(golden_leads.filter(pl.col("label_qualified") == 1).head(5))
+    )
+    with pytest.raises(ValueError, match="at least 10 converted"):
+        calibrate(few, load_icp(config_dir / "icp.yaml"))

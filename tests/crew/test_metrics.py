@@ -1,0 +1,49 @@
+"""Eval metrics on frames small enough to check by hand."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from crew.metrics import calibration_table, criterion_lift, evaluate, precision_at_k, routing_accuracy, tier_confusion
+
+
+def _scored() -> pl.DataFrame:
+    # 4 qualified, 4 not; scores put three of the four qualified on top
+    return pl.DataFrame({
+        "email": [f"l{i}@x.com" for i in range(8)],
+        "score": [95, 90, 85, 70, 60, 40, 30, 20],
+        "tier": ["A", "A", "A", "B", "B", "C", "D", "D"],
+        "queue": ["q1", "q1", "q2", "q2", None, "nurture", "nurture", None],
+        "label_qualified": [1, 1, 0, 1, 0, 1, 0, 0],
+        "label_tier": ["A", "A", "C", "B", "C", "B", "D", "D"],
+        "label_queue": ["q1", "q1", "nurture", "q2", "nurture", "q1", "nurture", None],
+        "points_industry": [20.0, 20.0, 20.0, 0.0, 20.0, 0.0, 0.0, 0.0],
+    })  # fmt: skip
+
+
+def test_auc_precision_recall_f1_at_the_qualified_tiers() -> None:
+    m = evaluate(_scored(), ["A", "B"], {"industry": 25})
+    # pairs (qualified, not) ranked right: 95,90 beat all 4; 70 beats 60,30,20; 40 beats 30,20 → 4+4+3+2 = 13 of 16
+    assert m["roc_auc"] == round(13 / 16, 4)
+    assert (m["predicted_qualified"], m["precision"], m["recall"]) == (5, 0.6, 0.75)
+    assert m["f1"] == round(2 * 0.6 * 0.75 / 1.35, 4)
+    assert (m["leads"], m["positives"], m["base_rate"]) == (8, 4, 0.5)
+
+
+def test_precision_at_k_takes_the_best_scores_first() -> None:
+    assert precision_at_k(_scored()) == {"@top10% (1)": 1.0}
+    big = pl.DataFrame({"email": [f"{i}" for i in range(20)], "score": list(range(20)),
+                        "label_qualified": [0] * 10 + [1] * 10})  # fmt: skip
+    assert precision_at_k(big)["@10"] == 1.0
+
+
+def test_calibration_deciles_tier_confusion_routing_and_lift() -> None:
+    table = calibration_table(_scored(), bins=4)
+    assert table["leads"].to_list() == [2, 2, 2, 2]
+    assert table["qualified_rate"].to_list() == [0.0, 0.5, 0.5, 1.0]
+    confusion = tier_confusion(_scored())
+    assert confusion["matrix"]["C"] == {"A": 1, "B": 1} and confusion["accuracy"] == round(5 / 8, 4)
+    # l7 (no queue on either side) is left out; of the other 7, l2, l4 and l5 were routed elsewhere
+    assert routing_accuracy(_scored()) == round(4 / 7, 4)
+    lift = criterion_lift(_scored(), {"industry": 25}).row(0, named=True)
+    assert (lift["favoured"], lift["favoured_rate"], lift["lift"]) == (4, 0.5, 1.0)

@@ -1,0 +1,109 @@
+"""`leadq eval`, `leadq calibrate` and `leadq labels export` from the command line, and the golden-set gate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tests.conftest import REPO
+
+runner = CliRunner()
+GOLDEN = REPO / "config" / "data" / "golden.csv"
+BASELINE = json.loads((REPO / "tests" / "golden_baseline.json").read_text())
+
+
+def _eval(*args: str) -> dict[str, object]:
+    result = runner.invoke(app, ["eval", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_the_golden_set_gate_auc_and_f1_do_not_fall_below_the_recorded_baseline(config_dir: Path) -> None:
+    metrics = _eval(str(GOLDEN))
+    assert metrics["leads"] == 2981 and metrics["rejected"] == 19 and metrics["method"] == "rules"
+    assert metrics["roc_auc"] >= BASELINE["roc_auc"] - 0.0005, f"ROC AUC fell: {metrics['roc_auc']} < {BASELINE}"  # type: ignore[operator]
+    assert metrics["f1"] >= BASELINE["f1"] - 0.0005, f"F1 fell: {metrics['f1']} < {BASELINE}"  # type: ignore[operator]
+
+
+def test_the_gate_fails_when_the_icp_gets_worse(config_dir: Path) -> None:
+    icp = config_dir / "icp.yaml"  # a plausible mistake: industry matches nothing any more
+    icp.write_text(icp.read_text().replace("computer software: 1.0", "computer software: -1.0"))
+    metrics = _eval(str(GOLDEN))
+    assert metrics["roc_auc"] < BASELINE["roc_auc"] - 0.0005  # type: ignore[operator]
+
+
+def test_calibrate_then_compare_and_the_html_report_has_its_plots(config_dir: Path, tmp_path: Path) -> None:
+    calibrated = tmp_path / "icp.calibrated.yaml"
+    result = runner.invoke(app, ["calibrate", str(GOLDEN), "--outcome", "label_qualified", "--out", str(calibrated)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "tuned logistic regression" in text and "Signals learnt besides the ICP's criteria: plan, source" in text
+    assert calibrated.read_text().startswith("# Calibrated by `leadq calibrate` from golden.csv")
+
+    report = tmp_path / "report.html"
+    both = _eval(str(GOLDEN), "--compare", str(calibrated), "--report", str(report))
+    active, new = both["active ICP"], both[str(calibrated)]
+    assert new["roc_auc"] > active["roc_auc"] and new["f1"] > active["f1"]  # type: ignore[index,operator]
+    page = report.read_text()
+    assert page.count("<img ") == 3 and "data:image/png;base64," in page
+    for caption in ("Score distribution per label", "Calibration: qualified rate per score decile", "ROC curve"):
+        assert caption in page
+    assert "Tier confusion" in page and "Per-criterion lift" in page
+
+    refused = runner.invoke(app, ["calibrate", str(GOLDEN), "--outcome", "label_qualified", "--out",
+                                  str(config_dir / "icp.yaml")])  # fmt: skip
+    assert refused.exit_code == 2 and "that is the active ICP" in refused.stderr
+
+
+def test_bad_labels_name_the_file_row_and_column(config_dir: Path, tmp_path: Path) -> None:
+    rows = pl.read_csv(GOLDEN, infer_schema=False).head(30)
+    bad = tmp_path / "labelled.csv"
+    rows.with_columns(pl.when(pl.int_range(pl.len()) == 4).then(pl.lit("maybe")).otherwise("label_qualified")
+                      .alias("label_qualified")).write_csv(bad)  # fmt: skip
+    result = runner.invoke(app, ["eval", str(bad)])
+    assert result.exit_code == 2 and "labelled.csv: row 6: column 'label_qualified' is 'maybe'" in result.stderr
+    rows.drop("label_qualified").write_csv(bad)
+    result = runner.invoke(app, ["eval", str(bad)])
+    assert result.exit_code == 2 and "no 'label_qualified' column" in result.stderr
+    result = runner.invoke(app, ["calibrate", str(GOLDEN.with_name("sample_signups.csv"))])
+    assert result.exit_code == 2 and "no 'label_qualified' column" in result.stderr
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_review_decisions_export_as_labels_that_eval_reads(config_dir: Path, tmp_path: Path) -> None:
+    routing = config_dir / "routing.yaml"
+    routing.write_text(
+        routing.read_text().replace("accounts: {}\n", "accounts:\n  cloudforge.io: {approval_required: true}\n")
+    )
+    assert runner.invoke(app, ["run"]).exit_code == 0
+    approve = [
+        "review",
+        "approve",
+        "ben.taylor@cloudforge.io",
+        "--reason",
+        "named account",
+        "--tier",
+        "B",
+        "--by",
+        "kim",
+    ]
+    assert runner.invoke(app, approve).exit_code == 0
+    reject = ["review", "reject", "grace.lee@cloudforge.io", "--reason", "an AE, not a buyer", "--by", "kim"]
+    assert runner.invoke(app, reject).exit_code == 0
+
+    out = tmp_path / "labels.csv"
+    result = runner.invoke(app, ["labels", "export", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    labels = pl.read_csv(out).sort("email")
+    assert labels.select("email", "label_qualified", "label_tier", "label_by").rows() == [
+        ("ben.taylor@cloudforge.io", 1, "B", "kim"),
+        ("grace.lee@cloudforge.io", 0, "disqualified", "kim"),
+    ]
+    assert labels["industry"].to_list() == ["computer software"] * 2  # as recorded, for eval to score again
+    metrics = _eval(str(out))
+    assert metrics["leads"] == 2 and metrics["enrichment"] == "file"
