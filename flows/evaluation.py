@@ -19,7 +19,9 @@ from connectors.prepare.people import country_codes
 from connectors.routing import assign_queues
 from connectors.sources.files import read_table
 from connectors.sources.frame import canonicalise
+from crew.build import build_judge
 from crew.icp import Icp, load_icp
+from crew.judge import Judge
 from crew.metrics import evaluate
 from crew.scorer import score_leads
 from flows.context import RunContext, load_context
@@ -59,8 +61,9 @@ def labelled_leads(path: Path, label: str, ctx: RunContext, icp: Icp, stability_
     if ctx.judge is None:
         leads = scored.with_columns(pl.lit("rules").alias("method"), pl.lit(False).alias("needs_review"))
         return Labelled(assign_queues(leads, ctx.routing), prepared.rejects.height, enrichment)
-    leads = ctx.judge.judge(scored, None, save=False)
-    stability = _same_tier(leads, ctx.judge.judge(scored, None, save=False)) if stability_run else None
+    # a judge of its own per pass: each gets the run's full LLM budget, and the ICP being evaluated
+    leads = _fresh_judge(ctx, icp).judge(scored, None, save=False)
+    stability = _same_tier(leads, _fresh_judge(ctx, icp).judge(scored, None, save=False)) if stability_run else None
     return Labelled(assign_queues(leads, ctx.routing), prepared.rejects.height, enrichment, stability)
 
 
@@ -109,9 +112,15 @@ def evaluate_file(
     return metrics, labelled.leads
 
 
+def _fresh_judge(ctx: RunContext, icp: Icp) -> Judge:
+    judge = build_judge(ctx.settings, icp, ctx.store)
+    assert judge is not None  # only called when an LLM is configured
+    return judge
+
+
 def _same_tier(first: pl.DataFrame, second: pl.DataFrame) -> float | None:
-    """Share of crew-judged leads that got the same tier both times."""
-    crew = (first["method"] == "crew") | (second["method"] == "crew")
+    """Share of the leads the crew judged in both passes that got the same tier both times."""
+    crew = (first["method"] == "crew") & (second["method"] == "crew")
     if not int(crew.sum()):
         return None
     return round(int(((first["tier"] == second["tier"]) & crew).sum()) / int(crew.sum()), 4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tests.conftest import REPO
+from tests.fakes import FakeHttp, ScriptedLlm
 
 runner = CliRunner()
 GOLDEN = REPO / "config" / "data" / "golden.csv"
@@ -107,3 +109,27 @@ def test_review_decisions_export_as_labels_that_eval_reads(config_dir: Path, tmp
     assert labels["industry"].to_list() == ["computer software"] * 2  # as recorded, for eval to score again
     metrics = _eval(str(out))
     assert metrics["leads"] == 2 and metrics["enrichment"] == "file"
+
+
+def test_with_an_llm_eval_reports_how_stable_the_crew_is(
+    config_dir: Path, tmp_path: Path, fake_http: FakeHttp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subset = tmp_path / "subset.csv"
+    pl.read_csv(GOLDEN, infer_schema=False).head(120).write_csv(subset)
+    llm = ScriptedLlm(fake_http)
+    monkeypatch.setenv("LEADQ__LLM__MODEL", "openai/gpt-4o-mini")
+    monkeypatch.setenv("LEADQ__LLM__BASE_URL", fake_http.url + "/v1")
+    steady = _eval(str(subset))
+    assert steady["method"] == "crew" and steady["crew_stability"] == 1.0 and llm.calls > 0
+
+    answers = itertools.count()  # a fickle model: every other answer swings the score the other way
+
+    def fickle(lead: dict[str, object], _prompt: str) -> dict[str, object]:
+        swing = 12 if next(answers) % 2 else -12
+        score = max(0, min(100, int(lead.get("rules_score") or 50) + swing))  # type: ignore[call-overload]
+        return {"score": score, "tier": "B", "confidence": 0.7, "summary": "It depends.",
+                "evidence": [{"criterion": "industry", "finding": "?", "source": "crm"}]}  # fmt: skip
+
+    llm.judge = fickle
+    fickle_run = _eval(str(subset))
+    assert fickle_run["crew_stability"] is not None and fickle_run["crew_stability"] < 1.0  # type: ignore[operator]
