@@ -63,9 +63,6 @@ class SlackNotifier:
         self._session = requests.Session()
         self._session.headers["User-Agent"] = "leadq/0.1 (+https://github.com/leadq)"
 
-    def has_route(self, route: str) -> bool:
-        return route in self.webhooks or "default" in self.webhooks
-
     def post(self, route: str, text: str) -> bool:
         """Send one mrkdwn message to the route's channel; True when Slack took it."""
         variable, url = self.webhooks.get(route) or self.webhooks.get("default") or ("", "")

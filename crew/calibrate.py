@@ -58,14 +58,13 @@ def signal_columns(leads: pl.DataFrame, icp: Icp) -> list[str]:
     """Columns besides the ICP's fields that may carry signal: numeric, or text with few distinct values."""
     used = {f for c in icp.criteria.values() for f in (c.field, c.fallback_field) if f}
     found = []
-    for name, dtype in leads.schema.items():
+    for name in leads.columns:
         if name in used or name in NOT_SIGNALS or name.startswith(("points_", "label_", "_")):
             continue
         values = leads[name].drop_nulls()
         if values.len() < max(20, leads.height // 20):
             continue
-        numeric = dtype.is_numeric() or values.cast(pl.Float64, strict=False).null_count() == 0
-        if numeric or values.cast(pl.String).n_unique() <= MAX_CATEGORIES:
+        if _numeric(values) or values.cast(pl.String).n_unique() <= MAX_CATEGORIES:
             found.append(name)
     return found
 
@@ -75,8 +74,8 @@ def with_signals(icp: Icp, leads: pl.DataFrame, signals: list[str]) -> Icp:
     criteria = dict(icp.criteria)
     for name in signals:
         values = leads[name].drop_nulls()
-        numeric = values.cast(pl.Float64, strict=False)
-        if values.dtype.is_numeric() or numeric.null_count() == 0:
+        if _numeric(values):
+            numeric = values.cast(pl.Float64, strict=False)
             edges = sorted(set(np.quantile(numeric.to_numpy(), [0.2, 0.4, 0.6, 0.8]).round(2).tolist()))
             bounds = [None, *edges, None]
             bands = [Band(min=lo, max=hi, fraction=0.0) for lo, hi in itertools.pairwise(bounds)]
@@ -85,6 +84,11 @@ def with_signals(icp: Icp, leads: pl.DataFrame, signals: list[str]) -> Icp:
             top = values.cast(pl.String).str.to_lowercase().value_counts(sort=True).head(MAX_CATEGORIES)
             criteria[name] = Criterion(field=name, weight=1, match=dict.fromkeys(top[name].to_list(), 0.0))
     return icp.model_copy(update={"criteria": criteria})
+
+
+def _numeric(values: pl.Series) -> bool:
+    """A number column, or text in which every value reads as a number."""
+    return values.dtype.is_numeric() or values.cast(pl.Float64, strict=False).null_count() == 0
 
 
 def design(leads: pl.DataFrame, icp: Icp) -> tuple[np.ndarray, list[Feature]]:

@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from connectors.errors import SourceError
-from connectors.sources.files import read_table
+from connectors.sources.files import read_table, yes_no
 
 PEOPLE_COLUMNS = ("email", "crm_owner", "crm_status")
 
@@ -45,18 +45,9 @@ def read_actual(path: Path) -> pl.DataFrame:
         pl.col("email").cast(pl.String).str.strip_chars().str.to_lowercase(),
         _text(frame, "owner").str.to_lowercase().alias("crm_owner"),
         _text(frame, "status").alias("crm_status"),
-        _text(frame, "qualified").alias("qualified"),
+        yes_no(frame, "qualified", path) if "qualified" in frame.columns else pl.lit(None, pl.Int8).alias("qualified"),
     )
-    bad = people.with_row_index("row", offset=2).filter(
-        pl.col("qualified").is_not_null() & ~pl.col("qualified").str.to_lowercase().is_in(_BOOLEAN)
-    )
-    if not bad.is_empty():
-        row, value = bad.row(0, named=True)["row"], bad.row(0, named=True)["qualified"]
-        raise SourceError(f"{path}: row {row}: column 'qualified' is {value!r}; expected 1/0, true/false or yes/no")
     return people.filter(pl.col("email").is_not_null() & (pl.col("email") != ""))
-
-
-_BOOLEAN = ("1", "0", "true", "false", "yes", "no")
 
 
 def _text(frame: pl.DataFrame, name: str) -> pl.Expr:
@@ -76,12 +67,10 @@ def compare(
     """`decisions`: the store's leads (email, tier, queue, owner); `people`: email, crm_owner, crm_status
     and optionally a 0/1 `qualified` that stands for the status."""
     if "qualified" not in people.columns:
-        people = people.with_columns(pl.lit(None, pl.String).alias("qualified"))
+        people = people.with_columns(pl.lit(None, pl.Int8).alias("qualified"))
     status = pl.col("crm_status")
-    said = pl.col("qualified").str.to_lowercase()
     verdict = (
-        pl.when(said.is_in(["1", "true", "yes"])).then(True)
-        .when(said.is_in(["0", "false", "no"])).then(False)
+        pl.when(pl.col("qualified").is_not_null()).then(pl.col("qualified") == 1)
         .when(status.is_in(qualified_statuses)).then(True)
         .when(status.is_in(disqualified_statuses)).then(False)
     )  # fmt: skip

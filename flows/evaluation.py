@@ -17,7 +17,7 @@ from connectors.errors import SourceError
 from connectors.prepare import prepare_batch
 from connectors.prepare.people import country_codes
 from connectors.routing import assign_queues
-from connectors.sources.files import read_table
+from connectors.sources.files import read_table, yes_no
 from connectors.sources.frame import canonicalise
 from crew.build import build_judge
 from crew.icp import Icp, load_icp
@@ -28,7 +28,6 @@ from flows.context import RunContext, load_context
 
 # Columns a labelled file may carry instead of asking the enrichment providers.
 COMPANY_COLUMNS = ("industry", "employees", "company_country")
-TRUE, FALSE = ("1", "true", "yes", "converted", "won", "qualified"), ("0", "false", "no", "lost", "unqualified")
 
 
 @dataclass
@@ -45,7 +44,7 @@ def labelled_leads(path: Path, label: str, ctx: RunContext, icp: Icp, stability_
     raw = raw.rename({c: c.strip() for c in raw.columns})
     if label not in raw.columns:
         raise SourceError(f"{path}: no '{label}' column (found {', '.join(raw.columns)})")
-    raw = raw.with_columns(_binary(raw, label, path).alias("label_qualified")).drop(
+    raw = raw.with_columns(yes_no(raw, label, path, required=True).alias("label_qualified")).drop(
         label if label != "label_qualified" else []
     )
     for column in ("label_tier", "label_queue"):
@@ -65,19 +64,6 @@ def labelled_leads(path: Path, label: str, ctx: RunContext, icp: Icp, stability_
     leads = _fresh_judge(ctx, icp).judge(scored, None, save=False)
     stability = _same_tier(leads, _fresh_judge(ctx, icp).judge(scored, None, save=False)) if stability_run else None
     return Labelled(assign_queues(leads, ctx.routing), prepared.rejects.height, enrichment, stability)
-
-
-def _binary(raw: pl.DataFrame, column: str, path: Path) -> pl.Series:
-    """1/0, true/false, yes/no, converted/won/lost as 0/1; anything else is an error naming the row."""
-    text = raw[column].cast(pl.String).str.strip_chars().str.to_lowercase()
-    bad = raw.with_row_index("row", offset=2).filter(~text.is_in(TRUE + FALSE))
-    if not bad.is_empty():
-        row = bad.row(0, named=True)
-        raise SourceError(
-            f"{path}: row {row['row']}: column '{column}' is {row[column]!r}; expected 1/0, true/false, "
-            f"yes/no, converted/won or lost ({bad.height} such rows)"
-        )
-    return text.is_in(TRUE).cast(pl.Int8)
 
 
 def _file_companies(leads: pl.DataFrame, ctx: RunContext) -> pl.DataFrame:

@@ -61,5 +61,25 @@ def read_table(path: Path, n_rows: int | None = None, needs: str = "a header row
         raise SourceError(f"{path}: cannot be read as {kind}: {_first_line(exc)}") from exc
 
 
+YES = ("1", "true", "yes", "converted", "won", "qualified")
+NO = ("0", "false", "no", "lost", "unqualified")
+
+
+def yes_no(frame: pl.DataFrame, column: str, path: Path, required: bool = False) -> pl.Series:
+    """A label column as 0/1 (Int8; a blank cell is null unless `required`); any other value is a
+    SourceError naming the file, the first such row (header = row 1) and the value."""
+    text = frame[column].cast(pl.String).str.strip_chars().str.to_lowercase().replace("", None)
+    known = text.is_in(YES + NO).fill_null(False)
+    bad = frame.with_row_index("row", offset=2).filter(~known if required else text.is_not_null() & ~known)
+    if not bad.is_empty():
+        row = bad.row(0, named=True)
+        value = "empty" if row[column] is None or not str(row[column]).strip() else repr(row[column])
+        raise SourceError(
+            f"{path}: row {row['row']}: column '{column}' is {value}; expected 1/0, true/false, "
+            f"yes/no, converted/won or lost ({bad.height} such rows)"
+        )
+    return text.is_in(YES).cast(pl.Int8).alias(column)
+
+
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

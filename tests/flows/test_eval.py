@@ -69,6 +69,10 @@ def test_bad_labels_name_the_file_row_and_column(config_dir: Path, tmp_path: Pat
                       .alias("label_qualified")).write_csv(bad)  # fmt: skip
     result = runner.invoke(app, ["eval", str(bad)])
     assert result.exit_code == 2 and "labelled.csv: row 6: column 'label_qualified' is 'maybe'" in result.stderr
+    rows.with_columns(pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("")).otherwise("label_qualified")
+                      .alias("label_qualified")).write_csv(bad)  # fmt: skip
+    result = runner.invoke(app, ["eval", str(bad)])
+    assert result.exit_code == 2 and "labelled.csv: row 4: column 'label_qualified' is empty" in result.stderr
     rows.drop("label_qualified").write_csv(bad)
     result = runner.invoke(app, ["eval", str(bad)])
     assert result.exit_code == 2 and "no 'label_qualified' column" in result.stderr
