@@ -4,7 +4,8 @@
     ├── ConfigError             a setting, icp.yaml or routing.yaml is wrong       → exit 2
     ├── SourceError             the signup input cannot be read as signups         → exit 2
     ├── RetriableError          an outside service failed for now (429, 5xx, I/O)  → retried
-    └── FatalError              an outside service refused for good                → exit 1
+    ├── FatalError              an outside service refused for good                → exit 1
+    └── LedgerError             a run's books do not balance: a bug, never normal  → exit 1
 
 Messages say what was expected, what was found, and where (file, key, row).
 """
@@ -36,3 +37,9 @@ class RetriableError(LeadqError):
 
 class FatalError(LeadqError):
     """A permanent failure: doing the same thing again will fail the same way."""
+
+
+class LedgerError(LeadqError):
+    """A run's counts do not add up (processed != leads + duplicates + rejected + skipped_known).
+
+    Always a bug in leadq: the run stops before it records anything more."""

@@ -97,6 +97,9 @@ class SourceSettings(_Section):
     url: str = ""
     table: str = "signups"
     columns: dict[str, str] = Field(default_factory=dict)
+    # a signup dated more than this past the run's start (or before 1990) is a dead letter, never a watermark
+    max_future_s: float = Field(300.0, ge=0)
+    lookback_s: float = Field(0.0, ge=0)  # re-read this window behind the watermark (rows committed late)
 
 
 class PrepareSettings(_Section):

@@ -13,6 +13,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,16 +27,18 @@ from connectors.crm import CrmResult, CrmStopped
 from connectors.errors import RetriableError
 from connectors.notify import lead_messages, review_message
 from connectors.prepare import Prepared, prepare_batch
+from connectors.prepare.known import BEHIND, OUTCOME, split_known
 from connectors.routing import assign_queues, route_leads
 from connectors.sources import Cursor, SignupSource, last_cursor
-from connectors.sources.cursor import TIMESTAMP
+from connectors.sources.cursor import CURSOR_ID
+from connectors.store.rows import dead_letter_keys
 from crew.review import HOLD, apply_decisions, mark_holds
 from crew.scorer import score_leads
 from flows.alerts import alert_failed_run, run_alerts, send_alerts
 from flows.artifacts import publish_run_artifacts
 from flows.context import RunContext, take_context, worker_context
 from flows.progress import report
-from flows.summary import RunTotals
+from flows.summary import RunTotals, check_books
 
 # Batches are large and change every run, so no step hashes, caches or persists them
 # (cache_policy=NONE, persist_result=False).
@@ -49,20 +52,45 @@ class QualifyParams(BaseModel):
     refresh_enrichment: bool = Field(False, description="Ignore cached enrichment and ask the providers again")
 
 
+@dataclass(frozen=True)
+class ReadScope:
+    """What a run reads: `started_at` (naive UTC) bounds plausible signup times; a live run's starting
+    `watermark` tells the rows it reads again for the lookback; a `replay` sends stored leads again."""
+
+    started_at: datetime
+    watermark: Cursor | None = None
+    replay: bool = False
+
+
 # One batch's prepare, enrich and score, as the flow loop and the Dask workers both get it.
-Decided = tuple[pl.DataFrame, Prepared, int, pl.DataFrame]  # raw, prepared, skipped (known undated), scored leads
+Decided = tuple[pl.DataFrame, Prepared, int, pl.DataFrame]  # raw, prepared, skipped (known), scored leads
 
 
 @task(name="prepare", cache_policy=NONE, persist_result=False)
-def prepare_step(raw: pl.DataFrame, ctx: RunContext) -> tuple[Prepared, int]:
-    """Validate and normalise; rows with no signup time that are already leads are skipped."""
-    prepared = prepare_batch(raw, ctx.rules)
-    undated = prepared.leads.filter(pl.col(TIMESTAMP).is_null())
-    if undated.is_empty() or not ctx.has_store:
-        return prepared, 0
-    known = ctx.store.known_emails(undated["email"].to_list())
-    leads = prepared.leads.filter(pl.col(TIMESTAMP).is_not_null() | ~pl.col("email").is_in(list(known)))
-    return Prepared(leads, prepared.rejects, prepared.duplicates), prepared.leads.height - leads.height
+def prepare_step(raw: pl.DataFrame, ctx: RunContext, scope: ReadScope) -> tuple[Prepared, int]:
+    """Validate and normalise; skip what the store holds already in this or a newer version.
+
+    Returns the batch and how many rows it skipped: rows older than the stored signup, rows read
+    again for the lookback (or undated) whose lead is stored, rejects recorded by an earlier run."""
+    if scope.watermark is not None and not scope.watermark.is_start:
+        raw = raw.with_columns((~scope.watermark.after(raw.schema[CURSOR_ID])).alias(BEHIND))
+    prepared = prepare_batch(raw, ctx.rules, scope.started_at)
+    if not ctx.has_store:
+        return dataclasses.replace(prepared, leads=prepared.leads.drop(BEHIND, strict=False)), 0
+    leads, skipped = split_known(prepared.leads, ctx.store.stored_signups(prepared.leads["email"]), scope.replay)
+    outcome = dict(skipped.select("email", OUTCOME).iter_rows())
+    seen = prepared.seen.with_columns(
+        pl.when(pl.col(OUTCOME) == "lead")
+        .then(pl.col("email").replace_strict(outcome, default="lead", return_dtype=pl.String))
+        .otherwise(pl.col(OUTCOME))
+        .alias(OUTCOME)
+    )
+    rejects = prepared.rejects
+    if not scope.replay and not rejects.is_empty():
+        keys = dead_letter_keys(rejects, ctx.source.key)
+        rejects = rejects.filter(~keys.is_in(list(ctx.store.known_dead_letters(keys.to_list()))))
+    skipped_rows = skipped.height + prepared.rejects.height - rejects.height
+    return Prepared(leads, rejects, prepared.duplicates, seen), skipped_rows
 
 
 @task(name="enrich", cache_policy=NONE, persist_result=False)
@@ -78,14 +106,14 @@ def score_step(leads: pl.DataFrame, ctx: RunContext) -> pl.DataFrame:
 
 
 @task(name="decide", cache_policy=NONE, persist_result=False)
-def decide_on_worker(raw: pl.DataFrame, params: QualifyParams) -> tuple[Decided, dict[str, float]]:
+def decide_on_worker(raw: pl.DataFrame, params: QualifyParams, scope: ReadScope) -> tuple[Decided, dict[str, float]]:
     """prepare → enrich → score for one batch on a Dask worker, with the worker's own context.
 
     Returns the batch and the seconds each step took there."""
     ctx = worker_context()
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    prepared, skipped = prepare_step.fn(raw, ctx)
+    prepared, skipped = prepare_step.fn(raw, ctx, scope)
     seconds["prepare"], started = time.perf_counter() - started, time.perf_counter()
     leads = enrich_step.fn(prepared.leads, ctx, params)
     seconds["enrich"], started = time.perf_counter() - started, time.perf_counter()
@@ -116,7 +144,18 @@ def review_step(leads: pl.DataFrame, ctx: RunContext) -> tuple[pl.DataFrame, pl.
     return leads.filter(~held).drop(HOLD), leads.filter(held)
 
 
-@task(name="route", cache_policy=NONE, persist_result=False)
+def _retriable(_task: object, _run: object, state: Any) -> bool:
+    """Retry a CRM step only when the CRM failed for now (5xx storm, network), never on a refusal."""
+    try:
+        state.result()
+    except RetriableError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(name="route", retry_condition_fn=_retriable, cache_policy=NONE, persist_result=False)
 def route_step(
     leads: pl.DataFrame, ctx: RunContext, positions: dict[str, int]
 ) -> tuple[pl.DataFrame, dict[str, int], str | None]:
@@ -134,26 +173,17 @@ def route_step(
         crm_owners = None if ctx.shadow else ctx.crm.existing_owners(emails)
     except CrmStopped as exc:
         return leads, positions, str(exc)
+    except RetriableError as exc:
+        raise RetriableError(f"route step: reading the lead owners from {ctx.crm.name} failed: {exc}") from exc
     assign = ctx.settings.autonomy.owner_assignment != "off"
     return *route_leads(leads, ctx.routing, positions, existing, crm_owners, assign=assign), None
-
-
-def _retriable(_task: object, _run: object, state: Any) -> bool:
-    """Retry the sync only when the CRM failed for now (5xx storm, network), never on a refusal."""
-    try:
-        state.result()
-    except RetriableError:
-        return True
-    except Exception:
-        return False
-    return False
 
 
 @task(name="sync", retry_condition_fn=_retriable, cache_policy=NONE, persist_result=False)
 def sync_step(
     leads: pl.DataFrame,
     held: pl.DataFrame,
-    rejects: pl.DataFrame,
+    prepared: Prepared,
     positions: dict[str, int],
     ctx: RunContext,
     run_id: str,
@@ -166,9 +196,12 @@ def sync_step(
         result = ctx.crm.publish(leads) if ctx.writes_crm else CrmResult()
     except CrmStopped as exc:
         return CrmResult(stopped=str(exc))
+    except RetriableError as exc:
+        raise RetriableError(f"sync step: writing to {ctx.crm.name} failed: {exc}") from exc
     ctx.store.record_batch(
-        leads, rejects, positions, run_id, ctx.source.key, result.failure_frame(), ctx.crm.name, held=held
-    )
+        leads, prepared.rejects, positions, run_id, ctx.source.key, result.failure_frame(), ctx.crm.name,
+        held=held, seen=prepared.seen,
+    )  # fmt: skip
     return result
 
 
@@ -216,7 +249,7 @@ def qualify(
     # one writing run per store at a time: the second starts from where the first left the watermark
     lock = ctx.store.writer_lock(ctx.settings.run.lock_wait_s) if not params.dry_run else contextlib.nullcontext()
     with lock:
-        return _locked_run(ctx, params, run_id, started, window, moves_watermark=window is None and source is None)
+        return _locked_run(ctx, params, run_id, started, window, replay=source is not None)
 
 
 def _locked_run(
@@ -225,20 +258,24 @@ def _locked_run(
     run_id: str,
     started: float,
     window: tuple[datetime, datetime] | None,
-    moves_watermark: bool,
+    replay: bool,
 ) -> dict[str, Any]:
     logger = get_run_logger()
+    scope = ReadScope(started_at=_now(), replay=replay)
     if not params.dry_run:
         ctx.store.create()
-        ctx.store.record_run(
-            {"run_id": run_id, "source_key": ctx.source.key, "started_at": _now(), "status": "running"}
-        )
+        for dead in ctx.store.mark_crashed_runs(run_id):
+            logger.warning("run %s was left 'running' by a process that died; it is marked crashed", dead)
+        parent = flow_run.get_parent_flow_run_id()
+        ctx.store.record_run({"run_id": run_id, "source_key": ctx.source.key, "started_at": scope.started_at,
+                              "status": "running", "parent_run": str(parent) if parent else None})  # fmt: skip
     ctx.has_store = ctx.store.exists()
     logger.info("source %s, ICP %s", ctx.source.key, ctx.icp.version)
     if ctx.judge is None:
         logger.info("no [llm] model set: rules decide every lead")
     try:
-        totals = _run_batches(ctx, params, run_id, window, moves_watermark)
+        totals = _run_batches(ctx, params, run_id, window, scope)
+        totals.check_books()
     except Exception:
         if not params.dry_run:
             ctx.store.record_run({"run_id": run_id, "finished_at": _now(), "status": "failed"})
@@ -271,6 +308,7 @@ def _locked_run(
                 "finished_at": _now(),
                 "summary": _json(summary),
                 "status": "stopped" if totals.crm_stopped else "completed",
+                **totals.ledger(),
             }
         )
     for provider, why in summary["enrichment_off"].items():
@@ -289,11 +327,14 @@ def _run_batches(
     params: QualifyParams,
     run_id: str,
     window: tuple[datetime, datetime] | None,
-    moves_watermark: bool,
+    scope: ReadScope,
 ) -> RunTotals:
     """The pipeline, batch by batch, from the watermark to the end of the source (or over the window)."""
     logger = get_run_logger()
+    moves_watermark = window is None and not scope.replay
     watermark = ctx.store.watermark(ctx.source.key) if ctx.has_store else Cursor()
+    if moves_watermark:
+        scope = dataclasses.replace(scope, watermark=watermark)
     positions = ctx.store.rotation_positions() if ctx.has_store else {}
     totals, cursor = RunTotals(), watermark
     sync = sync_step.with_options(
@@ -302,7 +343,10 @@ def _run_batches(
     timer = _StepTimer(totals)
     batch_size = ctx.settings.run.batch_size
     batches = ctx.source.between(*window, batch_size) if window else ctx.source.pending(watermark, batch_size)
-    for raw, prepared, skipped, leads in _decided(ctx, params, batches, timer, totals):
+    route = route_step.with_options(
+        retries=ctx.settings.crm.sync_retries, retry_delay_seconds=ctx.settings.crm.sync_retry_delay_s
+    )
+    for raw, prepared, skipped, leads in _decided(ctx, params, scope, batches, timer, totals):
         if ctx.judge is not None:
             with timer("judge"):
                 leads = judge_step(leads, ctx, params)
@@ -311,11 +355,14 @@ def _run_batches(
         with timer("review"):
             leads, held = review_step(leads, ctx)
         with timer("route"):
-            leads, positions, stopped = route_step(leads, ctx, positions)
-        cursor = last_cursor(raw, cursor)
+            leads, positions, stopped = route(leads, ctx, positions)
+        cursor = last_cursor(raw, cursor, scope.started_at, ctx.settings.source.max_future_s)
+        batch_books = {"processed": raw.height, "leads": leads.height + held.height,
+                       "duplicates": prepared.duplicates, "rejected": prepared.rejects.height, "skipped_known": skipped}
+        check_books(batch_books, f"batch {totals.batches + 1}, before anything of it is written")  # fmt: skip
         if not stopped:
             with timer("sync"):
-                stopped = _publish(sync, ctx, params, leads, held, prepared.rejects, positions, run_id, totals)
+                stopped = _publish(sync, ctx, params, leads, held, prepared, positions, run_id, totals)
         if stopped:
             totals.crm_stopped = stopped
             logger.warning("%s; batch %d is not committed and the next run starts with it", stopped,
@@ -340,18 +387,23 @@ def _run_batches(
 
 
 def _decided(
-    ctx: RunContext, params: QualifyParams, batches: Iterable[pl.DataFrame], timer: _StepTimer, totals: RunTotals
+    ctx: RunContext,
+    params: QualifyParams,
+    scope: ReadScope,
+    batches: Iterable[pl.DataFrame],
+    timer: _StepTimer,
+    totals: RunTotals,
 ) -> Iterator[Decided]:
     """Each batch prepared, enriched and scored, in source order: here, or on Dask workers in parallel.
 
     The steps after (judge, review, route, sync, commit) always run here, in order: the LLM
     budget, the SDR rotation and the watermark are the run's, not a worker's."""
     if ctx.settings.runtime.task_runner == "dask":
-        yield from _decided_on_dask(ctx, params, batches, totals)
+        yield from _decided_on_dask(ctx, params, scope, batches, totals)
         return
     for raw in batches:
         with timer("prepare"):
-            prepared, skipped = prepare_step(raw, ctx)
+            prepared, skipped = prepare_step(raw, ctx, scope)
         with timer("enrich"):
             leads = enrich_step(prepared.leads, ctx, params)
         with timer("score"):
@@ -360,7 +412,7 @@ def _decided(
 
 
 def _decided_on_dask(
-    ctx: RunContext, params: QualifyParams, batches: Iterable[pl.DataFrame], totals: RunTotals
+    ctx: RunContext, params: QualifyParams, scope: ReadScope, batches: Iterable[pl.DataFrame], totals: RunTotals
 ) -> Iterator[Decided]:
     """Up to two batches per worker in flight; results come back in source order."""
     from prefect_dask.task_runners import DaskTaskRunner  # imported only when asked for: it loads distributed
@@ -373,7 +425,7 @@ def _decided_on_dask(
     in_flight: deque[Any] = deque()
     with runner:
         for raw in batches:
-            in_flight.append(runner.submit(decide_on_worker, {"raw": raw, "params": params}))
+            in_flight.append(runner.submit(decide_on_worker, {"raw": raw, "params": params, "scope": scope}))
             if len(in_flight) >= 2 * runtime.dask_workers:
                 yield _collect(in_flight.popleft(), totals)
         while in_flight:
@@ -393,7 +445,7 @@ def _publish(
     params: QualifyParams,
     leads: pl.DataFrame,
     held: pl.DataFrame,
-    rejects: pl.DataFrame,
+    prepared: Prepared,
     positions: dict[str, int],
     run_id: str,
     totals: RunTotals,
@@ -406,7 +458,7 @@ def _publish(
         except CrmStopped as exc:
             return str(exc)
         return None
-    result: CrmResult = sync(leads, held, rejects, positions, ctx, run_id)
+    result: CrmResult = sync(leads, held, prepared, positions, ctx, run_id)
     totals.crm_written += result.written
     totals.crm_failed += result.failed
     return result.stopped

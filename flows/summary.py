@@ -9,6 +9,9 @@ from typing import Any
 import polars as pl
 
 from connectors.crm import CrmPlan
+from connectors.errors import LedgerError
+
+LEDGER = ("processed", "leads", "duplicates", "rejected", "skipped_known")
 
 
 @dataclass
@@ -63,9 +66,18 @@ class RunTotals:
         kinds = rejects["reason"].str.replace(r" '[^']*'", "").str.replace(r" is \d+ characters long.*", " is too long")
         self.reject_reasons.update(dict(kinds.value_counts().iter_rows()))
 
+    def ledger(self) -> dict[str, int]:
+        """The run's books: every row read is a lead, a duplicate, a reject or a row already known."""
+        return {name: getattr(self, name) for name in LEDGER}
+
+    def check_books(self) -> None:
+        """processed = leads + duplicates + rejected + skipped_known over the run, or LedgerError."""
+        check_books(self.ledger(), f"the run (after {self.batches} batches)")
+
     def as_dict(self, run_id: str, duration_s: float, extra: dict[str, Any]) -> dict[str, Any]:
         return {
             "run_id": run_id,
+            "ledger": {**self.ledger(), "balanced": True},
             "processed": self.processed,
             "rejected": self.rejected,
             "qualified": self.qualified,
@@ -88,3 +100,14 @@ class RunTotals:
             "crm_stopped": self.crm_stopped,
             **extra,
         }
+
+
+def check_books(books: dict[str, int], what: str) -> None:
+    """Raise LedgerError unless processed = leads + duplicates + rejected + skipped_known."""
+    accounted = books["leads"] + books["duplicates"] + books["rejected"] + books["skipped_known"]
+    if accounted != books["processed"]:
+        terms = ", ".join(f"{k} {books[k]}" for k in LEDGER)
+        raise LedgerError(
+            f"the books of {what} do not balance: {terms}; {books['processed'] - accounted} rows are "
+            "unaccounted for. This is a bug in leadq, and the run stops here; please report it with this line"
+        )

@@ -7,6 +7,7 @@ read (which field, what was found, what was expected); it never stops the batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -14,8 +15,9 @@ from connectors.domain import EMAIL, EmailType
 from connectors.prepare.emails import check_emails, domain_facts, email_type, registrable_domain
 from connectors.prepare.people import TitleRules, classify_title, country_codes, load_title_rules
 from connectors.settings import Settings
-from connectors.sources.cursor import ID, TIMESTAMP
+from connectors.sources.cursor import CURSOR_ID, EARLIEST, ID, TIMESTAMP, in_range
 from connectors.sources.frame import RAW_TIMESTAMP, ROW
+from connectors.sources.lenient_csv import MALFORMED
 
 __all__ = ["PrepareRules", "Prepared", "prepare_batch"]
 
@@ -30,43 +32,67 @@ class PrepareRules:
     extra_free_domains: list[str]
     country_aliases: dict[str, str]
     titles: TitleRules
+    max_future_s: float = 300.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PrepareRules:
         p = settings.prepare
         titles = load_title_rules(settings.config_path(p.titles_file))
-        return cls(p.max_field_chars, p.role_accounts, p.extra_free_domains, p.country_aliases, titles)
+        return cls(
+            p.max_field_chars, p.role_accounts, p.extra_free_domains, p.country_aliases, titles,
+            settings.source.max_future_s,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Prepared:
+    """A batch split up: `leads` to decide, `rejects` with reasons, and `seen`, one row per valid source
+    row (email, _row, signup_id, signed_up_at, outcome: lead | duplicate | stale | known) for the ledger."""
+
     leads: pl.DataFrame
     rejects: pl.DataFrame
     duplicates: int
+    seen: pl.DataFrame
+
+    @property
+    def skipped(self) -> int:
+        """Valid rows not decided again: older than the stored signup, or already stored."""
+        return self.seen.filter(pl.col("outcome").is_in(["stale", "known"])).height
 
 
-def prepare_batch(raw: pl.DataFrame, rules: PrepareRules) -> Prepared:
-    """Split a canonical batch into valid, deduplicated leads and rejects with reasons."""
-    text_columns = [c for c, t in raw.schema.items() if t == pl.String and c != RAW_TIMESTAMP]
+def prepare_batch(raw: pl.DataFrame, rules: PrepareRules, now: datetime | None = None) -> Prepared:
+    """Split a canonical batch into valid, deduplicated leads and rejects with reasons.
+
+    `now` is the run's start: a signup dated more than `max_future_s` after it is rejected."""
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    if MALFORMED not in raw.columns:
+        raw = raw.with_columns(pl.lit(None, dtype=pl.String).alias(MALFORMED))
+    hidden = (RAW_TIMESTAMP, MALFORMED, CURSOR_ID)
+    text_columns = [c for c, t in raw.schema.items() if t == pl.String and c not in hidden]
     frame = raw.with_columns(pl.col(c).str.strip_chars().replace("", None) for c in text_columns)
     checked = check_emails(frame[EMAIL].str.to_lowercase())
     frame = frame.with_columns(pl.col(EMAIL).str.to_lowercase().alias("email_in")).join(
         checked, on="email_in", how="left"
     )
-    frame = frame.with_columns(_reject_reason(text_columns, rules.max_field_chars).alias("reason"))
+    frame = frame.with_columns(_reject_reason(text_columns, rules, now).alias("reason"))
     rejects = frame.filter(pl.col("reason").is_not_null()).select(
         pl.col(ID), pl.col(ROW), pl.col("reason"), _raw_preview(raw.columns).alias("raw")
     )
     valid = (
         frame.filter(pl.col("reason").is_null())
         .with_columns(pl.col("email_norm").alias(EMAIL))
-        .drop("email_in", "email_norm", "email_error", "reason", RAW_TIMESTAMP)
+        .drop("email_in", "email_norm", "email_error", "reason", *hidden)
     )
     leads = valid.unique(subset=[EMAIL], keep="last", maintain_order=True)
-    return Prepared(_enrich_person(leads, rules), rejects, valid.height - leads.height)
+    seen = valid.select(
+        EMAIL, ROW, ID, TIMESTAMP,
+        pl.when(pl.col(EMAIL).is_last_distinct()).then(pl.lit("lead")).otherwise(pl.lit("duplicate")).alias("outcome"),
+    )  # fmt: skip
+    return Prepared(_enrich_person(leads, rules), rejects, valid.height - leads.height, seen)
 
 
-def _reject_reason(text_columns: list[str], limit: int) -> pl.Expr:
+def _reject_reason(text_columns: list[str], rules: PrepareRules, now: datetime) -> pl.Expr:
+    limit = rules.max_field_chars
     too_long = [
         pl.when(pl.col(c).str.len_chars() > limit).then(
             pl.format(f"field '{c}' is {{}} characters long (limit {limit})", pl.col(c).str.len_chars())
@@ -80,14 +106,22 @@ def _reject_reason(text_columns: list[str], limit: int) -> pl.Expr:
     bad_time = pl.when(
         pl.col(TIMESTAMP).is_null() & pl.col(RAW_TIMESTAMP).str.strip_chars().str.len_chars().gt(0)
     ).then(pl.format("signed_up_at '{}' is not an ISO-8601 date or time", pl.col(RAW_TIMESTAMP).str.slice(0, 40)))
-    return pl.coalesce([*too_long, email_missing, email_bad, bad_time])
+    out_of_range = pl.when(~in_range(now, rules.max_future_s)).then(
+        pl.format(
+            f"signed_up_at '{{}}' is not plausible: before {EARLIEST:%Y} or more than {rules.max_future_s:g} s "
+            f"after the run started ({now:%Y-%m-%dT%H:%M:%S}Z)",
+            pl.col(RAW_TIMESTAMP).str.slice(0, 40),
+        )
+    )
+    return pl.coalesce([pl.col(MALFORMED), *too_long, email_missing, email_bad, bad_time, out_of_range])
 
 
 def _raw_preview(columns: list[str]) -> pl.Expr:
     """The rejected row as JSON, each value cut short, so a 10 MB field never reaches the store.
 
     `signed_up_at` is kept as it was written (not as parsed), so a retry sees what the source had."""
-    shown = [pl.col(RAW_TIMESTAMP if c == TIMESTAMP else c).alias(c) for c in columns if c not in (ROW, RAW_TIMESTAMP)]
+    hidden = (ROW, RAW_TIMESTAMP, MALFORMED, CURSOR_ID)
+    shown = [pl.col(RAW_TIMESTAMP if c == TIMESTAMP else c).alias(c) for c in columns if c not in hidden]
     return pl.struct(c.cast(pl.String).str.slice(0, _RAW_PREVIEW_CHARS) for c in shown).struct.json_encode()
 
 

@@ -2,7 +2,8 @@
 
 The rotation position of each queue is stored with the assignments it produced, in one
 transaction, so a crash never assigns a lead twice nor skips an SDR's turn. A lead that
-already has an owner in its queue keeps it and takes no turn.
+already has an owner keeps it and takes no turn, whatever its new tier or queue, unless
+it moves into a queue with `reassign: true` (as with owners set in the CRM).
 """
 
 from __future__ import annotations
@@ -63,8 +64,10 @@ def route_leads(
     keeps_crm = pl.col("crm_owner").is_not_null() & ~reassigns
     # an owner leadq recorded from the CRM is the CRM's owner: a reassigning queue replaces it too
     from_crm = (pl.col("_old_owner") == pl.col("crm_owner")).fill_null(False)
-    same_queue = pl.col("_old_queue") == pl.col("queue")
-    keeps_local = pl.col("_old_owner").is_not_null() & same_queue & ~(reassigns & from_crm)
+    # a requalified lead keeps its owner, in another queue too (and disqualified: the record stays,
+    # marked), unless it moved into a queue that reassigns; in its own queue only a CRM owner is replaced
+    same_queue = (pl.col("_old_queue") == pl.col("queue")).fill_null(False)
+    keeps_local = pl.col("_old_owner").is_not_null() & ((same_queue & ~(reassigns & from_crm)) | ~reassigns)
     keeps = keeps_crm | keeps_local.fill_null(False) | override.is_not_null()
     needs_turn = pl.col("queue").is_in(staffed) & ~keeps
     frame = frame.with_columns(needs_turn.fill_null(False).alias("_turn"))

@@ -36,8 +36,9 @@ class SignupSource(Protocol):
 
 def open_source(settings: Settings, path: Path | None = None) -> SignupSource:
     """The configured source, or the file at `path` when one is given."""
+    src = settings.source
     if path is not None:
-        return FileSource(path, settings.source.columns)
-    if settings.source.kind == "sql":
-        return SqlSource(settings.source.url, settings.source.table, settings.source.columns)
-    return FileSource(settings.config_path(settings.source.path), settings.source.columns)
+        return FileSource(path, src.columns, src.lookback_s)
+    if src.kind == "sql":
+        return SqlSource(src.url, src.table, src.columns, src.lookback_s)
+    return FileSource(settings.config_path(src.path), src.columns, src.lookback_s)

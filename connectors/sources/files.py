@@ -1,4 +1,9 @@
-"""Signups from a CSV, Parquet or JSON-lines file, read with polars."""
+"""Signups from a CSV, Parquet or JSON-lines file, read with polars.
+
+Rows are numbered as a person finds them in the file: CSV by line (the header is line 1),
+JSON lines by line, Parquet by row. A CSV that polars' fast reader refuses is read again
+row by row, so one malformed row becomes a dead letter naming its line, not a failed run.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,9 @@ from pathlib import Path
 import polars as pl
 
 from connectors.errors import SourceError
-from connectors.sources.cursor import TIMESTAMP, Cursor
-from connectors.sources.frame import canonicalise
+from connectors.sources.cursor import CURSOR_ID, TIMESTAMP, Cursor
+from connectors.sources.frame import ROW, canonicalise
+from connectors.sources.lenient_csv import read_lenient
 
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".jsonl": "ndjson", ".ndjson": "ndjson"}
 
@@ -18,9 +24,10 @@ SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", 
 class FileSource:
     """Reads the whole file once per run; `pending` yields the rows after the watermark."""
 
-    def __init__(self, path: Path, columns: dict[str, str]) -> None:
+    def __init__(self, path: Path, columns: dict[str, str], lookback_s: float = 0) -> None:
         self.path = path
         self.columns = columns
+        self.lookback_s = lookback_s
         self.key = f"file:{path.resolve()}"
 
     def check(self) -> None:
@@ -29,7 +36,8 @@ class FileSource:
         canonicalise(header, self.columns, str(self.path))
 
     def pending(self, after: Cursor, batch_size: int) -> Iterator[pl.DataFrame]:
-        frame = canonicalise(self._read(), self.columns, str(self.path)).filter(after.after())
+        frame = canonicalise(self._read(), self.columns, str(self.path))
+        frame = frame.filter(after.after(frame.schema[CURSOR_ID], self.lookback_s))
         yield from frame.iter_slices(batch_size)
 
     def between(self, start: datetime, end: datetime, batch_size: int) -> Iterator[pl.DataFrame]:
@@ -38,11 +46,20 @@ class FileSource:
         yield from frame.filter((ts >= start) & (ts < end)).iter_slices(batch_size)
 
     def _read(self, n_rows: int | None = None) -> pl.DataFrame:
-        return read_table(self.path, n_rows, needs="a header row with at least an 'email' column")
+        frame = read_table(self.path, n_rows, needs="a header row with at least an 'email' column", lenient=True)
+        if ROW in frame.columns:
+            return frame
+        first = 2 if SUFFIXES[self.path.suffix.lower()] == "csv" else 1
+        return frame.with_row_index(ROW, offset=first)
 
 
-def read_table(path: Path, n_rows: int | None = None, needs: str = "a header row") -> pl.DataFrame:
-    """A CSV (every column as text), Parquet or JSON-lines file; SourceError naming the file otherwise."""
+def read_table(
+    path: Path, n_rows: int | None = None, needs: str = "a header row", lenient: bool = False
+) -> pl.DataFrame:
+    """A CSV (every column as text), Parquet or JSON-lines file; SourceError naming the file otherwise.
+
+    `lenient`: a CSV with malformed rows is read row by row; those rows come back with their line
+    (`_row`) and what is wrong (`_malformed`), and only a file that cannot be read at all fails."""
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise SourceError(f"{path}: unsupported file type '{path.suffix}' (expected .csv, .parquet or .jsonl)")
@@ -53,7 +70,12 @@ def read_table(path: Path, n_rows: int | None = None, needs: str = "a header row
     try:
         if kind == "csv":
             separator = "\t" if path.suffix.lower() == ".tsv" else ","
-            return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", separator=separator, n_rows=n_rows)
+            try:
+                return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", separator=separator, n_rows=n_rows)
+            except pl.exceptions.ComputeError:
+                if not lenient:
+                    raise
+                return read_lenient(path, separator)
         if kind == "parquet":
             return pl.read_parquet(path, n_rows=n_rows)
         return pl.read_ndjson(path, infer_schema_length=None, n_rows=n_rows)

@@ -10,7 +10,7 @@ import polars as pl
 
 from connectors.domain import EMAIL
 from connectors.errors import SourceError
-from connectors.sources.cursor import ID, TIMESTAMP
+from connectors.sources.cursor import CURSOR_ID, ID, TIMESTAMP
 
 ROW = "_row"  # 1-based row number in the source, for error messages
 RAW_TIMESTAMP = "_signed_up_at_raw"
@@ -19,8 +19,11 @@ _AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
 _NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
 
-def canonicalise(frame: pl.DataFrame, columns: dict[str, str], where: str) -> pl.DataFrame:
-    """Rename mapped columns, check `email` exists, type the cursor columns, sort."""
+def canonicalise(frame: pl.DataFrame, columns: dict[str, str], where: str, sort: bool = True) -> pl.DataFrame:
+    """Rename mapped columns, check `email` exists, type the cursor columns, sort (unless the rows
+    come in cursor order already, as a SQL source's do: the database's order is the cursor's).
+
+    The cost is linear in cells: the schema is read once, never per column."""
     renames = {
         source: canonical for canonical, source in columns.items() if source in frame.columns and source != canonical
     }
@@ -31,14 +34,20 @@ def canonicalise(frame: pl.DataFrame, columns: dict[str, str], where: str) -> pl
         raise SourceError(f"{where}: required column '{mapped}' (email) not found; columns are: {found}")
     if ROW not in frame.columns:
         frame = frame.with_row_index(ROW, offset=1)
+    schema = frame.schema
+    integer_id = ID in schema and schema[ID].is_integer()
+    if integer_id:
+        frame = frame.with_columns(pl.col(ID).cast(pl.Int64).alias(CURSOR_ID))
     frame = frame.with_columns(
-        pl.col(name).cast(pl.String) for name in frame.columns if name != ROW and not _is_temporal(frame, name)
+        pl.col(name).cast(pl.String)
+        for name, dtype in schema.items()
+        if name not in (ROW, CURSOR_ID) and not dtype.is_temporal()
     )
     if TIMESTAMP not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(TIMESTAMP))
     frame = frame.with_columns(
         pl.col(TIMESTAMP).cast(pl.String).alias(RAW_TIMESTAMP),
-        _parse_timestamp(frame, TIMESTAMP),
+        _parse_timestamp(schema.get(TIMESTAMP, pl.String), TIMESTAMP),
     )
     if ID not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(ID))
@@ -46,16 +55,13 @@ def canonicalise(frame: pl.DataFrame, columns: dict[str, str], where: str) -> pl
         pl.col(EMAIL).str.strip_chars().str.to_lowercase(), pl.col(RAW_TIMESTAMP).fill_null(""), separator="|"
     )
     frame = frame.with_columns(pl.coalesce(pl.col(ID).str.strip_chars().replace("", None), derived).alias(ID))
-    return frame.sort([TIMESTAMP, ID], nulls_last=False, maintain_order=True)
+    if not integer_id:
+        frame = frame.with_columns(pl.col(ID).alias(CURSOR_ID))
+    return frame.sort([TIMESTAMP, CURSOR_ID], nulls_last=False, maintain_order=True) if sort else frame
 
 
-def _is_temporal(frame: pl.DataFrame, name: str) -> bool:
-    return frame.schema[name].is_temporal()
-
-
-def _parse_timestamp(frame: pl.DataFrame, name: str) -> pl.Expr:
+def _parse_timestamp(dtype: pl.DataType, name: str) -> pl.Expr:
     """Timestamps as naive UTC; several ISO-8601 spellings are accepted, anything else is null."""
-    dtype = frame.schema[name]
     col = pl.col(name)
     if isinstance(dtype, pl.Datetime):
         return (

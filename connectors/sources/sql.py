@@ -1,13 +1,16 @@
 """Signups from a table in any SQLAlchemy database (the product database, usually).
 
 The table and its columns are mapped in settings, so no code changes to fit a schema.
-Rows are streamed in cursor order with a WHERE clause on the watermark.
+Rows are streamed in cursor order with a WHERE clause on the watermark, compared in the
+columns' own types: integer ids as integers, and the naive-UTC watermark as UTC against a
+`timestamptz` column whatever the session's time zone. A table has no row numbers, so
+rows carry none (`_row` is null); their signup id names them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import sqlalchemy as sa
@@ -15,11 +18,11 @@ from sqlalchemy.engine import make_url
 
 from connectors.errors import ConfigError, SourceError
 from connectors.sources.cursor import ID, TIMESTAMP, Cursor
-from connectors.sources.frame import canonicalise
+from connectors.sources.frame import ROW, canonicalise
 
 
 class SqlSource:
-    def __init__(self, url: str, table: str, columns: dict[str, str]) -> None:
+    def __init__(self, url: str, table: str, columns: dict[str, str], lookback_s: float = 0) -> None:
         if not url:
             raise ConfigError("settings.toml: key 'source.url': a SQLAlchemy URL is required when source.kind = 'sql'")
         try:
@@ -28,6 +31,7 @@ class SqlSource:
             raise ConfigError(f"settings.toml: key 'source.url': not a SQLAlchemy URL: {exc}") from exc
         self.table = table
         self.columns = columns
+        self.lookback_s = lookback_s
         self.key = f"sql:{self._url.render_as_string(hide_password=True)}#{table}"
 
     def check(self) -> None:
@@ -40,25 +44,26 @@ class SqlSource:
 
     def pending(self, after: Cursor, batch_size: int) -> Iterator[pl.DataFrame]:
         engine = sa.create_engine(self._url)
-        query = self._query(self._table(engine), after)
-        with engine.connect() as conn:
-            for rows in pl.read_database(
-                query, conn, iter_batches=True, batch_size=batch_size, infer_schema_length=None
-            ):
-                yield canonicalise(rows, self.columns, self.key)
-        engine.dispose()
+        try:
+            yield from self._batches(engine, self._query(self._table(engine), after), batch_size)
+        finally:
+            engine.dispose()
 
     def between(self, start: datetime, end: datetime, batch_size: int) -> Iterator[pl.DataFrame]:
         engine = sa.create_engine(self._url)
-        table = self._table(engine)
-        ts = table.c[self.columns.get(TIMESTAMP, TIMESTAMP)]
-        query = self._query(table, Cursor()).where(ts >= start, ts < end)
+        try:
+            table = self._table(engine)
+            ts = table.c[self.columns.get(TIMESTAMP, TIMESTAMP)]
+            query = self._query(table, Cursor()).where(ts >= _bound(ts, start), ts < _bound(ts, end))
+            yield from self._batches(engine, query, batch_size)
+        finally:
+            engine.dispose()
+
+    def _batches(self, engine: sa.Engine, query: sa.Select[tuple[object, ...]], size: int) -> Iterator[pl.DataFrame]:
         with engine.connect() as conn:
-            for rows in pl.read_database(
-                query, conn, iter_batches=True, batch_size=batch_size, infer_schema_length=None
-            ):
-                yield canonicalise(rows, self.columns, self.key)
-        engine.dispose()
+            for rows in pl.read_database(query, conn, iter_batches=True, batch_size=size, infer_schema_length=None):
+                rows = rows.with_columns(pl.lit(None, dtype=pl.UInt32).alias(ROW))
+                yield canonicalise(rows, self.columns, self.key, sort=False)
 
     def _table(self, engine: sa.Engine) -> sa.Table:
         try:
@@ -84,9 +89,30 @@ class SqlSource:
         if id_name in table.c:
             order.append(table.c[id_name].asc())
         if not after.is_start:
-            start: datetime | None = after.signed_up_at
+            assert after.signed_up_at is not None
+            start = _bound(ts, after.signed_up_at)
             later = ts > start
             if id_name in table.c:
-                later = later | ((ts == start) & (sa.cast(table.c[id_name], sa.String) > (after.signup_id or "")))
+                column = table.c[id_name]
+                typed = after.typed_id(_is_integer(column))
+                if typed is not None:
+                    later = later | ((ts == start) & (column > typed))
+            if self.lookback_s > 0:
+                later = later | (ts >= _bound(ts, after.signed_up_at - timedelta(seconds=self.lookback_s)))
             query = query.where(ts.is_(None) | later)
         return query.order_by(*order)
+
+
+def _is_integer(column: sa.ColumnElement[object]) -> bool:
+    try:
+        return issubclass(column.type.python_type, int)
+    except NotImplementedError:
+        return False
+
+
+def _bound(column: sa.ColumnElement[object], when: datetime) -> datetime:
+    """A naive-UTC time as the column compares it: aware UTC for `timestamptz` (a naive value would be
+    read in the session's time zone), naive for a plain timestamp."""
+    if getattr(column.type, "timezone", False):
+        return when.replace(tzinfo=UTC)
+    return when

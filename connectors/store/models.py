@@ -67,6 +67,7 @@ class Assignment(SQLModel, table=True):
     email: str = Field(primary_key=True)
     queue: str | None = None
     owner: str | None = None
+    status: str | None = None  # active | disqualified (the owner's record is kept, marked)
     segment: str | None = None
     territory: str | None = None
     run_id: str | None = None
@@ -183,17 +184,40 @@ class Notification(SQLModel, table=True):
 
 
 class Run(SQLModel, table=True):
+    """One run and its books: processed = leads + duplicates + rejected + skipped_known."""
+
     __tablename__ = "runs"
     run_id: str = Field(primary_key=True)
     source_key: str | None = None
     started_at: UtcDatetime | None = None
     finished_at: UtcDatetime | None = None
-    status: str = "running"
+    status: str = "running"  # running | completed | stopped | failed | crashed
     dry_run: bool = False
     summary: str | None = None
+    processed: int | None = None
+    leads: int | None = None
+    duplicates: int | None = None
+    rejected: int | None = None
+    skipped_known: int | None = None
+    parent_run: str | None = None  # a backfill chunk's backfill run
+
+
+class SignupRow(SQLModel, table=True):
+    """A source row that fed a lead (or was folded into it as a duplicate): where and when it came from."""
+
+    __tablename__ = "signup_rows"
+    key: str = Field(primary_key=True)  # source key | row position | signup id
+    email: str = Field(index=True)
+    source_key: str
+    row_number: int | None = None
+    signup_id: str | None = None
+    signed_up_at: UtcDatetime | None = None
+    outcome: str  # lead | duplicate | stale (older than the stored signup) | known
+    run_id: str | None = None
+    seen_at: UtcDatetime | None = None
 
 
 TABLES = (
     Lead, Company, Assessment, Assignment, AuditEvent, EnrichmentCache, CrewCache, DeadLetter, SyncState, Run,
-    Review, Label, Notification,
+    Review, Label, Notification, SignupRow,
 )  # fmt: skip

@@ -23,6 +23,7 @@ from sqlmodel import SQLModel
 
 from connectors.errors import ConfigError, FatalError
 from connectors.sources.cursor import Cursor
+from connectors.store import rows as to_rows
 from connectors.store.models import (
     TABLES,
     Assessment,
@@ -37,6 +38,7 @@ from connectors.store.models import (
     Notification,
     Review,
     Run,
+    SignupRow,
     SyncState,
 )
 
@@ -73,8 +75,21 @@ class Store:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         try:
             SQLModel.metadata.create_all(self.engine, tables=[_table(t) for t in TABLES])
+            self._add_new_columns()
         except sa.exc.OperationalError as exc:
             raise FatalError(f"store {self.engine.url.render_as_string(hide_password=True)}: {exc.orig}") from exc
+
+    def _add_new_columns(self) -> None:
+        """A store made by an older leadq gets the (nullable) columns added since: no data is touched."""
+        inspector = sa.inspect(self.engine)
+        with self.engine.begin() as conn:
+            for model in TABLES:
+                table = _table(model)
+                present = {c["name"] for c in inspector.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in present and column.nullable:
+                        kind = column.type.compile(dialect=conn.dialect)
+                        conn.execute(sa.text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
 
     @contextmanager
     def writer_lock(self, wait_s: float) -> Iterator[None]:
@@ -164,6 +179,36 @@ class Store:
             if frames
             else pl.DataFrame(schema={"email": pl.String, "queue": pl.String, "owner": pl.String})
         )
+
+    def stored_signups(self, emails: Sequence[str]) -> pl.DataFrame:
+        """(email, signed_up_at) of these leads as the store holds them: the newest signup seen."""
+        table = _table(Lead)
+        rows: list[tuple[Any, ...]] = []
+        for chunk in _chunks(list(emails)):
+            rows += self._fetch(sa.select(table.c.email, table.c.signed_up_at).where(table.c.email.in_(chunk)))
+        return pl.DataFrame(rows, schema={"email": pl.String, "signed_up_at": pl.Datetime("us")}, orient="row")
+
+    def known_dead_letters(self, keys: Sequence[str]) -> set[str]:
+        """Which of these dead-letter keys are recorded already (the row was rejected by an earlier run)."""
+        table = _table(DeadLetter)
+        found: set[str] = set()
+        for chunk in _chunks(list(keys)):
+            found.update(row[0] for row in self._fetch(sa.select(table.c.key).where(table.c.key.in_(chunk))))
+        return found
+
+    def mark_crashed_runs(self, current_run: str) -> list[str]:
+        """Runs still `running` that are not this one: they died (the caller holds the writer lock, so no
+        other run is writing). They become `crashed`, with the time it was noticed."""
+        table = _table(Run)
+        with self.engine.begin() as conn:
+            stale = [row[0] for row in conn.execute(
+                sa.select(table.c.run_id).where(table.c.status == "running", table.c.run_id != current_run)
+            )]  # fmt: skip
+            if stale:
+                conn.execute(
+                    sa.update(table).where(table.c.run_id.in_(stale)).values(status="crashed", finished_at=_now())
+                )
+        return stale
 
     def known_emails(self, emails: Sequence[str]) -> set[str]:
         table = _table(Lead)
@@ -321,6 +366,7 @@ class Store:
         crm_failures: pl.DataFrame | None = None,
         crm_name: str = "local",
         held: pl.DataFrame | None = None,
+        seen: pl.DataFrame | None = None,
     ) -> None:
         """Write one decided batch in a single transaction: leads, companies, assessments, assignments,
         audit trail, dead letters, the inputs the CRM refused, the rotation it advanced, the leads
@@ -330,22 +376,26 @@ class Store:
             for decided, kind in ((leads, "decided"), (held, "held")):
                 if decided is None or decided.is_empty():
                     continue
-                self._upsert(conn, Company, _companies(decided, now), ["domain"])
-                self._upsert(conn, Lead, _leads(decided, run_id, now), ["email"])
-                self._upsert(conn, Assessment, _assessments(decided, run_id, now), ["email", "icp_version"])
-                self._insert_new(conn, AuditEvent, _audit(decided, run_id, now, kind), "event_key")
-            self._upsert(conn, Assignment, _assignments(leads, run_id, now), ["email"])
+                self._upsert(conn, Company, to_rows.companies_rows(decided, now), ["domain"])
+                self._upsert(conn, Lead, to_rows.leads_rows(decided, run_id, now), ["email"])
+                self._upsert(conn, Assessment, to_rows.assessments_rows(decided, run_id, now), ["email", "icp_version"])
+                self._insert_new(conn, AuditEvent, to_rows.audit_rows(decided, run_id, now, kind), "event_key")
+            self._upsert(conn, Assignment, to_rows.assignments_rows(leads, run_id, now), ["email"])
             if held is not None and not held.is_empty():
                 # a decision a person made meanwhile stands: the status is never overwritten
-                self._upsert(conn, Review, _held(held, run_id, now), ["email"], keep=("status",))
+                self._upsert(conn, Review, to_rows.held_rows(held, run_id, now), ["email"], keep=("status",))
             if "review_status" in leads.columns:
                 applied = leads.filter(pl.col("review_status").is_not_null())["email"].to_list()
                 reviews = _table(Review)
                 for chunk in _chunks(applied):
                     conn.execute(sa.update(reviews).where(reviews.c.email.in_(chunk)).values(applied_run=run_id))
-            self._upsert(conn, DeadLetter, _dead_letters(rejects, source_key, run_id, now), ["key"])
+            self._upsert(conn, DeadLetter, to_rows.dead_letters_rows(rejects, source_key, run_id, now), ["key"])
             if crm_failures is not None and not crm_failures.is_empty():
-                self._upsert(conn, DeadLetter, _crm_dead_letters(crm_failures, crm_name, run_id, now), ["key"])
+                self._upsert(
+                    conn, DeadLetter, to_rows.crm_dead_letters_rows(crm_failures, crm_name, run_id, now), ["key"]
+                )
+            if seen is not None and not seen.is_empty():
+                self._upsert(conn, SignupRow, to_rows.signup_rows(seen, source_key, run_id, now), ["key"])
             _set_state(conn, "rotation", positions)
 
     # --- reviews ------------------------------------------------------------------
@@ -513,126 +563,3 @@ def _set_state(conn: sa.Connection, key: str, value: Any) -> None:
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
-
-
-def _column(frame: pl.DataFrame, name: str) -> pl.Expr:
-    """The column, or nulls under its name when this batch lacks it."""
-    return pl.col(name) if name in frame.columns else pl.lit(None).alias(name)
-
-
-def _companies(leads: pl.DataFrame, now: datetime) -> pl.DataFrame:
-    """Companies enrichment changed (all of them when the batch does not say)."""
-    rows = leads.filter(pl.col("company_domain").is_not_null()).unique("company_domain", keep="last")
-    if "company_changed" in rows.columns:
-        rows = rows.filter(pl.col("company_changed"))
-    return rows.select(
-        pl.col("company_domain").alias("domain"),
-        _column(rows, "company_legal_name").alias("name"),
-        _column(rows, "industry"),
-        _column(rows, "employees").cast(pl.Int64),
-        _column(rows, "company_country").alias("country"),
-        _column(rows, "founded_year").cast(pl.Int64),
-        _column(rows, "linkedin_url"),
-        _column(rows, "description"),
-        _column(rows, "email_provider"),
-        _column(rows, "technologies"),
-        _column(rows, "company_sources").alias("sources"),
-        _column(rows, "company_provenance").alias("provenance"),
-        _column(rows, "enrichment_notes"),
-        pl.lit(now).alias("updated_at"),
-    )
-
-
-SIGNAL_EXCLUDE = {
-    "_row", "signup_id", "email", "first_name", "last_name", "job_title", "company_name", "website", "country",
-    "phone", "signed_up_at", "source", "email_domain", "company_domain", "email_type", "seniority", "function",
-    "company_legal_name", "industry", "employees", "company_country", "founded_year", "linkedin_url",
-    "description", "email_provider", "technologies", "company_sources", "company_provenance",
-    "enrichment_notes", "edited_fields", "company_changed", "score", "tier", "confidence", "reasons",
-    "disqualified_by", "icp_version", "segment", "territory", "queue", "owner", "method", "needs_review", "evidence",
-    "crm_owner", "hold_reason", "review_status", "queue_override", "owner_override",
-}  # fmt: skip
-
-
-def _leads(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
-    signals = [c for c in leads.columns if c not in SIGNAL_EXCLUDE]
-    signal_json = pl.struct(signals).struct.json_encode() if signals else pl.lit(None, dtype=pl.String)
-    return leads.select(
-        "email", "signup_id", "first_name", "last_name", "job_title", "seniority", "function", "company_domain",
-        "email_type", "country", "phone", "source", "signed_up_at", signal_json.alias("signals"), "icp_version",
-        pl.lit(run_id).alias("updated_run"), pl.lit(now).alias("updated_at"),
-    )  # fmt: skip
-
-
-def _assessments(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
-    return leads.select(
-        "email", "icp_version", "score", "tier", "confidence", "reasons", "disqualified_by",
-        _column(leads, "method").fill_null("rules").alias("method"),
-        _column(leads, "needs_review").fill_null(False).cast(pl.Boolean).alias("needs_review"),
-        _column(leads, "evidence").cast(pl.String).alias("evidence"), pl.lit(run_id).alias("run_id"),
-        pl.lit(now).alias("assessed_at"),
-    )  # fmt: skip
-
-
-def _assignments(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
-    return leads.select(
-        "email",
-        "queue",
-        "owner",
-        "segment",
-        "territory",
-        pl.lit(run_id).alias("run_id"),
-        pl.lit(now).alias("assigned_at"),
-    )
-
-
-def _audit(leads: pl.DataFrame, run_id: str, now: datetime, kind: str = "decided") -> pl.DataFrame:
-    decision = ["icp_version", "score", "tier", "queue", "owner"]
-    leads = leads.with_columns(_column(leads, c) for c in ("queue", "owner"))
-    key = pl.concat_str(
-        [pl.lit(kind), pl.col("email"), *(pl.col(c).cast(pl.String).fill_null("") for c in decision)],
-        separator="|",
-    )
-    detail = pl.struct(
-        [
-            *decision,
-            "confidence",
-            "reasons",
-            "disqualified_by",
-            _column(leads, "method").fill_null("rules").alias("method"),
-        ]
-    )
-    return leads.select(
-        key.alias("event_key"), pl.lit(run_id).alias("run_id"), "email", pl.lit(kind).alias("kind"),
-        detail.struct.json_encode().alias("detail"), pl.lit(now).alias("at"),
-    )  # fmt: skip
-
-
-def _held(held: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
-    return held.select(
-        "email", pl.lit("pending").alias("status"), pl.col("hold_reason").alias("held_because"), "company_domain",
-        pl.col("score").cast(pl.Int64), "tier", _column(held, "queue"), "reasons", "icp_version",
-        pl.lit(run_id).alias("held_run"), pl.lit(now).alias("held_at"),
-    )  # fmt: skip
-
-
-def _dead_letters(rejects: pl.DataFrame, source_key: str, run_id: str, now: datetime) -> pl.DataFrame:
-    if rejects.is_empty():
-        return pl.DataFrame()
-    by_row = pl.format("row:{}|{}", pl.col("_row"), pl.col("raw").str.slice(0, 120))
-    key = pl.concat_str([pl.lit(source_key), pl.coalesce(pl.col("signup_id"), by_row)], separator="|")
-    return rejects.select(
-        key.alias("key"), pl.lit(source_key).alias("source_key"), "signup_id",
-        pl.col("_row").cast(pl.Int64).alias("row_number"), "reason", "raw", pl.lit(run_id).alias("run_id"),
-        pl.lit(now).alias("created_at"),
-    )  # fmt: skip
-
-
-def _crm_dead_letters(failures: pl.DataFrame, crm_name: str, run_id: str, now: datetime) -> pl.DataFrame:
-    """Inputs the CRM refused, one row per lead (or company), with the CRM's message; a retry replaces it."""
-    subject = pl.coalesce(pl.col("email"), pl.col("raw").str.slice(0, 200))
-    return failures.select(
-        pl.concat_str([pl.lit(f"crm:{crm_name}"), subject], separator="|").alias("key"),
-        pl.lit(f"crm:{crm_name}").alias("source_key"), "signup_id", pl.lit(None, dtype=pl.Int64).alias("row_number"),
-        "reason", "raw", pl.lit(run_id).alias("run_id"), pl.lit(now).alias("created_at"),
-    ).unique("key", keep="last")  # fmt: skip

@@ -117,6 +117,6 @@ def test_bad_rows_never_lose_valid_ones(config_dir: Path, tmp_path: Path) -> Non
     assert leads["email"].to_list() == ["ana@northwind.io", "bo@acmecloud.com"]
     assert '"favourite_colour":"blue"' in leads["signals"][0]
     reasons = _store().read("select row_number, reason from dead_letters order by row_number").rows()
-    assert [r[0] for r in reasons] == [2, 3, 4, 6]
+    assert [r[0] for r in reasons] == [3, 4, 5, 7]  # lines of the file; the header is line 1
     assert "field 'company_name' is 10485760 characters long" in reasons[2][1]
     assert "signed_up_at 'last tuesday'" in reasons[3][1]
