@@ -24,6 +24,10 @@ def _process_defaults() -> None:
         # leadq's own loggers (leadq.crm, leadq.crew) reach the run's logs in Prefect
         "PREFECT_LOGGING_EXTRA_LOGGERS": "leadq",
         "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",  # the same code also runs outside a flow
+        # Prefect's in-process API starts a server (and, in a fresh LEADQ_HOME, migrates its database)
+        # before the first flow run. Its default 20 s is missed on a busy 2-core machine, and then
+        # nothing is processed; a slow start is not a failure, so leadq waits up to 3 minutes.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     }
     for name, value in defaults.items():
         os.environ.setdefault(name, value)

@@ -42,6 +42,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"| {summary['processed']} | {summary['rejected']} | {summary['leads']} | {summary['qualified']} "
         f"| {summary.get('held_for_review', 0)} |",
         "",
+        *_ledger(summary),
         *_alerts(summary),
         "## Tiers",
         "",
@@ -114,6 +115,25 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines += [f"| {s} | {t} |" for s, t in steps.items()]
         lines += ["", f"Slowest step: **{slowest}**."]
     return "\n".join(lines) + "\n"
+
+
+def _ledger(summary: dict[str, Any]) -> list[str]:
+    """The run's books: every row read is a lead, a duplicate, a reject, or a row the store already had."""
+    books = summary.get("ledger")
+    if not books:
+        return []
+    return [
+        "## Ledger",
+        "",
+        "| processed | leads | duplicates | rejected | skipped (known) | balanced |",
+        "|---:|---:|---:|---:|---:|---|",
+        f"| {books['processed']} | {books['leads']} | {books['duplicates']} | {books['rejected']} "
+        f"| {books['skipped_known']} | {'yes' if books['balanced'] else 'NO'} |",
+        "",
+        "processed = leads + duplicates + rejected + skipped (known): rows older than the stored signup, "
+        "read again behind the watermark, or rejected by an earlier run.",
+        "",
+    ]
 
 
 def _alerts(summary: dict[str, Any]) -> list[str]:

@@ -14,15 +14,18 @@ from typing import Any, Self
 from uuid import UUID
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from pydantic import BaseModel, Field, model_validator
 
 from connectors.store import Store
 from flows.alerts import alert_failed_run
 from flows.context import shared_context
 from flows.qualify import QualifyParams, qualify
+from flows.summary import check_books
 
 PROGRESS_KEY = "backfill-signups-progress"
+SUMMARY_KEY = "backfill-signups-summary"
+COUNTED = ("processed", "leads", "duplicates", "rejected", "skipped_known", "qualified", "crm_written", "crm_failed")
 
 
 class BackfillParams(BaseModel):
@@ -66,17 +69,20 @@ def backfill_signups(params: BackfillParams) -> dict[str, Any]:
         done_before = _done(store, source_key) if store.exists() else set()
         progress = create_progress_artifact(0.0, key=PROGRESS_KEY, description="backfill chunks done")
         assert isinstance(progress, UUID)  # called from a sync flow, so not a coroutine
-        totals: dict[str, Any] = {"chunks": len(ranges), "chunks_run": 0, "chunks_skipped": 0, "processed": 0,
-                                  "leads": 0, "qualified": 0, "rejected": 0, "crm_written": 0,
-                                  "crm_failed": 0}  # fmt: skip
+        totals: dict[str, Any] = {"chunks": len(ranges), "chunks_run": 0, "chunks_skipped": 0,
+                                  **dict.fromkeys(COUNTED, 0)}  # fmt: skip
+        table: list[dict[str, Any]] = []
         for i, (start, end) in enumerate(ranges, 1):
             key = _chunk_key(start, end)
             if key in done_before:
                 totals["chunks_skipped"] += 1
+                table.append({"chunk": key, "status": "done before"})
                 logger.info("chunk %s already backfilled: skipped", key)
             else:
                 summary = backfill_chunk(start, end, params.source, params.dry_run)
-                for name in ("processed", "leads", "qualified", "rejected", "crm_written", "crm_failed"):
+                table.append({"chunk": key, "status": "stopped" if summary.get("crm_stopped") else "run",
+                              **{name: summary.get(name, 0) for name in COUNTED}})  # fmt: skip
+                for name in COUNTED:
                     totals[name] += summary.get(name, 0)
                 totals["chunks_run"] += 1
                 if summary.get("crm_stopped"):
@@ -87,9 +93,28 @@ def backfill_signups(params: BackfillParams) -> dict[str, Any]:
                 if not params.dry_run:
                     _mark_done(store, source_key, key)
             update_progress_artifact(progress, 100.0 * i / len(ranges))
+    books = {name: totals[name] for name in ("processed", "leads", "duplicates", "rejected", "skipped_known")}
+    check_books(books, f"the backfill {params.start}..{params.end}")
+    totals["ledger"] = {**books, "balanced": True}
+    create_markdown_artifact(markdown=_render(params, table, totals), key=SUMMARY_KEY, description="leadq backfill")
     logger.info("backfill %s..%s: %d chunks run, %d skipped, %d signups processed", params.start, params.end,
                 totals["chunks_run"], totals["chunks_skipped"], totals["processed"])  # fmt: skip
     return {"start": str(params.start), "end": str(params.end), "dry_run": params.dry_run, **totals}
+
+
+def _render(params: BackfillParams, table: list[dict[str, Any]], totals: dict[str, Any]) -> str:
+    """The backfill's chunks, one row each with its own books, and the totals."""
+    names = ("processed", "leads", "duplicates", "rejected", "skipped_known", "crm_written")
+    lines = [f"# backfill-signups {params.start}..{params.end}" + (" (dry run)" if params.dry_run else ""), "",
+             "| chunk | status | " + " | ".join(n.replace("_", " ") for n in names) + " |",
+             "|---|---|" + "---:|" * len(names)]  # fmt: skip
+    for row in table:
+        day = row["chunk"][:10] if row["chunk"][11:16] == "00:00" else row["chunk"]
+        lines.append(f"| {day} | {row['status']} | " + " | ".join(str(row.get(n, "")) for n in names) + " |")
+    lines.append("| **total** | | " + " | ".join(str(totals[n]) for n in names) + " |")
+    lines += ["", f"{totals['chunks_run']} chunks run, {totals['chunks_skipped']} done before. "
+              "processed = leads + duplicates + rejected + skipped (known)."]  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def _chunk_key(start: datetime, end: datetime) -> str:

@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 a run that failed, 2 bad usage or bad config.
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import os
@@ -254,7 +255,15 @@ def review_list(
 
 
 Reason = Annotated[str, typer.Option("--reason", help="Why (kept with the decision as a labelled example).")]
-By = Annotated[str, typer.Option("--by", help="Who decided (default: $USER).")]
+By = Annotated[str, typer.Option("--by", help="Who decided (default: the operating-system user).")]
+
+
+def _os_user() -> str:
+    """The person at the terminal: a decision always records someone."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}"
 
 
 @review_app.command("approve")
@@ -288,7 +297,7 @@ def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: boo
     if overrides.get("tier") and overrides["tier"] not in TIERS:
         err.print(f"leadq: error: --tier {overrides['tier']!r}: expected one of {', '.join(TIERS)}")
         raise typer.Exit(2)
-    who = by or os.environ.get("USER") or "cli"
+    who = by.strip() or _os_user()
     try:
         decisions = [Decision(email=e.strip().lower(), decision=decision, why=reason, who=who, **overrides)
                      for e in emails]  # fmt: skip

@@ -357,8 +357,13 @@ def _run_batches(
         with timer("route"):
             leads, positions, stopped = route(leads, ctx, positions)
         cursor = last_cursor(raw, cursor, scope.started_at, ctx.settings.source.max_future_s)
-        batch_books = {"processed": raw.height, "leads": leads.height + held.height,
-                       "duplicates": prepared.duplicates, "rejected": prepared.rejects.height, "skipped_known": skipped}
+        batch_books = {
+            "processed": raw.height,
+            "leads": leads.height + held.height,
+            "duplicates": prepared.duplicates,
+            "rejected": prepared.rejects.height,
+            "skipped_known": skipped,
+        }
         check_books(batch_books, f"batch {totals.batches + 1}, before anything of it is written")  # fmt: skip
         if not stopped:
             with timer("sync"):

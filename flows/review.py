@@ -12,7 +12,7 @@ CRM, store) with the person's overrides.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import polars as pl
 from prefect import flow, get_run_logger
@@ -20,7 +20,7 @@ from prefect.context import FlowRunContext
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from connectors.domain import Tier
 from connectors.sources import FrameSource
@@ -30,6 +30,7 @@ from flows.context import RunContext, shared_context
 from flows.qualify import QualifyParams, qualify
 
 TierName = Literal["A", "B", "C", "D", "disqualified"]
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class ReviewForm(RunInput):
@@ -39,8 +40,8 @@ class ReviewForm(RunInput):
     tier: TierName | None = Field(None, description="Override the tier (empty: keep leadq's)")
     queue: str | None = Field(None, description="Override the queue (a queue in routing.yaml; empty: by the rules)")
     owner: str | None = Field(None, description="Override the owner (an SDR's email; empty: the queue's rotation)")
-    reason: str = Field(min_length=1, description="Why: kept with the decision and used as a labelled example")
-    reviewer: str = Field(min_length=1, description="Who decided")
+    reason: NonBlank = Field(description="Why: kept with the decision and used as a labelled example")
+    reviewer: NonBlank = Field(description="Who decided")
 
 
 class Decision(BaseModel):
@@ -48,8 +49,8 @@ class Decision(BaseModel):
 
     email: str
     decision: Literal["approved", "rejected"]
-    why: str = Field(min_length=1)
-    who: str = Field(min_length=1)
+    why: NonBlank
+    who: NonBlank
     tier: TierName | None = None
     queue: str | None = None
     owner: str | None = None
@@ -110,7 +111,9 @@ def _ask(ctx: RunContext, run_id: str, limit: int) -> int:
     pending = ctx.store.reviews("pending", limit=max(remaining, 0))
     suspend = _deployed()
     for row in pending.iter_rows(named=True):
-        form = ReviewForm.with_initial_data(description=describe(row), reviewer="")
+        # no initial value for reviewer or reason: Prefect rebuilds a field with initial data without its
+        # constraints, and a blank reviewer would pass
+        form = ReviewForm.with_initial_data(description=describe(row))
         key = "review-" + hashlib.sha256(row["email"].encode()).hexdigest()[:20]  # keys: lowercase, digits, dashes
         answer = (
             suspend_flow_run(wait_for_input=form, key=key, timeout=ctx.settings.review.timeout_s)

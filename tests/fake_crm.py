@@ -74,6 +74,7 @@ class _FakeCrm:
         self.window = window
         self.lock = threading.Lock()
         self.storm: list[int] = []  # statuses to answer the next requests with
+        self.storm_on = ""  # only requests whose path contains this get the storm ("": every request)
         self.requests: list[Seen] = []  # every request that reached the API (after auth)
         self.max_inputs = 0
         fake.fallback = self._serve
@@ -154,7 +155,7 @@ class FakeHubSpot(_FakeCrm):
                 return self._rate_limited("DAILY", "You have reached your daily limit.")
             self.daily_used += 1
         self.requests.append(seen)
-        if self.storm:
+        if self.storm and self.storm_on in seen.path:
             status = self.storm.pop(0)
             return _reply({"status": "error", "message": "internal error", "category": "INTERNAL_ERROR"}, status)
         reply = self._route(seen)

@@ -119,9 +119,9 @@ def _reject_reason(text_columns: list[str], rules: PrepareRules, now: datetime) 
 def _raw_preview(columns: list[str]) -> pl.Expr:
     """The rejected row as JSON, each value cut short, so a 10 MB field never reaches the store.
 
-    `signed_up_at` is kept as it was written (not as parsed), so a retry sees what the source had."""
-    hidden = (ROW, RAW_TIMESTAMP, MALFORMED, CURSOR_ID)
-    shown = [pl.col(RAW_TIMESTAMP if c == TIMESTAMP else c).alias(c) for c in columns if c not in hidden]
+    `signed_up_at` is kept as it was written (not as parsed), so a retry sees what the source had;
+    leadq's own bookkeeping columns (`_row`, `_cursor_id`, ...) are left out."""
+    shown = [pl.col(RAW_TIMESTAMP if c == TIMESTAMP else c).alias(c) for c in columns if not c.startswith("_")]
     return pl.struct(c.cast(pl.String).str.slice(0, _RAW_PREVIEW_CHARS) for c in shown).struct.json_encode()
 
 

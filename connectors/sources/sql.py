@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.compiler import compiles
 
 from connectors.errors import ConfigError, SourceError
 from connectors.sources.cursor import ID, TIMESTAMP, Cursor
@@ -54,7 +56,7 @@ class SqlSource:
         try:
             table = self._table(engine)
             ts = table.c[self.columns.get(TIMESTAMP, TIMESTAMP)]
-            query = self._query(table, Cursor()).where(ts >= _bound(ts, start), ts < _bound(ts, end))
+            query = self._query(table, Cursor()).where(_at(ts) >= _bound(ts, start), _at(ts) < _bound(ts, end))
             yield from self._batches(engine, query, batch_size)
         finally:
             engine.dispose()
@@ -84,21 +86,21 @@ class SqlSource:
                 f"{self.key}: column '{ts_name}' (signed_up_at) not found; an incremental SQL source needs it"
             )
         ts = table.c[ts_name]
-        order = [ts.asc().nulls_first()]
+        order = [_at(ts).asc().nulls_first()]
         query = sa.select(table)
         if id_name in table.c:
             order.append(table.c[id_name].asc())
         if not after.is_start:
             assert after.signed_up_at is not None
             start = _bound(ts, after.signed_up_at)
-            later = ts > start
+            later = _at(ts) > start
             if id_name in table.c:
                 column = table.c[id_name]
                 typed = after.typed_id(_is_integer(column))
                 if typed is not None:
-                    later = later | ((ts == start) & (column > typed))
+                    later = later | ((_at(ts) == start) & (column > typed))
             if self.lookback_s > 0:
-                later = later | (ts >= _bound(ts, after.signed_up_at - timedelta(seconds=self.lookback_s)))
+                later = later | (_at(ts) >= _bound(ts, after.signed_up_at - timedelta(seconds=self.lookback_s)))
             query = query.where(ts.is_(None) | later)
         return query.order_by(*order)
 
@@ -110,9 +112,32 @@ def _is_integer(column: sa.ColumnElement[object]) -> bool:
         return False
 
 
-def _bound(column: sa.ColumnElement[object], when: datetime) -> datetime:
+def _at(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """The time column as the database compares times. SQLite keeps times as text in whatever format
+    the product wrote ('2026-03-01 09:00:00' is not '2026-03-01 09:00:00.000000' as text), so there
+    both sides are compared as julian days."""
+    return _SqliteTime(column)
+
+
+class _SqliteTime(sa.sql.expression.FunctionElement[Any]):
+    """julianday(column) on SQLite, the column itself elsewhere."""
+
+    inherit_cache = True
+    name = "leadq_time"
+
+
+@compiles(_SqliteTime)
+def _plain_time(element: _SqliteTime, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(next(iter(element.clauses)), **kw))
+
+
+@compiles(_SqliteTime, "sqlite")
+def _julian_time(element: _SqliteTime, compiler: Any, **kw: Any) -> str:
+    return f"julianday({compiler.process(next(iter(element.clauses)), **kw)})"
+
+
+def _bound(column: sa.ColumnElement[Any], when: datetime) -> sa.ColumnElement[Any]:
     """A naive-UTC time as the column compares it: aware UTC for `timestamptz` (a naive value would be
-    read in the session's time zone), naive for a plain timestamp."""
-    if getattr(column.type, "timezone", False):
-        return when.replace(tzinfo=UTC)
-    return when
+    read in the session's time zone), naive for a plain timestamp; a julian day on SQLite."""
+    value = when.replace(tzinfo=UTC) if getattr(column.type, "timezone", False) else when
+    return _SqliteTime(sa.literal(value, type_=column.type))

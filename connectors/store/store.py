@@ -433,6 +433,9 @@ class Store:
                 for row in conn.execute(sa.select(table).where(table.c.email.in_(emails), table.c.status == "pending"))
             }
             missing = [e for e in emails if e not in pending]
+            anonymous = [d["email"] for d in decisions if not str(d.get("who") or "").strip()]
+            if anonymous:
+                raise ValueError(f"no reviewer given for {', '.join(anonymous)}: every decision records who made it")
             if missing:
                 raise ValueError(f"not waiting for review: {', '.join(missing)} (see `leadq review list`)")
             labels = []

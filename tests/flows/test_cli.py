@@ -110,6 +110,26 @@ def test_installed_command_twice_is_clean(config_dir: Path, tmp_path: Path) -> N
     assert (tmp_path / "home" / "prefect").is_dir()  # Prefect's run history lives under LEADQ_HOME
 
 
+def test_a_first_run_succeeds_while_the_machine_is_saturated(config_dir: Path, tmp_path: Path) -> None:
+    """A fresh LEADQ_HOME (Prefect's in-process API starts and migrates its database) while every core
+    is busy: Prefect's default 20 s start-up timeout was missed here and nothing was processed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "LEADQ__"))}
+    env |= {"LEADQ_CONFIG_DIR": str(config_dir), "LEADQ_HOME": str(tmp_path / "fresh")}
+    burn = "import time\nend = time.monotonic() + 240\nwhile time.monotonic() < end: pass"
+    hogs = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(3 * (os.cpu_count() or 2))]
+    try:
+        leadq = Path(sys.executable).with_name("leadq")
+        done = subprocess.run([leadq, "run", "--json"], env=env, capture_output=True, text=True, timeout=400,
+                              check=False)  # fmt: skip
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "ERROR" not in done.stderr
+    assert json.loads(done.stdout)["processed"] == 30
+
+
 def test_edit_company_marks_fields_as_set_by_a_person(config_dir: Path) -> None:
     result = runner.invoke(app, ["edit-company", "acme.io", "industry=healthcare", "employees=40", "--by", "rita"])
     assert result.exit_code == 0, result.stderr

@@ -104,3 +104,25 @@ def test_concurrent_runs_on_postgres_never_process_a_batch_twice(
     alone = Store(load_settings().store_url)
     expected = alone.read("select owner, count(*) as n from assignments where owner is not null group by owner")
     assert per_sdr.sort("owner").equals(expected.sort("owner"))
+
+
+def test_a_naive_utc_watermark_compares_correctly_with_timestamptz_in_any_session_zone(postgres_url: str) -> None:
+    """The watermark is naive UTC. Bound as naive, PostgreSQL would read it in the session's zone
+    (here New York, 5 hours behind), and the rows of those hours would be read again or skipped."""
+    from connectors.sources import Cursor, SqlSource, last_cursor
+
+    url = _database(postgres_url)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("create table users (id bigint primary key, email text, created_at timestamptz)"))
+        values = ["(1, 'a@acme.io', '2026-03-01 09:00:00+00')", "(2, 'b@acme.io', '2026-03-01 12:00:00+00')",
+                  "(10, 'c@acme.io', '2026-03-01 12:00:00+00')"]  # fmt: skip
+        conn.execute(sa.text("insert into users values " + ", ".join(values)))
+    engine.dispose()
+    in_new_york = url + "?options=-c%20TimeZone%3DAmerica/New_York"
+    source = SqlSource(in_new_york, "users", {"signed_up_at": "created_at", "signup_id": "id"})
+    first = next(source.pending(Cursor(), 2))
+    assert first["email"].to_list() == ["a@acme.io", "b@acme.io"]
+    assert first["signed_up_at"][1].isoformat() == "2026-03-01T12:00:00"  # read back as naive UTC
+    cursor = last_cursor(first, Cursor())
+    assert [b["email"].to_list() for b in source.pending(cursor, 100)] == [["c@acme.io"]]

@@ -96,6 +96,20 @@ def test_bad_decisions_are_refused_with_the_reason_and_change_nothing(config_dir
     assert _store().reviews("pending").height == 2 and _store().read("select * from labels").is_empty()
 
 
+def test_every_decision_records_who_made_it(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import getpass
+
+    _require_approval(config_dir, "northwind.io")
+    qualify_signups(QualifyParams())
+    monkeypatch.delenv("USER", raising=False)  # the OS user is asked of the system, not of $USER
+    blank = runner.invoke(app, ["review", "approve", "maria.lopez@northwind.io", "--by", "  ", "--reason", "fit"])
+    assert blank.exit_code == 0, blank.output
+    assert _row(_store(), "reviews", "maria.lopez@northwind.io")["decided_by"] == getpass.getuser()
+    with pytest.raises(ValueError, match=r"no reviewer given for j\.chen@northwind\.io"):
+        _store().decide([{"email": "j.chen@northwind.io", "decision": "approved", "who": " ", "why": "x"}])
+    assert _row(_store(), "reviews", "j.chen@northwind.io")["status"] == "pending"
+
+
 def test_autonomy_dial_holds_or_skips_each_action(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEADQ__AUTONOMY__OWNER_ASSIGNMENT", "approve")
     summary = qualify_signups(QualifyParams())
@@ -125,6 +139,9 @@ def test_a_paused_review_resumes_with_the_submitted_form(config_dir: Path) -> No
         inputs = {i.key: i.value for i in client.filter_flow_run_input(paused, "paused-review-", 10, set())}
     description = next(v for k, v in inputs.items() if k.endswith("description"))
     assert "j.chen@northwind.io" in description and "account northwind.io requires approval" in description
+    for blank in ("", "   "):  # Prefect drops a field's constraints when the form has initial data for it
+        with pytest.raises(Exception, match=r"reviewer|[Vv]alidation"):
+            resume_flow_run(paused, run_input={"decision": "approve", "reason": "strategic", "reviewer": blank})
     resume_flow_run(paused, run_input={"decision": "approve", "tier": "A", "reason": "strategic", "reviewer": "sam"})
     worker.join(timeout=120)
     assert outcome == outcome | {"asked": 1, "applied": 1, "pending": 1}
