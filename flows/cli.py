@@ -25,7 +25,7 @@ from connectors.errors import LeadqError
 from connectors.settings import load_settings
 from connectors.store import Store
 from connectors.store.export import export_leads, write_export
-from flows import cli_reports
+from flows import cli_explain, cli_reports
 from flows.console import err, fail, out, print_json_lines
 from flows.context import preload_context
 from flows.progress import reporting_to
@@ -461,6 +461,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
     out.print(f"run {summary['run_id']} · every lead with its reasons: leadq export --out leads.csv")
 
 
+app.command("explain")(cli_explain.explain)
 app.command("shadow-report")(cli_reports.shadow_report)
 app.command("eval")(cli_reports.eval_command)
 app.command("calibrate")(cli_reports.calibrate_command)

@@ -77,7 +77,9 @@ def prepare_step(raw: pl.DataFrame, ctx: RunContext, scope: ReadScope) -> tuple[
     prepared = prepare_batch(raw, ctx.rules, scope.started_at)
     if not ctx.has_store:
         return dataclasses.replace(prepared, leads=prepared.leads.drop(BEHIND, strict=False)), 0
-    leads, skipped = split_known(prepared.leads, ctx.store.stored_signups(prepared.leads["email"]), scope.replay)
+    leads, skipped = split_known(
+        prepared.leads, ctx.store.stored_signups(prepared.leads["email"].to_list()), scope.replay
+    )
     outcome = dict(skipped.select("email", OUTCOME).iter_rows())
     seen = prepared.seen.with_columns(
         pl.when(pl.col(OUTCOME) == "lead")
@@ -85,6 +87,8 @@ def prepare_step(raw: pl.DataFrame, ctx: RunContext, scope: ReadScope) -> tuple[
         .otherwise(pl.col(OUTCOME))
         .alias(OUTCOME)
     )
+    if scope.replay:  # the rows come from the store (a review, a retry), not from a source: nothing new was read
+        seen = seen.clear()
     rejects = prepared.rejects
     if not scope.replay and not rejects.is_empty():
         keys = dead_letter_keys(rejects, ctx.source.key)

@@ -58,7 +58,7 @@ class Cursor:
         """Rows strictly after this cursor, and those of the last `lookback_s` seconds before it;
         rows with no timestamp always qualify."""
         ts, sid = pl.col(TIMESTAMP), pl.col(CURSOR_ID)
-        if self.is_start:
+        if self.signed_up_at is None:
             return pl.lit(True)
         typed = self.typed_id(id_dtype.is_integer())
         same_time = (ts == self.signed_up_at) & (sid > typed) if typed is not None else pl.lit(False)

@@ -47,7 +47,7 @@ def canonicalise(frame: pl.DataFrame, columns: dict[str, str], where: str, sort:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(TIMESTAMP))
     frame = frame.with_columns(
         pl.col(TIMESTAMP).cast(pl.String).alias(RAW_TIMESTAMP),
-        _parse_timestamp(schema.get(TIMESTAMP, pl.String), TIMESTAMP),
+        _parse_timestamp(schema.get(TIMESTAMP, pl.String()), TIMESTAMP),
     )
     if ID not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(ID))
