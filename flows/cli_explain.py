@@ -81,9 +81,11 @@ def _lines(story: dict[str, Any]) -> list[str]:
         lines += _section("Crew evidence", evidence)
     a = story["assignment"]
     if a:
-        lines += _section("Owner now", [f"{a.get('owner') or 'no owner'} in queue {a.get('queue') or '-'} "
-                                        f"({a.get('status') or 'active'}; segment {a.get('segment')}, "
-                                        f"territory {a.get('territory')}), since {_t(a.get('assigned_at'))}"])  # fmt: skip
+        owner = (
+            f"{a.get('owner') or 'no owner'} in queue {a.get('queue') or '-'} ({a.get('status') or 'active'}; "
+            f"segment {a.get('segment')}, territory {a.get('territory')}), since {_t(a.get('assigned_at'))}"
+        )
+        lines += _section("Owner now", [owner])
     reviews = []
     for r in story["reviews"]:
         reviews.append(f"{_t(r['held_at'])}  held: {r['held_because']} (proposed {r['tier']}, {r['queue'] or '-'})")
