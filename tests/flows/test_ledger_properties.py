@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from connectors.settings import load_settings
@@ -42,13 +42,17 @@ rows_of_a_step = st.lists(
         Row,
         kind=st.sampled_from(["good"] * 6 + [*BAD, "duplicate"]),
         person=st.integers(0, len(EMAILS) - 1),
-        minute=st.one_of(st.none(), st.integers(0, 3 * 24 * 60)),
+        minute=st.one_of(st.integers(0, 3 * 24 * 60), st.integers(0, 3 * 24 * 60), st.none()),  # a third undated
     ),
     min_size=1,
     max_size=12,
 )
-actions = st.sampled_from(["run", "run", "backfill", "kill_before_commit", "kill_before_write"])
-steps = st.lists(st.tuples(rows_of_a_step, actions), min_size=1, max_size=3)
+# a backfill re-reads the days of one earlier step (any of them: n modulo the steps so far)
+actions = st.one_of(
+    st.sampled_from(["run", "run", "kill_before_commit", "kill_before_write"]),
+    st.tuples(st.just("backfill"), st.integers(0, 10)),
+)
+steps = st.lists(st.tuples(rows_of_a_step, actions), min_size=1, max_size=4)
 
 
 class _Source:
@@ -90,13 +94,13 @@ def _books_balance(summary: dict[str, Any]) -> None:
     ), books
 
 
-def _act(action: str, source: _Source, step: int) -> None:
+def _act(action: str | tuple[str, int], source: _Source, step: int) -> None:
     params = QualifyParams(source=str(source.path))
     if action == "run":
         _books_balance(qualify_signups(params))
-    elif action == "backfill":
-        first = (START + timedelta(days=4 * max(step - 1, 0))).date()
-        summary = backfill_signups(BackfillParams(start=first, end=first + timedelta(days=7), chunk_days=8,
+    elif isinstance(action, tuple):  # a backfill over the days of an earlier step, which may hold older signups
+        first = (START + timedelta(days=4 * (action[1] % (step + 1)))).date()
+        summary = backfill_signups(BackfillParams(start=first, end=first + timedelta(days=3), chunk_days=4,
                                                   source=str(source.path)))  # fmt: skip
         _books_balance(summary)
     else:  # the process dies: after the CRM write and before the watermark, or before anything is written
@@ -117,7 +121,12 @@ def _act(action: str, source: _Source, step: int) -> None:
 # each example is several real flow runs (a second or two each): a few dozen runs in all
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sequence=steps)
-def test_any_sequence_of_runs_backfills_and_kills_loses_nothing(sequence: list[tuple[list[Row], str]]) -> None:
+@example(  # the case a backfill got wrong: it re-read an older signup and stored it over the newer one
+    sequence=[([Row("good", 0, 10)], "run"), ([Row("good", 0, 10)], "run"), ([Row("good", 1, 5)], ("backfill", 0))]
+)
+def test_any_sequence_of_runs_backfills_and_kills_loses_nothing(
+    sequence: list[tuple[list[Row], str | tuple[str, int]]],
+) -> None:
     folder = Path(tempfile.mkdtemp(prefix="leadq-property-"))
     saved = {k: os.environ.get(k) for k in ("LEADQ_CONFIG_DIR", "LEADQ_HOME", "LEADQ__RUN__BATCH_SIZE")}
     try:
