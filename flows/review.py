@@ -30,7 +30,7 @@ from flows.context import RunContext, shared_context
 from flows.qualify import QualifyParams, qualify
 
 TierName = Literal["A", "B", "C", "D", "disqualified"]
-NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=r"\S")]  # not blank
 
 
 class ReviewForm(RunInput):

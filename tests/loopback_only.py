@@ -1,0 +1,78 @@
+"""The test suite reaches nothing but this machine: a connect, a datagram or a name lookup for anything
+other than loopback is refused (as an OSError, as if offline) and recorded, and the test that made
+it fails, even when the code under test swallowed the error.
+
+Installed by tests/conftest.py before any test module is imported.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+escapes: list[str] = []  # what the current test tried; conftest fails the test when it is not empty
+
+_getaddrinfo = socket.getaddrinfo
+_connect = socket.socket.connect
+_connect_ex = socket.socket.connect_ex
+_sendto = socket.socket.sendto
+
+
+class NetworkEscape(OSError):
+    """A test tried to reach past loopback."""
+
+
+def _is_loopback(host: Any) -> bool:
+    if host is None:
+        return True
+    name = host.decode() if isinstance(host, bytes) else str(host)
+    name = name.strip("[]").split("%")[0].lower()
+    if name in LOOPBACK_NAMES or name == "":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse(what: str) -> NetworkEscape:
+    escapes.append(what)
+    return NetworkEscape(f"the test suite reaches only loopback: {what} refused")
+
+
+def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if not _is_loopback(host):
+        raise _refuse(f"name lookup of {host!r}")
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+def _address_host(address: Any) -> Any:
+    return address[0] if isinstance(address, tuple) else None  # AF_UNIX paths are local
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    if not _is_loopback(_address_host(address)):
+        raise _refuse(f"connect to {address!r}")
+    return _connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    if not _is_loopback(_address_host(address)):
+        raise _refuse(f"connect to {address!r}")
+    return _connect_ex(self, address)
+
+
+def _guarded_sendto(self: socket.socket, data: Any, *args: Any) -> int:
+    address = args[-1]
+    if not _is_loopback(_address_host(address)):
+        raise _refuse(f"datagram to {address!r}")
+    return _sendto(self, data, *args)
+
+
+def install() -> None:
+    socket.getaddrinfo = _guarded_getaddrinfo  # type: ignore[assignment]
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    socket.socket.sendto = _guarded_sendto  # type: ignore[method-assign,assignment]
