@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests import loopback_only
 from tests.fakes import FakeHttp
+
+loopback_only.install()  # before any test module runs: nothing here reaches past this machine
 
 # Before anything imports Prefect: its state in a throwaway folder, nothing phones home.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="leadq-test-prefect-")
@@ -23,11 +26,34 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "config" / "data" / "sample_signups.csv"
 
 
+@pytest.fixture(autouse=True)
+def _stays_on_loopback() -> Iterator[None]:
+    """Fail the test that tried to reach past loopback, even if the code under test swallowed the error."""
+    loopback_only.escapes.clear()
+    yield
+    tried, loopback_only.escapes[:] = list(loopback_only.escapes), []
+    if tried:
+        pytest.fail("the test reached past loopback: " + "; ".join(dict.fromkeys(tried)), pytrace=False)
+
+
+def offline_settings(folder: Path) -> None:
+    """The copied settings fetch no website and ask no DNS server: a test that wants them points
+    them at a local fake."""
+    path = folder / "settings.toml"
+    text = path.read_text()
+    text = text.replace("[enrichment.website]\n", "[enrichment.website]\nenabled = false\n", 1)
+    text = text.replace("[enrichment.dns]\n", "[enrichment.dns]\nenabled = false\n", 1)
+    text = text.replace('probe_host = "example.com"', 'probe_host = ""').replace('probe_domain = "gmail.com"',
+                                                                                'probe_domain = ""')  # fmt: skip
+    path.write_text(text)
+
+
 @pytest.fixture
 def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private copy of config/ and an empty LEADQ_HOME; tests may edit both freely."""
     folder = tmp_path / "config"
     shutil.copytree(REPO / "config", folder)
+    offline_settings(folder)
     for name in list(os.environ):
         if name.startswith("LEADQ__"):
             monkeypatch.delenv(name)

@@ -42,6 +42,7 @@ def site(fake_http: FakeHttp, monkeypatch: pytest.MonkeyPatch, config_dir: Path)
     fake_http.routes["/sites/jsonld-co.com/"] = html(f'<script type="application/ld+json">{json.dumps(ORG)}</script>')
     monkeypatch.setenv("LEADQ__ENRICHMENT__WEBSITE__URL_TEMPLATE", fake_http.url + "/sites/{domain}/")
     monkeypatch.setenv("LEADQ__ENRICHMENT__WEBSITE__PROBE_HOST", "")
+    monkeypatch.setenv("LEADQ__ENRICHMENT__WEBSITE__ENABLED", "true")
     monkeypatch.setenv("LEADQ__ENRICHMENT__DNS__ENABLED", "false")
     return fake_http
 

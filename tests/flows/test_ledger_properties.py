@@ -20,7 +20,7 @@ from connectors.settings import load_settings
 from connectors.store import Store
 from flows.backfill import BackfillParams, backfill_signups
 from flows.qualify import QualifyParams, qualify_signups
-from tests.conftest import REPO
+from tests.conftest import REPO, offline_settings
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -131,6 +131,7 @@ def test_any_sequence_of_runs_backfills_and_kills_loses_nothing(
     saved = {k: os.environ.get(k) for k in ("LEADQ_CONFIG_DIR", "LEADQ_HOME", "LEADQ__RUN__BATCH_SIZE")}
     try:
         shutil.copytree(REPO / "config", folder / "config")
+        offline_settings(folder / "config")
         os.environ |= {"LEADQ_CONFIG_DIR": str(folder / "config"), "LEADQ_HOME": str(folder / "home"),
                        "LEADQ__RUN__BATCH_SIZE": "4"}  # fmt: skip
         source = _Source(folder / "signups.csv")

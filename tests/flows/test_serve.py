@@ -20,7 +20,7 @@ from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from connectors.store import Store
-from tests.conftest import REPO
+from tests.conftest import REPO, offline_settings
 
 LEADQ = Path(sys.executable).with_name("leadq")
 
@@ -47,6 +47,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     root = tmp_path_factory.mktemp("serve")
     config = root / "config"
     shutil.copytree(REPO / "config", config)
+    offline_settings(config)
     routing = config / "routing.yaml"
     routing.write_text(
         routing.read_text().replace("accounts: {}\n", "accounts:\n  northwind.io: {approval_required: true}\n")

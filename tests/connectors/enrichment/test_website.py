@@ -125,8 +125,14 @@ def test_redirect_loops_stop_at_the_limit(fake_http: FakeHttp) -> None:
     assert fake_http.hits("/sites/loop.io/") == 3
 
 
-def test_no_network_is_detected_once_and_skips_the_rest(fake_http: FakeHttp) -> None:
-    provider = _provider(fake_http, probe_host="host.that-does-not.resolve.invalid")
+def test_no_network_is_detected_once_and_skips_the_rest(fake_http: FakeHttp, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    def offline(host: object, *_args: object, **_kwargs: object) -> None:
+        raise socket.gaierror(-2, "Name or service not known")  # what an offline resolver answers
+
+    monkeypatch.setattr(socket, "getaddrinfo", offline)
+    provider = _provider(fake_http, probe_host="probe.example")
     assert provider.lookup("acme.io").status == "skipped"
     assert provider.lookup("beta.io").status == "skipped"
     assert fake_http.seen == []
