@@ -24,7 +24,7 @@ from rich.table import Table
 from connectors.errors import LeadqError
 from connectors.settings import load_settings
 from connectors.store import Store
-from connectors.store.export import export_leads, write_export
+from connectors.store.export import export_leads, to_csv, write_export
 from flows import cli_explain, cli_reports
 from flows.console import err, fail, out, print_json_lines
 from flows.context import preload_context
@@ -165,6 +165,14 @@ def export(
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Write to this file: .csv or .parquet. Default: CSV to stdout.")
     ] = None,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="CSV values exactly as stored, for machines: cells that start with = + - @ "
+            "are not prefixed with ' (by default they are, so a spreadsheet never runs them).",
+        ),
+    ] = False,
 ) -> None:
     """Write one row per lead with its score, tier, reasons, queue and owner."""
     try:
@@ -172,9 +180,9 @@ def export(
         store = Store(settings.store_url)
         frame = export_leads(store)
         if out_path is None:
-            sys.stdout.write(frame.write_csv())
+            sys.stdout.write(to_csv(frame, raw))
         else:
-            write_export(frame, out_path)
+            write_export(frame, out_path, raw)
             err.print(f"wrote {frame.height:,} leads to {out_path}")
     except LeadqError as exc:
         raise fail(exc) from None

@@ -36,13 +36,35 @@ def export_leads(store: Store) -> pl.DataFrame:
     return store.read(_QUERY).select(EXPORT_COLUMNS)
 
 
-def write_export(frame: pl.DataFrame, path: Path) -> None:
+FORMULA_START = r"^[=+\-@\t\r]"  # what a spreadsheet runs as a formula (OWASP: CSV injection)
+
+
+def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text cells a spreadsheet would run as a formula (`=HYPERLINK(…)`, `+cmd|…`, `@SUM`, a leading tab
+    or CR) get a leading apostrophe, so they open as text; numbers and other cells are unchanged."""
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(FORMULA_START))
+        .then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String
+    )
+
+
+def to_csv(frame: pl.DataFrame, raw: bool = False) -> str:
+    """The frame as CSV text, formulas neutralised unless `raw` (values exactly, for machines)."""
+    return (frame if raw else neutralise_formulas(frame)).write_csv()
+
+
+def write_export(frame: pl.DataFrame, path: Path, raw: bool = False) -> None:
+    """CSV (formulas neutralised unless `raw`) or Parquet (values exactly), by the file's extension."""
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise ConfigError(f"--out {path}: expected a .csv or .parquet file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
-        frame.write_csv(path)
+        path.write_text(to_csv(frame, raw))
     else:
         frame.write_parquet(path)
 

@@ -91,6 +91,26 @@ def test_run_json_then_export_csv_and_parquet(config_dir: Path, tmp_path: Path) 
     assert runner.invoke(app, ["export", "--out", str(tmp_path / "leads.xlsx")]).exit_code == 2
 
 
+def test_csv_exports_never_hand_a_spreadsheet_a_formula(config_dir: Path, tmp_path: Path) -> None:
+    hostile = tmp_path / "hostile.csv"
+    hostile.write_text(
+        "email,job_title,company_name,signed_up_at\n"
+        'ana@hostile-example.io,@SUM(1+1),"=HYPERLINK(""http://evil.example"",""x"")",2026-11-01T10:00:00Z\n'
+        "bo@other-example.io,+cmd|' /C calc'!A0,-2+3,2026-11-01T10:01:00Z\n"
+    )
+    assert runner.invoke(app, ["run", "--source", str(hostile)]).exit_code == 0
+    shown = pl.read_csv(runner.invoke(app, ["export"]).stdout.encode(), infer_schema=False)
+    cells = shown.select("job_title", "company_name").rows()
+    assert ("'@SUM(1+1)", '\'=HYPERLINK("http://evil.example","x")') in cells
+    assert ("'+cmd|' /C calc'!A0", "'-2+3") in cells
+    assert not any(c.startswith(("=", "+", "-", "@")) for row in cells for c in row if c)
+    raw = pl.read_csv(runner.invoke(app, ["export", "--raw"]).stdout.encode(), infer_schema=False)
+    assert ("@SUM(1+1)", '=HYPERLINK("http://evil.example","x")') in raw.select("job_title", "company_name").rows()
+    out = tmp_path / "leads.parquet"
+    assert runner.invoke(app, ["export", "--out", str(out)]).exit_code == 0
+    assert "@SUM(1+1)" in pl.read_parquet(out)["job_title"].to_list()  # Parquet is for machines: values exactly
+
+
 def test_installed_command_twice_is_clean(config_dir: Path, tmp_path: Path) -> None:
     """The quickstart path: the real `leadq` script, Prefect's local API, no server running."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "LEADQ__"))}
