@@ -341,15 +341,13 @@ def _run_batches(
         scope = dataclasses.replace(scope, watermark=watermark)
     positions = ctx.store.rotation_positions() if ctx.has_store else {}
     totals, cursor = RunTotals(), watermark
-    sync = sync_step.with_options(
-        retries=ctx.settings.crm.sync_retries, retry_delay_seconds=ctx.settings.crm.sync_retry_delay_s
-    )
+    # CRM reads (route) and writes (sync) retry alike: only RetriableError, `sync_retries` times
+    retries, delay = ctx.settings.crm.sync_retries, ctx.settings.crm.sync_retry_delay_s
+    sync = sync_step.with_options(retries=retries, retry_delay_seconds=delay)
+    route = route_step.with_options(retries=retries, retry_delay_seconds=delay)
     timer = _StepTimer(totals)
     batch_size = ctx.settings.run.batch_size
     batches = ctx.source.between(*window, batch_size) if window else ctx.source.pending(watermark, batch_size)
-    route = route_step.with_options(
-        retries=ctx.settings.crm.sync_retries, retry_delay_seconds=ctx.settings.crm.sync_retry_delay_s
-    )
     for raw, prepared, skipped, leads in _decided(ctx, params, scope, batches, timer, totals):
         if ctx.judge is not None:
             with timer("judge"):
@@ -368,7 +366,7 @@ def _run_batches(
             "rejected": prepared.rejects.height,
             "skipped_known": skipped,
         }
-        check_books(batch_books, f"batch {totals.batches + 1}, before anything of it is written")  # fmt: skip
+        check_books(batch_books, f"batch {totals.batches + 1}, before anything of it is written")
         if not stopped:
             with timer("sync"):
                 stopped = _publish(sync, ctx, params, leads, held, prepared, positions, run_id, totals)

@@ -210,13 +210,6 @@ class Store:
                 )
         return stale
 
-    def known_emails(self, emails: Sequence[str]) -> set[str]:
-        table = _table(Lead)
-        found: set[str] = set()
-        for chunk in _chunks(emails):
-            found.update(row[0] for row in self._fetch(sa.select(table.c.email).where(table.c.email.in_(chunk))))
-        return found
-
     def companies(self, domains: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The stored company rows for these domains (what the CRM already knows)."""
         table = _table(Company)
