@@ -2,26 +2,34 @@
 
 Each `ServiceClient` has explicit timeouts, a requests-per-second limit, a cap on
 requests in flight, retries on 429 and 5xx that honour `Retry-After` (capped), a
-circuit breaker, and a credit account with an optional per-run budget.
+circuit breaker, a credit account with an optional per-run budget, and a total
+deadline per call (`Deadline`: connect, redirects, body and retries together).
+Every attempt, retries included, goes through the pacer and is counted.
 
     LeadqError
     ├── RetriableError
-    │   └── ProviderSkipped      breaker open or budget spent: skip the service this run
+    │   ├── ProviderSkipped      breaker open, budget spent or time budget spent: skip the service this run
+    │   └── DeadlineExceeded     the call's total deadline passed
     └── FatalError               a 4xx other than 429: the request itself is wrong
+        └── EgressRefused        (connectors.egress) the URL or its address must not be fetched
 """
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
+from connectors.egress import PinnedAdapter, Resolver
 from connectors.errors import FatalError, RetriableError
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -29,6 +37,32 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 class ProviderSkipped(RetriableError):
     """The service is not called again this run (circuit open, budget spent, offline)."""
+
+
+class DeadlineExceeded(RetriableError):
+    """One call's total deadline passed (connect, redirects, body and retries together)."""
+
+
+@dataclass
+class Deadline:
+    """A total time allowance for one provider call; 0 seconds means none."""
+
+    seconds: float
+    started: float = field(default_factory=time.monotonic)
+
+    def remaining(self) -> float:
+        return self.seconds - (time.monotonic() - self.started) if self.seconds else float("inf")
+
+    def exclude(self, seconds: float) -> None:
+        """Time spent queueing for leadq's own limits (pacer, concurrency) is not the service's."""
+        self.started += seconds
+
+    def bound(self, timeout: float, what: str) -> float:
+        """`timeout` cut to what is left; DeadlineExceeded when nothing is."""
+        left = self.remaining()
+        if left <= 0:
+            raise DeadlineExceeded(f"{what}: the deadline of {self.seconds:g} s passed")
+        return min(timeout, left)
 
 
 @dataclass
@@ -45,6 +79,8 @@ class ServicePolicy:
     budget: float = 0.0  # credits per run; 0 means no budget
     window_requests: int = 0  # at most this many requests start in any window_s (0: no window)
     window_s: float = 10.0
+    deadline_s: float = 0.0  # total seconds for one call, retries included; 0 means none
+    time_budget_s: float = 0.0  # seconds this service may take in one run; 0 means no budget
 
 
 @dataclass
@@ -53,93 +89,91 @@ class ServiceStats:
     cost: float = 0.0
     failures: int = 0
     skipped: int = 0
+    time_s: float = 0.0  # wall time spent in this service's calls this run (summed over threads)
     open_reason: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
-class _CappedRetry(Retry):
-    """urllib3's retry, with `Retry-After` honoured up to a cap so one header cannot stall a run."""
-
-    cap_s: float = 30.0
-
-    def get_retry_after(self, response: Any) -> float | None:
-        value = super().get_retry_after(response)
-        return None if value is None else min(value, self.cap_s)
-
-    def new(self, **kw: Any) -> _CappedRetry:
-        retry = super().new(**kw)
-        retry.cap_s = self.cap_s
-        return retry
-
-
 class ServiceClient:
-    """A requests session for one service, safe to share between the threads of a batch."""
+    """A requests session for one service, safe to share between the threads of a batch.
 
-    def __init__(self, name: str, policy: ServicePolicy, headers: dict[str, str] | None = None) -> None:
+    With `pinned=True` (strangers' URLs) every connection resolves its host once and
+    connects only to an address the egress policy allows (`connectors.egress`)."""
+
+    def __init__(
+        self,
+        name: str,
+        policy: ServicePolicy,
+        headers: dict[str, str] | None = None,
+        pinned: bool = False,
+        allow_private_networks: bool = False,
+        resolve: Resolver | None = None,
+    ) -> None:
         self.name = name
         self.policy = policy
         self.stats = ServiceStats()
         self._session = requests.Session()
         self._session.headers.update({"User-Agent": "leadq/0.1 (+https://github.com/leadq)", **(headers or {})})
-        retry = _CappedRetry(
-            total=policy.retries,
-            status_forcelist=RETRY_STATUSES,
-            allowed_methods=frozenset({"GET", "HEAD"}),
-            backoff_factor=0.5,
-            respect_retry_after_header=True,
-            raise_on_status=False,
-            redirect=False,
-        )
-        retry.cap_s = policy.max_retry_after_s
-        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=max(policy.max_concurrency, 1))
+        pool = max(policy.max_concurrency, 1)
+        adapter: HTTPAdapter
+        if pinned:
+            self._session.trust_env = False  # a proxy would resolve the host instead of the pinned connection
+            adapter = PinnedAdapter(allow_private_networks, resolve, pool_maxsize=pool, max_retries=0)
+        else:
+            adapter = HTTPAdapter(pool_maxsize=pool, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
-        self._in_flight = threading.BoundedSemaphore(max(policy.max_concurrency, 1))
+        self._in_flight = threading.BoundedSemaphore(pool)
         self._pace_lock = threading.Lock()
         self._next_slot = 0.0
         self._window: deque[float] = deque()
 
-    def get(self, url: str, **kwargs: Any) -> requests.Response:
-        """GET with the service's limits; 404 is returned, other 4xx raise FatalError."""
-        self._admit()
-        with self._in_flight:
-            self._pace()
+    def get(self, url: str, deadline: Deadline | None = None, **kwargs: Any) -> requests.Response:
+        """GET with the service's limits and retries; 404 is returned, other 4xx raise FatalError."""
+        deadline = deadline or Deadline(self.policy.deadline_s)
+        last = ""
+        for attempt in range(self.policy.retries + 1):
             try:
-                response = self._session.get(url, timeout=self.policy.timeout_s, **kwargs)
-            except requests.RequestException as exc:
-                cause = _root_cause(exc)
-                self._failed(cause)
-                raise RetriableError(f"{self.name}: {url}: {cause}") from exc
-        with self.stats._lock:
-            self.stats.calls += 1
-        if response.status_code in RETRY_STATUSES:
-            self._failed(f"HTTP {response.status_code}")
-            raise RetriableError(f"{self.name}: {url}: HTTP {response.status_code} after {self.policy.retries} retries")
-        self._succeeded()
-        if 400 <= response.status_code < 500 and response.status_code != 404:
-            raise FatalError(f"{self.name}: {url}: HTTP {response.status_code}: {response.text[:300]}")
-        return response
+                response = self._send("GET", url, deadline, **kwargs)
+            except RetriableError as exc:
+                if isinstance(exc, ProviderSkipped | DeadlineExceeded):
+                    raise
+                last = str(exc)
+                if not self._wait_before_retry(attempt, None, deadline):
+                    self._failed(last)
+                    raise
+                continue
+            if response.status_code in RETRY_STATUSES:
+                last = f"{self.name}: {url}: HTTP {response.status_code}"
+                asked = _retry_after(response)
+                response.close()
+                if self._wait_before_retry(attempt, asked, deadline):
+                    continue
+                self._failed(f"HTTP {response.status_code}")
+                raise RetriableError(f"{last} after {attempt + 1} attempt(s)")
+            self._succeeded()
+            if 400 <= response.status_code < 500 and response.status_code != 404:
+                raise FatalError(f"{self.name}: {url}: HTTP {response.status_code}: {response.text[:300]}")
+            return response
+        raise RetriableError(last)  # not reached: the last attempt returns or raises
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One request under the service's limits; the caller reads the status (no retry on it)."""
-        self._admit()
-        with self._in_flight:
-            self._pace()
-            try:
-                response = self._session.request(method, url, timeout=self.policy.timeout_s, **kwargs)
-            except requests.RequestException as exc:
-                cause = _root_cause(exc)
-                self._failed(cause)
-                raise RetriableError(f"{self.name}: {method} {url}: {cause}") from exc
-        with self.stats._lock:
-            self.stats.calls += 1
-        return response
+        try:
+            return self._send(method, url, Deadline(self.policy.deadline_s), **kwargs)
+        except RetriableError as exc:
+            self._failed(str(exc))
+            raise
 
-    def succeeded(self) -> None:
-        self._succeeded()
-
-    def failed(self, what: str) -> None:
-        self._failed(what)
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        """Count the wall time of a whole provider call (several requests, the body) against the run."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            with self.stats._lock:
+                self.stats.time_s += time.monotonic() - started
 
     def charge(self, credits: float | None = None) -> None:
         """Book the credits of one billable call."""
@@ -151,14 +185,41 @@ class ServiceClient:
         with self.stats._lock:
             self.stats.open_reason = self.stats.open_reason or reason
 
+    def _send(self, method: str, url: str, deadline: Deadline, **kwargs: Any) -> requests.Response:
+        """One attempt: admitted, paced, counted, and bounded by what is left of the deadline."""
+        self._admit()
+        queued = time.monotonic()
+        with self._in_flight:
+            self._pace()
+            deadline.exclude(time.monotonic() - queued)
+            timeout = deadline.bound(self.policy.timeout_s, f"{self.name}: {method} {url}")
+            with self.stats._lock:
+                self.stats.calls += 1
+            try:
+                return self._session.request(method, url, timeout=timeout, **kwargs)
+            except requests.RequestException as exc:
+                raise RetriableError(f"{self.name}: {method} {url}: {_root_cause(exc)}") from exc
+
+    def _wait_before_retry(self, attempt: int, asked_s: float | None, deadline: Deadline) -> bool:
+        """Sleep before the next attempt; False when there is none (retries spent, or the deadline too near)."""
+        if attempt >= self.policy.retries:
+            return False
+        backoff = min(self.policy.max_retry_after_s, 0.5 * 2**attempt * (1 + random.random() / 2))
+        wait = min(self.policy.max_retry_after_s, asked_s) if asked_s is not None else backoff
+        if wait >= deadline.remaining():
+            return False
+        time.sleep(wait)
+        return True
+
     def _admit(self) -> None:
         with self.stats._lock:
+            if not self.stats.open_reason:
+                budget, time_budget = self.policy.budget, self.policy.time_budget_s
+                if budget and self.stats.cost + self.policy.cost_per_call > budget:
+                    self.stats.open_reason = f"credit budget of {budget:g} spent"
+                elif time_budget and self.stats.time_s >= time_budget:
+                    self.stats.open_reason = f"time budget of {time_budget:g} s spent"
             if self.stats.open_reason:
-                self.stats.skipped += 1
-                raise ProviderSkipped(f"{self.name}: skipped for this run ({self.stats.open_reason})")
-            budget = self.policy.budget
-            if budget and self.stats.cost + self.policy.cost_per_call > budget:
-                self.stats.open_reason = f"credit budget of {budget:g} spent"
                 self.stats.skipped += 1
                 raise ProviderSkipped(f"{self.name}: skipped for this run ({self.stats.open_reason})")
 
@@ -190,6 +251,21 @@ class ServiceClient:
     def _succeeded(self) -> None:
         with self.stats._lock:
             self.stats.failures = 0
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Seconds the service asked for in `Retry-After` (a number or an HTTP date), if it did."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
 
 
 def _root_cause(exc: BaseException) -> str:

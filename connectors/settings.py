@@ -129,6 +129,8 @@ class ServiceSettings(_Section):
     breaker_after: int = Field(5, ge=1)
     cost_per_call: float = Field(0.0, ge=0)
     budget: float = Field(0.0, ge=0)  # credits per run, 0 = no budget
+    deadline_s: float = Field(20.0, gt=0)  # one company's lookup in total: connect, redirects, body, retries
+    time_budget_s: float = Field(0.0, ge=0)  # seconds of lookups per run before the provider is skipped; 0 = none
     cache_ttl_days: float = Field(30.0, ge=0)
 
 

@@ -26,6 +26,7 @@ def publish_run_artifacts(summary: dict[str, Any]) -> None:
     rows += [{"metric": f"queue {queue}", "value": n} for queue, n in summary["by_queue"].items()]
     rows += [{"metric": f"enrichment calls {p}", "value": n} for p, n in summary.get("enrichment_calls", {}).items()]
     rows += [{"metric": f"enrichment credits {p}", "value": c} for p, c in summary.get("enrichment_cost", {}).items()]
+    rows += [{"metric": f"enrichment seconds {p}", "value": t} for p, t in summary.get("enrichment_time_s", {}).items()]
     create_table_artifact(table=rows, key=SUMMARY_KEY, description="leadq run summary")
     create_markdown_artifact(markdown=render_markdown(summary), key=REPORT_KEY, description="leadq run report")
 
@@ -76,11 +77,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"${summary.get('llm_cost_usd', 0)}; crew-assessed leads {summary.get('crew_leads', 0)}.",
     ]
     calls, cost = summary.get("enrichment_calls") or {}, summary.get("enrichment_cost") or {}
+    seconds = summary.get("enrichment_time_s") or {}
     if calls:
-        lines += ["", "## Enrichment", "", "| provider | calls | credits |", "|---|---:|---:|"]
-        lines += [f"| {p} | {calls[p]} | {cost.get(p, 0)} |" for p in calls]
+        lines += ["", "## Enrichment", "", "| provider | calls | credits | seconds |", "|---|---:|---:|---:|"]
+        lines += [f"| {p} | {calls[p]} | {cost.get(p, 0)} | {seconds.get(p, 0)} |" for p in calls]
         off = summary.get("enrichment_off") or {}
-        lines += [f"| {p} (off: {why}) | 0 | 0 |" for p, why in off.items()]
+        lines += [f"| {p} (off: {why}) | 0 | 0 | 0 |" for p, why in off.items()]
     held = summary.get("held_reasons") or {}
     if held:
         lines += [

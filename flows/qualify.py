@@ -297,6 +297,7 @@ def _locked_run(
             **_llm_usage(ctx),
             "enrichment_calls": {name: calls for name, (calls, _) in ctx.enricher.usage().items()},
             "enrichment_cost": {name: round(cost, 4) for name, (_, cost) in ctx.enricher.usage().items()},
+            "enrichment_time_s": ctx.enricher.seconds(),
             "enrichment_off": ctx.enricher.off(),
             "crm": ctx.crm.name,
             **ctx.crm.usage(),

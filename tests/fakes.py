@@ -24,6 +24,8 @@ class Reply:
     body: bytes | str = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    declared_length: int | None = None  # a Content-Length that lies (a body that breaks off)
+    drip_s: float = 0.0  # send the body one byte at a time, this far apart
 
 
 @dataclass
@@ -73,9 +75,16 @@ class FakeHttp:
                     self.send_response(reply.status)
                     for key, value in reply.headers.items():
                         self.send_header(key, value)
-                    self.send_header("Content-Length", str(len(body)))
+                    self.send_header("Content-Length", str(reply.declared_length or len(body)))
                     self.end_headers()
-                    self.wfile.write(body)
+                    if not reply.drip_s:
+                        self.wfile.write(body)
+                    for byte in body if reply.drip_s else b"":
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(reply.drip_s)
+                    if reply.declared_length:
+                        self.close_connection = True
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 

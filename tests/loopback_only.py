@@ -43,11 +43,16 @@ def _refuse(what: str) -> NetworkEscape:
 
 
 def _is_address(host: Any) -> bool:
-    """An IP literal: looking it up asks no one (a connect to it is judged on its own)."""
+    """An IP literal, also in the decimal, hex or octal forms inet_aton reads: looking it up asks no one
+    (a connect to it is judged on its own)."""
+    name = (host.decode() if isinstance(host, bytes) else str(host)).strip("[]").split("%")[0]
     try:
-        ipaddress.ip_address((host.decode() if isinstance(host, bytes) else str(host)).strip("[]").split("%")[0])
+        ipaddress.ip_address(name)
     except ValueError:
-        return False
+        try:
+            socket.inet_aton(name)
+        except OSError:
+            return False
     return True
 
 

@@ -25,7 +25,7 @@ def _policy(s: ServiceSettings) -> ServicePolicy:
     return ServicePolicy(
         timeout_s=s.timeout_s, rate_per_s=s.rate_per_s, max_concurrency=s.max_concurrency, retries=s.retries,
         max_retry_after_s=s.max_retry_after_s, breaker_after=s.breaker_after, cost_per_call=s.cost_per_call,
-        budget=s.budget,
+        budget=s.budget, deadline_s=s.deadline_s, time_budget_s=s.time_budget_s,
     )  # fmt: skip
 
 

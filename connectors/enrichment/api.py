@@ -34,7 +34,8 @@ class ApiProvider:
     def _get(self, path: str, params: dict[str, Any]) -> requests.Response | Lookup:
         """The response, or the Lookup that says why there is none (skipped, error)."""
         try:
-            return self.client.get(f"{self.base_url.rstrip('/')}{path}", params=params)
+            with self.client.timed():
+                return self.client.get(f"{self.base_url.rstrip('/')}{path}", params=params)
         except ProviderSkipped as exc:
             return Lookup("skipped", reason=str(exc))
         except (RetriableError, FatalError) as exc:

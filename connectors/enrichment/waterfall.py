@@ -13,6 +13,8 @@ policy (fill_if_empty, always, never); a field a person edited is never overwrit
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -68,9 +70,27 @@ class Enricher:
     def __post_init__(self) -> None:
         self._by_name = {p.name: p for p in self.providers}
         self._default_order = [p.name for p in self.providers]
+        self._seconds = {p.name: 0.0 for p in self.providers}
+        self._seconds_lock = threading.Lock()
 
     def usage(self) -> dict[str, tuple[int, float]]:
         return {p.name: p.usage() for p in self.providers}
+
+    def seconds(self) -> dict[str, float]:
+        """Wall time each provider's lookups took this run, summed over the worker threads."""
+        with self._seconds_lock:
+            return {name: round(spent, 2) for name, spent in self._seconds.items()}
+
+    def _ask(self, provider: Provider, domain: str) -> Lookup:
+        """One provider's answer; whatever goes wrong outside is that domain's error, never the run's."""
+        started = time.monotonic()
+        try:
+            return provider.lookup(domain)
+        except Exception as exc:  # a provider's bug or a stranger's answer must not fail the batch
+            return Lookup("error", reason=f"{provider.name}: {type(exc).__name__}: {str(exc)[:300]}")
+        finally:
+            with self._seconds_lock:
+                self._seconds[provider.name] += time.monotonic() - started
 
     def off(self) -> dict[str, str]:
         """Providers that did not run (or stopped) this run, with the reason."""
@@ -125,7 +145,7 @@ class Enricher:
                 if (domain, name) in cached:
                     answers[name] = Lookup.from_json(json.loads(cached[(domain, name)]))
                 else:
-                    answers[name] = self._by_name[name].lookup(domain)
+                    answers[name] = self._ask(self._by_name[name], domain)
                     if getattr(self._by_name[name], "cached", True) and answers[name].cacheable:
                         out.fresh.append((name, answers[name]))
             return answers[name]

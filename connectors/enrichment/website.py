@@ -1,16 +1,17 @@
 """Company facts from its own website: title, meta and Open Graph tags, schema.org
 `Organization` JSON-LD, social links and technology signatures.
 
-Bounded (size cap, timeout, redirect limit, HTML only) and SSRF-safe: every host,
-also after each redirect, is resolved first and private, loopback, link-local and
-reserved addresses are refused unless `allow_private_networks` is set. Cloud
-metadata addresses are refused always. (A host that changes its DNS answer between
-the check and the connection is not caught; use an egress proxy for that.)
+Bounded: a size cap, a timeout per read, a total deadline per company (connect,
+redirects, the about page, body and retries together), a redirect limit, HTML only.
+SSRF-safe through `connectors.egress`: every URL (the template, each redirect, the
+about link) is parsed once as the HTTP stack parses it, and every connection goes
+to the address that was checked. Whatever a site sends (a short body, a drip, bytes
+in an unknown charset, markup no parser likes) is that domain's "not found" with
+the reason, never a failed run.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import socket
@@ -21,16 +22,18 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import polars as pl
-from bs4 import BeautifulSoup
+import requests
+import urllib3
+from bs4 import BeautifulSoup, UnicodeDammit
 from pydantic import BaseModel, ValidationError
 
+from connectors.egress import EgressRefused, EgressUnresolvable, Resolver, parse_public_url
 from connectors.enrichment.base import FIELDS, Found, Lookup
 from connectors.errors import ConfigError, FatalError, RetriableError
-from connectors.http import ProviderSkipped, ServiceClient, ServicePolicy
+from connectors.http import Deadline, ProviderSkipped, ServiceClient, ServicePolicy
 from connectors.prepare.people import country_codes
 from connectors.settings import load_yaml_list, validation_message
 
-METADATA_ADDRESSES = {"169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254"}
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 ORGANIZATION_TYPES = {
     "organization",
@@ -62,12 +65,8 @@ def load_signatures(path: Path) -> list[Signature]:
     return signatures
 
 
-class Refused(Exception):
-    """The URL points somewhere leadq must not fetch."""
-
-
-class Unresolvable(Exception):
-    """The host has no address: the company has no website there."""
+class Unreadable(Exception):
+    """The page could not be read to its end or parsed: the site's fault, not the run's."""
 
 
 @dataclass
@@ -81,11 +80,15 @@ class WebsiteProvider:
     fetch_about: bool = True
     country_aliases: dict[str, str] = field(default_factory=dict)
     probe_host: str = ""
+    resolve: Resolver = socket.getaddrinfo
     name: str = "website"
     fields: frozenset[str] = frozenset(FIELDS) - {"email_provider"}
 
     def __post_init__(self) -> None:
-        self.client = ServiceClient(self.name, self.policy)
+        self.client = ServiceClient(
+            self.name, self.policy, pinned=True, allow_private_networks=self.allow_private_networks,
+            resolve=self.resolve,
+        )  # fmt: skip
         self._compiled = [(s.name, re.compile(s.pattern, re.IGNORECASE)) for s in self.signatures]
         self._probe_lock = threading.Lock()
         self._probed = False
@@ -99,7 +102,7 @@ class WebsiteProvider:
             if not self.probe_host:
                 return
             try:
-                socket.getaddrinfo(self.probe_host, 443, proto=socket.IPPROTO_TCP)
+                self.resolve(self.probe_host, 443, proto=socket.IPPROTO_TCP)
             except (socket.gaierror, OSError) as exc:
                 self.client.skip(f"no network: probe host {self.probe_host} does not resolve ({exc})")
 
@@ -114,42 +117,54 @@ class WebsiteProvider:
         self._probe()
         if self.client.stats.open_reason:
             return Lookup("skipped", reason=f"website: skipped for this run ({self.client.stats.open_reason})")
-        url = self.url_template.format(domain=domain)
+        with self.client.timed():
+            return self._lookup(self.url_template.format(domain=domain), Deadline(self.policy.deadline_s))
+
+    def _lookup(self, url: str, deadline: Deadline) -> Lookup:
         try:
-            final_url, html = self._fetch(url)
-        except Unresolvable as exc:
+            final_url, html = self._fetch(url, deadline)
+            if html is None:
+                return Lookup("not_found", reason=f"{url}: no HTML page")
+            soup, fields = self._read(html)
+        except EgressUnresolvable as exc:
             return Lookup("not_found", reason=str(exc))
-        except Refused as exc:
+        except EgressRefused as exc:
             return Lookup("refused", reason=str(exc))
+        except Unreadable as exc:
+            return Lookup("not_found", reason=str(exc))
         except ProviderSkipped as exc:
             return Lookup("skipped", reason=str(exc))
         except FatalError as exc:  # a 4xx page: there is no site to read
             return Lookup("not_found", reason=str(exc))
         except RetriableError as exc:
             return Lookup("error", reason=str(exc))
-        if html is None:
-            return Lookup("not_found", reason=f"{url}: no HTML page")
-        soup = BeautifulSoup(html, "html.parser")
-        fields = self._extract(soup, html)
         if self.fetch_about and "employees" not in fields:
             about = _about_link(soup, final_url)
             if about:
                 try:
-                    _, about_html = self._fetch(about)
-                except (Refused, Unresolvable, RetriableError, FatalError):
-                    about_html = None
-                if about_html:
-                    for name, value in self._extract(BeautifulSoup(about_html, "html.parser"), about_html).items():
-                        if name not in fields or fields[name].confidence < value.confidence:
-                            fields[name] = value
+                    _, about_html = self._fetch(about, deadline)
+                    about_fields = self._read(about_html)[1] if about_html else {}
+                except (Unreadable, RetriableError, FatalError):
+                    about_fields = {}
+                for name, value in about_fields.items():
+                    if name not in fields or fields[name].confidence < value.confidence:
+                        fields[name] = value
         return Lookup("ok", fields) if fields else Lookup("not_found", reason=f"{final_url}: nothing recognisable")
+
+    def _read(self, html: str) -> tuple[BeautifulSoup, dict[str, Found]]:
+        """The parsed page and its facts; markup no parser survives is Unreadable, never a crash."""
+        try:
+            soup = BeautifulSoup(html, "html.parser")
+            return soup, self._extract(soup, html)
+        except Exception as exc:  # hostile markup is data: any parser failure means "nothing to read here"
+            raise Unreadable(f"the page could not be parsed ({type(exc).__name__}: {str(exc)[:200]})") from exc
 
     # --- fetching -----------------------------------------------------------------
 
-    def _fetch(self, url: str) -> tuple[str, str | None]:
+    def _fetch(self, url: str, deadline: Deadline) -> tuple[str, str | None]:
         for _ in range(self.max_redirects + 1):
-            self._check(url)
-            response = self.client.get(url, allow_redirects=False, stream=True)
+            parse_public_url(url)
+            response = self.client.get(url, deadline, allow_redirects=False, stream=True)
             if response.is_redirect and "location" in response.headers:
                 url = urljoin(url, response.headers["location"])
                 response.close()
@@ -161,30 +176,9 @@ class WebsiteProvider:
             if kind not in HTML_TYPES:
                 response.close()
                 return url, None
-            return url, _read_capped(response, self.max_bytes)
-        raise Refused(f"{url}: more than {self.max_redirects} redirects")
-
-    def _check(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise Refused(f"{url}: only http(s) URLs with a host are fetched")
-        try:
-            infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-        except (socket.gaierror, UnicodeError) as exc:
-            raise Unresolvable(f"{parts.hostname}: does not resolve ({exc})") from exc
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0])
-            if str(address) in METADATA_ADDRESSES:
-                raise Refused(f"{parts.hostname} resolves to {address}, a cloud metadata address; refused")
-            private = (
-                address.is_private or address.is_loopback or address.is_link_local
-                or address.is_reserved or address.is_multicast or address.is_unspecified
-            )  # fmt: skip
-            if private and not self.allow_private_networks:
-                raise Refused(
-                    f"{parts.hostname} resolves to {address}, a private or loopback address; refused "
-                    "(enrichment.website.allow_private_networks = false)"
-                )
+            body, truncated = _read_body(response, self.max_bytes, deadline, self.policy.timeout_s)
+            return url, _decode(body, truncated, response.headers.get("content-type", ""))
+        raise EgressRefused(f"{url}: more than {self.max_redirects} redirects")
 
     # --- extraction ---------------------------------------------------------------
 
@@ -224,18 +218,41 @@ class WebsiteProvider:
         return codes[0] if len(codes) else None
 
 
-def _read_capped(response: Any, limit: int) -> str:
-    """At most `limit` bytes of the body, decoded leniently."""
+def _read_body(response: requests.Response, limit: int, deadline: Deadline, timeout_s: float) -> tuple[bytes, bool]:
+    """At most `limit` bytes of the (decompressed) body, within the deadline; and whether it was cut.
+
+    Each read waits at most what is left of the deadline, so a site that drips one byte
+    at a time is cut off at the deadline, not after it."""
+    raw = response.raw
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(64 * 1024):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= limit:
-            break
-    response.close()
-    body = b"".join(chunks)[:limit]
-    return body.decode(response.encoding or "utf-8", errors="replace")
+    try:
+        while size < limit:
+            wait = deadline.bound(timeout_s, f"{response.url}: reading the page")
+            sock = getattr(raw.connection, "sock", None)
+            if sock is not None:
+                sock.settimeout(wait)
+            chunk = raw.read1(min(64 * 1024, limit - size), decode_content=True)
+            if not chunk:
+                return b"".join(chunks), False
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks), True
+    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError, RetriableError) as exc:
+        raise Unreadable(f"{response.url}: the page broke off after {size:,} bytes ({type(exc).__name__}: "
+                         f"{str(exc)[:200]})") from exc  # fmt: skip
+    finally:
+        response.close()
+
+
+def _decode(body: bytes, truncated: bool, content_type: str) -> str:
+    """Text in the page's own encoding: the header's charset, else a BOM or meta tag, else the bytes' look."""
+    if truncated:  # a cut may split a character; end at the last tag instead
+        end = body.rfind(b">")
+        body = body[: end + 1] if end > 0 else body
+    match = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type, re.IGNORECASE)
+    dammit = UnicodeDammit(body, known_definite_encodings=[match.group(1)] if match else [], is_html=True)
+    return dammit.unicode_markup if dammit.unicode_markup is not None else body.decode("utf-8", errors="replace")
 
 
 def _meta(soup: BeautifulSoup) -> dict[str, str]:

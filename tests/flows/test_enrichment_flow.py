@@ -12,7 +12,7 @@ from connectors.settings import load_settings
 from connectors.store import Store
 from connectors.store.export import export_leads
 from flows.qualify import QualifyParams, qualify_signups
-from tests.fakes import FakeHttp, html
+from tests.fakes import FakeHttp, Reply, html
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -75,3 +75,22 @@ def test_a_site_on_a_private_address_is_not_fetched_and_the_reason_is_kept(site:
     notes = json.loads(row["enrichment_notes"])
     assert notes["website"].startswith("refused: 127.0.0.1 resolves to 127.0.0.1")
     assert row["industry"] is None
+
+
+def test_a_site_whose_page_breaks_off_does_not_fail_the_run(
+    site: FakeHttp, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A body shorter than its Content-Length used to fail every run, forever; now it is that domain's answer."""
+    monkeypatch.setenv("LEADQ__ENRICHMENT__WEBSITE__ALLOW_PRIVATE_NETWORKS", "true")
+    site.routes["/sites/jsonld-co.com/"] = Reply(200, "<title>Jsonld", {"Content-Type": "text/html"},
+                                                 declared_length=10_000)  # fmt: skip
+    path = _signups(tmp_path / "s.csv", "ana@jsonld-co.com", "bo@jsonld-co.com")
+    summary = qualify_signups(QualifyParams(source=str(path)))
+    assert (summary["processed"], summary["leads"], summary["rejected"]) == (2, 2, 0)
+    assert summary["enrichment_time_s"]["website"] >= 0
+    row = export_leads(Store(load_settings().store_url)).row(0, named=True)
+    assert "not_found:" in json.loads(row["enrichment_notes"])["website"]
+    assert "broke off" in json.loads(row["enrichment_notes"])["website"]
+    later = _signups(tmp_path / "later.csv", "cy@jsonld-co.com", start=5)
+    assert qualify_signups(QualifyParams(source=str(later)))["leads"] == 1
+    assert site.hits("/sites/jsonld-co.com/") == 1  # the answer was kept: the next run did not ask again

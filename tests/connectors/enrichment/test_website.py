@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -72,27 +73,32 @@ def test_about_page_is_read_when_the_homepage_lacks_the_company(fake_http: FakeH
 
 
 @pytest.mark.parametrize(
-    "reply",
+    ("reply", "reason"),
     [
-        html("<html><head><title>x</title><script type='application/ld+json'>{not json</script>"),
-        html("\x00\x01 garbage <<<>>> <meta content=>"),
-        Reply(200, b"%PDF-1.4 ...", {"Content-Type": "application/pdf"}),
-        html("gone", status=410),
+        (html("<html><head><title>x</title><script type='application/ld+json'>{not json</script>"), "nothing recognis"),
+        (html("\x00\x01 garbage <<<>>> <meta content=>"), "nothing recognisable"),
+        (Reply(200, b"%PDF-1.4 ...", {"Content-Type": "application/pdf"}), "no HTML page"),
+        (html("gone", status=410), "HTTP 410"),
     ],
 )
-def test_garbage_and_non_html_pages_give_no_facts_and_no_crash(fake_http: FakeHttp, reply: Reply) -> None:
+def test_garbage_and_non_html_pages_are_not_found_with_the_reason(
+    fake_http: FakeHttp, reply: Reply, reason: str
+) -> None:
     fake_http.routes["/sites/odd.io/"] = reply
-    assert _provider(fake_http).lookup("odd.io").status in ("not_found", "ok")
-    assert not _provider(fake_http).lookup("odd.io").fields.get("employees")
+    found = _provider(fake_http).lookup("odd.io")
+    assert (found.status, found.fields) == ("not_found", {})
+    assert reason in (found.reason or "")
 
 
 def test_huge_page_is_read_only_up_to_the_cap(fake_http: FakeHttp) -> None:
     head = '<head><meta property="og:site_name" content="Big Co"></head>'
-    fake_http.routes["/sites/big.io/"] = html(head + "<p>" + "x" * 8_000_000 + "</p>")
-    started = time.perf_counter()
-    found = _provider(fake_http, max_bytes=20_000).lookup("big.io")
-    assert found.fields["company_legal_name"].value == "Big Co"
-    assert time.perf_counter() - started < 5
+    tail = f'<script type="application/ld+json">{json.dumps(ORG)}</script>'  # beyond the cap
+    fake_http.routes["/sites/big.io/"] = html(head + "<p>" + "x" * 3_000_000 + "</p>" + tail)
+    capped = _provider(fake_http, max_bytes=20_000).lookup("big.io")
+    assert capped.fields["company_legal_name"].value == "Big Co"
+    assert "employees" not in capped.fields  # the JSON-LD past the cap was never read
+    whole = _provider(fake_http, max_bytes=4_000_000).lookup("big.io")
+    assert whole.fields["employees"].value == 350  # the same page, read whole, has it
 
 
 def test_slow_site_times_out(fake_http: FakeHttp) -> None:
@@ -102,6 +108,77 @@ def test_slow_site_times_out(fake_http: FakeHttp) -> None:
     found = _provider(fake_http, policy=policy).lookup("slow.io")
     assert found.status == "error" and "timed out" in (found.reason or "")
     assert time.perf_counter() - started < 1.5
+
+
+def test_a_body_shorter_than_its_content_length_is_not_found_with_the_reason(fake_http: FakeHttp) -> None:
+    page = '<meta property="og:site_name" content="Short Co">'
+    fake_http.routes["/sites/short.io/"] = Reply(200, page, {"Content-Type": "text/html"}, declared_length=50_000)
+    found = _provider(fake_http).lookup("short.io")
+    assert found.status == "not_found" and found.cacheable  # cached: the next run does not fetch it again
+    assert "broke off" in (found.reason or "") and "short.io" in (found.reason or "")
+
+
+def test_a_site_that_drips_its_page_is_cut_off_at_the_deadline(fake_http: FakeHttp) -> None:
+    fake_http.routes["/sites/drip.io/"] = Reply(200, "<title>" + "x" * 200 + "</title>", {"Content-Type": "text/html"},
+                                                drip_s=0.1)  # fmt: skip
+    policy = ServicePolicy(timeout_s=5, rate_per_s=0, retries=0, deadline_s=1.0)
+    provider = _provider(fake_http, policy=policy)
+    started = time.perf_counter()
+    found = provider.lookup("drip.io")
+    elapsed = time.perf_counter() - started
+    assert found.status == "not_found" and "deadline of 1 s" in (found.reason or "")
+    assert 0.9 < elapsed < 1.6  # 20 s to send it all; each read was under the 5 s timeout
+    assert provider.client.stats.time_s == pytest.approx(elapsed, abs=0.1)
+
+
+def test_retries_of_a_slow_site_stop_at_the_deadline(fake_http: FakeHttp) -> None:
+    fake_http.routes["/sites/slow.io/"] = Reply(200, "<title>late</title>", {"Content-Type": "text/html"}, delay_s=3)
+    policy = ServicePolicy(timeout_s=0.5, rate_per_s=0, retries=3, deadline_s=1.2)
+    started = time.perf_counter()
+    found = _provider(fake_http, policy=policy).lookup("slow.io")
+    assert found.status == "error"
+    assert time.perf_counter() - started < 1.6  # 4 tries of 0.5 s would be 2 s and more with backoff
+    assert 1 <= fake_http.hits("/sites/slow.io/") <= 2
+
+
+def test_a_time_budget_per_run_skips_the_site_once_spent(fake_http: FakeHttp) -> None:
+    fake_http.routes["/sites/slow.io/"] = Reply(200, "<title>late</title>", {"Content-Type": "text/html"}, delay_s=1)
+    policy = ServicePolicy(timeout_s=0.3, rate_per_s=0, retries=0, time_budget_s=0.5)
+    provider = _provider(fake_http, policy=policy)
+    assert [provider.lookup(d).status for d in ("slow.io", "slow.io", "slow.io")] == ["error", "error", "skipped"]
+    assert "time budget of 0.5 s spent" in (provider.off_reason() or "")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ('<meta charset="utf-8"><meta property="og:site_name" content="Müller Straße Überseé GmbH">', "text/html"),
+        (
+            '<meta property="og:site_name" content="Müller Straße Überseé GmbH">'
+            + "<p>Grüße aus Köln, schöne Straße</p>" * 20,
+            "text/html",
+        ),
+        (
+            '<meta http-equiv="Content-Type" content="text/html; charset=windows-1252">'
+            '<meta property="og:site_name" content="Müller Straße Überseé GmbH">',
+            "text/html",
+        ),
+    ],
+    ids=["meta-charset-utf8", "undeclared-utf8", "meta-windows-1252"],
+)
+def test_pages_without_a_charset_header_decode_without_mojibake(
+    fake_http: FakeHttp, body: str, content_type: str
+) -> None:
+    encoding = "windows-1252" if "1252" in body else "utf-8"
+    fake_http.routes["/sites/muller.de/"] = Reply(200, body.encode(encoding), {"Content-Type": content_type})
+    found = _provider(fake_http).lookup("muller.de")
+    assert found.fields["company_legal_name"].value == "Müller Straße Überseé GmbH"
+
+
+def test_the_charset_header_wins_over_a_wrong_guess(fake_http: FakeHttp) -> None:
+    body = '<meta property="og:site_name" content="Société Générale">'.encode("iso-8859-1")
+    fake_http.routes["/sites/sg.fr/"] = Reply(200, body, {"Content-Type": "text/html; charset=ISO-8859-1"})
+    assert _provider(fake_http).lookup("sg.fr").fields["company_legal_name"].value == "Société Générale"
 
 
 def test_loopback_is_refused_by_default_with_the_reason(fake_http: FakeHttp) -> None:
@@ -125,17 +202,17 @@ def test_redirect_loops_stop_at_the_limit(fake_http: FakeHttp) -> None:
     assert fake_http.hits("/sites/loop.io/") == 3
 
 
-def test_no_network_is_detected_once_and_skips_the_rest(fake_http: FakeHttp, monkeypatch: pytest.MonkeyPatch) -> None:
-    import socket
+def test_no_network_is_detected_once_and_skips_the_rest(fake_http: FakeHttp) -> None:
+    asked: list[object] = []
 
     def offline(host: object, *_args: object, **_kwargs: object) -> None:
+        asked.append(host)
         raise socket.gaierror(-2, "Name or service not known")  # what an offline resolver answers
 
-    monkeypatch.setattr(socket, "getaddrinfo", offline)
-    provider = _provider(fake_http, probe_host="probe.example")
+    provider = _provider(fake_http, probe_host="probe.example", resolve=offline)
     assert provider.lookup("acme.io").status == "skipped"
     assert provider.lookup("beta.io").status == "skipped"
-    assert fake_http.seen == []
+    assert fake_http.seen == [] and asked == ["probe.example"]
 
 
 def test_signature_file_errors_name_the_file(tmp_path: Path) -> None:
