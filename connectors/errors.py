@@ -7,16 +7,22 @@
     ├── FatalError              an outside service refused for good                → exit 1
     └── LedgerError             a run's books do not balance: a bug, never normal  → exit 1
 
-Messages say what was expected, what was found, and where (file, key, row).
+Messages say what was expected, what was found, and where (file, key, row). A message never
+carries a secret: it is scrubbed (`connectors.redact`) when the error is made.
 """
 
 from __future__ import annotations
+
+from connectors.redact import scrub
 
 
 class LeadqError(Exception):
     """Base of every error leadq raises on purpose."""
 
     exit_code = 1
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(scrub(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(LeadqError):

@@ -25,6 +25,7 @@ import polars as pl
 import requests
 
 from connectors.errors import ConfigError
+from connectors.redact import secret
 from connectors.settings import NotifySettings
 
 log = logging.getLogger("leadq.notify")
@@ -48,7 +49,7 @@ class SlackNotifier:
         self.settings = settings.slack
         self.webhooks: dict[str, tuple[str, str]] = {}  # route -> (variable, url)
         for route, variable in self.settings.webhooks.items():
-            url = env.get(variable, "").strip()
+            url = secret(env.get(variable, "").strip())
             if not url:
                 raise ConfigError(
                     f"settings.toml: key 'notify.slack.webhooks.{route}': the Slack webhook URL is read from the "

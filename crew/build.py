@@ -7,6 +7,7 @@ import logging
 import os
 from typing import Any
 
+from connectors.redact import secret
 from connectors.settings import Settings
 from connectors.store import Store
 from crew.icp import Icp
@@ -27,7 +28,7 @@ def build_judge(settings: Settings, icp: Icp, store: Store, environ: dict[str, s
     use_config(folder)
     budget = LlmBudget(llm.max_calls_per_run, llm.max_cost_usd_per_run, llm.usd_per_1k_prompt_tokens,
                        llm.usd_per_1k_completion_tokens)  # fmt: skip
-    runner = make_runner(llm, env.get(llm.api_key_env, ""), lambda domain: company_facts(store, domain))
+    runner = make_runner(llm, secret(env.get(llm.api_key_env, "")), lambda domain: company_facts(store, domain))
     return Judge(llm, settings.triage, icp, prompt_version(folder), runner, budget)
 
 

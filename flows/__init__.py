@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from connectors.redact import install_log_scrubber
+
 
 def _process_defaults() -> None:
     home = Path(os.environ.get("LEADQ_HOME") or ".leadq").expanduser().resolve()
@@ -35,3 +37,4 @@ def _process_defaults() -> None:
 
 
 _process_defaults()
+install_log_scrubber()  # no log line of this process carries a secret

@@ -26,7 +26,7 @@ from connectors.settings import load_settings
 from connectors.store import Store
 from connectors.store.export import export_leads, to_csv, write_export
 from flows import cli_explain, cli_reports
-from flows.console import err, fail, out, print_json_lines
+from flows.console import cell, err, error_line, fail, out, print_json_lines
 from flows.context import preload_context
 from flows.progress import reporting_to
 
@@ -47,7 +47,7 @@ def _flow_errors(what: str, hint: str = "") -> Iterator[None]:
     except LeadqError as exc:
         raise fail(exc) from None
     except Exception as exc:  # a failed flow run: Prefect has logged the traceback
-        err.print(f"[bold red]leadq: {what} failed:[/] {type(exc).__name__}: {exc}", highlight=False)
+        error_line(f"leadq: {what} failed: {type(exc).__name__}: {exc}")
         if hint:
             err.print(hint)
         raise typer.Exit(1) from None
@@ -133,7 +133,7 @@ def backfill(
 
     The live watermark is not moved, and a backfill never duplicates what scheduled runs wrote."""
     if end < start:
-        err.print(f"leadq: error: --end {end:%Y-%m-%d} is before --start {start:%Y-%m-%d}")
+        error_line(f"leadq: error: --end {end:%Y-%m-%d} is before --start {start:%Y-%m-%d}")
         raise typer.Exit(2)
     try:
         preload_context(str(source) if source else None).source.check()
@@ -220,7 +220,7 @@ def dead_letters_list(
             "CRM " + row["source_key"].removeprefix("crm:") if row["source_key"].startswith("crm:") else "source"
         )
         at = row["signup_id"] or (f"row {row['row_number']}" if row["row_number"] is not None else "")
-        table.add_row(where_from, at, row["reason"], str(row["created_at"])[:19])
+        table.add_row(cell(where_from), cell(at), cell(row["reason"]), str(row["created_at"])[:19])
     out.print(table)
 
 
@@ -255,8 +255,8 @@ def review_list(
         status = (
             row["status"] if row["status"] == "pending" else f"{row['status']} by {row['decided_by']}: {row['why']}"
         )
-        table.add_row(row["email"], row["company_domain"] or "", str(row["score"]), row["tier"], row["queue"] or "",
-                      row["held_because"] or "", status)  # fmt: skip
+        table.add_row(cell(row["email"]), cell(row["company_domain"]), str(row["score"]), cell(row["tier"]),
+                      cell(row["queue"]), cell(row["held_because"]), cell(status))  # fmt: skip
     out.print(table)
     out.print("Decide: leadq review approve EMAIL --reason '...' [--tier B] [--queue Q] [--owner SDR]; "
               "leadq review reject EMAIL --reason '...'", highlight=False)  # fmt: skip
@@ -303,7 +303,7 @@ def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: boo
     from flows.review import TIERS, Decision, ReviewParams, check_decisions, review_leads
 
     if overrides.get("tier") and overrides["tier"] not in TIERS:
-        err.print(f"leadq: error: --tier {overrides['tier']!r}: expected one of {', '.join(TIERS)}")
+        error_line(f"leadq: error: --tier {overrides['tier']!r}: expected one of {', '.join(TIERS)}")
         raise typer.Exit(2)
     who = by.strip() or _os_user()
     try:
@@ -318,7 +318,7 @@ def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: boo
     except LeadqError as exc:
         raise fail(exc) from None
     except ValueError as exc:
-        err.print(f"leadq: error: {exc}", highlight=False)
+        error_line(f"leadq: error: {exc}")
         raise typer.Exit(2) from None
     _console_logs(False)
     with _flow_errors("review", "The decisions are stored; the next review-leads run routes and writes them."):
@@ -342,7 +342,7 @@ def dead_letters_retry(
 
     Fixed ones leave the table; the others stay with their new reason."""
     if only not in (None, "crm", "source"):
-        err.print(f"leadq: error: --only {only!r}: expected crm or source")
+        error_line(f"leadq: error: --only {only!r}: expected crm or source")
         raise typer.Exit(2)
     try:
         preload_context()
@@ -378,7 +378,7 @@ def edit_company(
     for pair in values:
         name, sep, value = pair.partition("=")
         if not sep or name not in EDITABLE:
-            err.print(f"leadq: error: '{pair}': expected FIELD=VALUE with FIELD one of {', '.join(EDITABLE)}")
+            error_line(f"leadq: error: '{pair}': expected FIELD=VALUE with FIELD one of {', '.join(EDITABLE)}")
             raise typer.Exit(2)
         changes[EDITABLE[name]] = int(value) if name in ("employees", "founded_year") and value.isdigit() else value
     try:
@@ -427,7 +427,9 @@ def serve(
 
     with get_client(sync_client=True) as client:
         if client.api_healthcheck() is not None:
-            err.print(f"leadq: error: no Prefect server answers at PREFECT_API_URL={url}; start it with `leadq server`")
+            error_line(
+                f"leadq: error: no Prefect server answers at PREFECT_API_URL={url}; start it with `leadq server`"
+            )
             raise typer.Exit(2)
     err.print(f"Serving qualify-signups ({settings.run.schedule_cron} {settings.run.schedule_timezone}), "
               f"backfill-signups and review-leads against {url}. Ctrl-C stops (schedules pause).")  # fmt: skip

@@ -12,7 +12,7 @@ from connectors.errors import LeadqError
 from connectors.settings import load_settings
 from connectors.store import Store
 from connectors.store.story import lead_story
-from flows.console import err, fail, out
+from flows.console import error_line, fail, out
 
 WIDTH = 80
 
@@ -30,7 +30,7 @@ def explain(
         raise fail(exc) from None
     story = lead_story(store, email) if store.exists() else None
     if story is None:
-        err.print(f"leadq: error: no lead or signup row for '{email.strip()}' in the store", highlight=False)
+        error_line(f"leadq: error: no lead or signup row for '{email.strip()}' in the store")
         raise typer.Exit(2)
     if as_json:
         print(json.dumps(story, default=str))

@@ -3,21 +3,47 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 import polars as pl
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from connectors.errors import LeadqError
+from connectors.redact import scrub
 
 out = Console()
 err = Console(stderr=True)
 
 
+def printable(value: object) -> str:
+    """Text from the outside world made safe for a terminal: secrets scrubbed, and control and
+    format characters (escape sequences, carriage returns, bidi overrides) shown as escapes."""
+    text = scrub(str(value))
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch == " " or unicodedata.category(ch)[0] not in "CZ" else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
+def cell(value: object) -> Text:
+    """A table cell that shows the value as it is: no Rich markup read from data, nothing unprintable."""
+    return Text("" if value is None else printable(value))
+
+
 def fail(exc: LeadqError) -> typer.Exit:
     """Print the error in one line and exit with its code (2: config or input, 1: a run)."""
-    err.print(f"[bold red]leadq: error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    error_line(f"leadq: error: {exc}")
     return typer.Exit(exc.exit_code)
+
+
+def error_line(message: str) -> None:
+    """One error line on stderr: the message as data (no markup from it, nothing unprintable)."""
+    err.print(Text("leadq: ", style="bold red") + Text(printable(message.removeprefix("leadq: "))),
+              highlight=False, soft_wrap=True)  # fmt: skip
 
 
 def print_json_lines(frame: pl.DataFrame) -> None:

@@ -119,6 +119,7 @@ class FakeHubSpot(_FakeCrm):
         self.index: dict[tuple[str, str], dict[str, str]] = {}  # (object type, unique property) -> value -> id
         self.refuse_emails: set[str] = set()  # 207 per-input errors for these contacts
         self.poison_emails: set[str] = set()  # a 400 for any batch that holds one of these
+        self.echo_token = False  # quote the caller's Authorization header in error messages (some vendors do)
         self._next_id = 1000
 
     # --- what tests read ---------------------------------------------------------------
@@ -146,7 +147,8 @@ class FakeHubSpot(_FakeCrm):
 
     def handle(self, seen: Seen) -> Reply:
         if seen.headers.get("authorization") != f"Bearer {self.token}":
-            return _reply({"status": "error", "message": "Authentication credentials not found.",
+            quoted = f" Got: {seen.headers.get('authorization')}" if self.echo_token else ""
+            return _reply({"status": "error", "message": "Authentication credentials not found." + quoted,
                            "category": "INVALID_AUTHENTICATION", "correlationId": "c-1"}, 401)  # fmt: skip
         if self.window is not None and not self.window.admit(seen.at):
             return self._rate_limited("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit.")
@@ -260,8 +262,10 @@ class FakeHubSpot(_FakeCrm):
         for item in inputs:
             key = str(item["id"]).lower()
             if object_type == "contacts" and key in self.refuse_emails:
-                errors.append({"status": "error", "category": "VALIDATION_ERROR",
-                               "message": f"Email address {key} is invalid", "context": {"ids": [key]}})  # fmt: skip
+                quoted = f" (request by {self.token})" if self.echo_token else ""
+                message = f"Email address {key} is invalid{quoted}"
+                errors.append({"status": "error", "category": "VALIDATION_ERROR", "message": message,
+                               "context": {"ids": [key]}})  # fmt: skip
                 continue
             if item["properties"].get("hubspot_owner_id") and item["properties"]["hubspot_owner_id"] not in {
                 str(o["id"]) for o in self.owners

@@ -11,6 +11,7 @@ import os
 from connectors.crm.base import CrmPlan, CrmResult, CrmSink, CrmStopped, check_mapping
 from connectors.crm.local import LocalCrm
 from connectors.errors import ConfigError
+from connectors.redact import secret
 from connectors.settings import Settings
 
 __all__ = ["CrmPlan", "CrmResult", "CrmSink", "CrmStopped", "LocalCrm", "build_crm"]
@@ -45,4 +46,4 @@ def _secret(variable: str, key: str) -> str:
             f"settings.toml: key 'crm.kind': the CRM needs the environment variable {variable} "
             f"(named by '{key}'), and it is not set"
         )
-    return value
+    return secret(value)

@@ -178,4 +178,4 @@ class BatchRefused(FatalError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.message = message
+        self.message = str(self)  # scrubbed of secrets, like every error message

@@ -16,6 +16,7 @@ from connectors.enrichment.reference import ReferenceFile
 from connectors.enrichment.waterfall import Enricher
 from connectors.enrichment.website import WebsiteProvider, load_signatures
 from connectors.http import ServicePolicy
+from connectors.redact import secret
 from connectors.settings import ServiceSettings, Settings
 
 __all__ = ["FIELDS", "Enricher", "Found", "Lookup", "Provider", "build_enricher"]
@@ -62,7 +63,7 @@ def build_enricher(settings: Settings, environ: dict[str, str] | None = None) ->
             ttl[name] = d.cache_ttl_days
         elif name in ("apollo", "pdl"):
             api = e.apollo if name == "apollo" else e.pdl
-            key = env.get(api.api_key_env, "")
+            key = secret(env.get(api.api_key_env, ""))
             if not api.enabled:
                 inactive[name] = "disabled in settings"
             elif not key:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.compiler import compiles
 
 from connectors.errors import ConfigError, SourceError
+from connectors.redact import secret_url
 from connectors.sources.cursor import ID, TIMESTAMP, Cursor
 from connectors.sources.frame import ROW, canonicalise
 
@@ -28,7 +29,7 @@ class SqlSource:
         if not url:
             raise ConfigError("settings.toml: key 'source.url': a SQLAlchemy URL is required when source.kind = 'sql'")
         try:
-            self._url = make_url(url)
+            self._url = make_url(secret_url(url))
         except sa.exc.ArgumentError as exc:
             raise ConfigError(f"settings.toml: key 'source.url': not a SQLAlchemy URL: {exc}") from exc
         self.table = table

@@ -10,6 +10,8 @@ from datetime import datetime
 
 import polars as pl
 
+from connectors.redact import scrubbed
+
 
 def column(frame: pl.DataFrame, name: str) -> pl.Expr:
     """The column, or nulls under its name when this batch lacks it."""
@@ -134,7 +136,7 @@ def dead_letters_rows(rejects: pl.DataFrame, source_key: str, run_id: str, now: 
         return pl.DataFrame()
     return rejects.select(
         dead_letter_keys(rejects, source_key).alias("key"), pl.lit(source_key).alias("source_key"), "signup_id",
-        pl.col("_row").cast(pl.Int64).alias("row_number"), "reason", "raw", pl.lit(run_id).alias("run_id"),
+        pl.col("_row").cast(pl.Int64).alias("row_number"), scrubbed("reason"), "raw", pl.lit(run_id).alias("run_id"),
         pl.lit(now).alias("created_at"),
     )  # fmt: skip
 
@@ -145,7 +147,7 @@ def crm_dead_letters_rows(failures: pl.DataFrame, crm_name: str, run_id: str, no
     return failures.select(
         pl.concat_str([pl.lit(f"crm:{crm_name}"), subject], separator="|").alias("key"),
         pl.lit(f"crm:{crm_name}").alias("source_key"), "signup_id", pl.lit(None, dtype=pl.Int64).alias("row_number"),
-        "reason", "raw", pl.lit(run_id).alias("run_id"), pl.lit(now).alias("created_at"),
+        scrubbed("reason"), "raw", pl.lit(run_id).alias("run_id"), pl.lit(now).alias("created_at"),
     ).unique("key", keep="last")  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
 from connectors.errors import ConfigError, FatalError
+from connectors.redact import scrub, secret_url
 from connectors.sources.cursor import Cursor
 from connectors.store import rows as to_rows
 from connectors.store.models import (
@@ -51,14 +52,14 @@ def _now() -> datetime:
 
 class Store:
     def __init__(self, url: str) -> None:
-        self.url = url
+        self.url = secret_url(url)
         try:
             # no pool for server databases: a run's few large transactions need no pooled connections,
             # and none is left open when a run's context is dropped
             pool = {} if url.startswith("sqlite") else {"poolclass": sa.pool.NullPool}
             self.engine = sa.create_engine(url, future=True, **pool)
         except (sa.exc.ArgumentError, ImportError) as exc:
-            raise ConfigError(f"settings.toml: key 'store.url': cannot use {url!r}: {exc}") from exc
+            raise ConfigError(f"settings.toml: key 'store.url': cannot use {scrub(url)!r}: {exc}") from exc
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
 
@@ -67,7 +68,13 @@ class Store:
         database = self.engine.url.database
         if self.engine.dialect.name == "sqlite" and database and database != ":memory:" and not Path(database).exists():
             return False
-        return sa.inspect(self.engine).has_table(SyncState.__tablename__)
+        try:
+            return sa.inspect(self.engine).has_table(SyncState.__tablename__)
+        except sa.exc.OperationalError as exc:
+            raise self._unreachable(exc) from exc
+
+    def _unreachable(self, exc: sa.exc.OperationalError) -> FatalError:
+        return FatalError(f"store {self.engine.url.render_as_string(hide_password=True)}: cannot connect: {exc.orig}")
 
     def create(self) -> None:
         database = self.engine.url.database
@@ -77,7 +84,7 @@ class Store:
             SQLModel.metadata.create_all(self.engine, tables=[_table(t) for t in TABLES])
             self._add_new_columns()
         except sa.exc.OperationalError as exc:
-            raise FatalError(f"store {self.engine.url.render_as_string(hide_password=True)}: {exc.orig}") from exc
+            raise self._unreachable(exc) from exc
 
     def _add_new_columns(self) -> None:
         """A store made by an older leadq gets the (nullable) columns added since: no data is touched."""
@@ -102,7 +109,11 @@ class Store:
         deadline = time.monotonic() + wait_s
         if self.engine.dialect.name == "postgresql":
             key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-            with self.engine.connect() as conn:
+            try:
+                conn = self.engine.connect()
+            except sa.exc.OperationalError as exc:
+                raise self._unreachable(exc) from exc
+            with conn:
                 while not conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar():
                     self._wait_or_fail(deadline, wait_s)
                 conn.commit()

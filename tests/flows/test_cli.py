@@ -173,3 +173,39 @@ def test_dead_letters_list_shows_each_rejected_row_with_its_reason(config_dir: P
     assert runner.invoke(app, ["dead-letters", "list", "--crm", "--json"]).stdout == ""
     table = runner.invoke(app, ["dead-letters", "list"]).stdout
     assert "email is empty" in table and "source" in table
+
+
+def test_control_characters_and_markup_from_the_data_never_reach_the_terminal(
+    config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows import console
+
+    monkeypatch.setattr(console.out, "width", 400)  # one line per row, so the test can read a cell whole
+    hostile = tmp_path / "hostile.csv"
+    hostile.write_text(
+        "email,signed_up_at\n"
+        '"x\x1b]0;owned\x07\x1b[2J[bold red]fake[/]\u202egnp.exe@",2026-11-01T10:00:00Z\n'
+        "ok@fine-example.io,2026-11-01T10:01:00Z\n",
+        encoding="utf-8",
+    )
+    assert runner.invoke(app, ["run", "--source", str(hostile)]).exit_code == 0
+    table = runner.invoke(app, ["dead-letters", "list"]).stdout
+    assert "\\x1b]0;owned\\x07\\x1b[2j" in table and "\\u202e" in table  # shown as escapes...
+    assert "[bold red]fake[/]" in table  # ...and the markup as text
+    assert not any(ch in table for ch in "\x1b\x07\u202e")
+    missing = runner.invoke(app, ["explain", "who\x1b[2J\r@nowhere.io"])
+    assert missing.exit_code != 0 and "who\\x1b[2J\\r@nowhere.io" in missing.stderr
+    assert not any(ch in missing.stderr for ch in "\x1b\r")
+
+
+def test_store_errors_name_the_store_but_never_its_password(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADQ__STORE__URL", "postgresql+psycopg://bob:hunter2secret@127.0.0.1:1/leads")
+    for args in (["export"], ["dead-letters", "list"], ["run"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, args
+        assert "store postgresql+psycopg://bob:***@127.0.0.1:1/leads: cannot connect" in result.stderr, args
+        assert "hunter2secret" not in result.stdout + result.stderr and "Traceback" not in result.stderr, args
+    monkeypatch.setenv("LEADQ__STORE__URL", "nosuchdb://bob:hunter2secret@db.internal/leads")
+    result = runner.invoke(app, ["export"])
+    assert result.exit_code == 2 and "'nosuchdb://bob:***@db.internal/leads'" in result.stderr
+    assert "hunter2secret" not in result.stdout + result.stderr

@@ -227,10 +227,44 @@ def test_no_token_is_a_config_error_and_a_refused_token_names_the_setting(
     monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN")
     with pytest.raises(ConfigError, match="HUBSPOT_ACCESS_TOKEN"):
         run(source=source)
-    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-wrong")
-    with pytest.raises(FatalError, match="token_env variable was refused"):
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-wrong-token")
+    hubspot.echo_token = True  # the refusal quotes the header it got, token and all
+    with pytest.raises(FatalError, match="token_env variable was refused") as refused:
         run(source=source)
-    assert "pat-wrong" not in "".join(str(s.body) for s in hubspot.fake.seen)
+    assert hubspot.fake.seen[-1].headers["authorization"] == "Bearer pat-wrong-token"  # it did travel, in the header
+    assert "Bearer ***" in str(refused.value) and "pat-wrong-token" not in str(refused.value)
+
+
+def test_a_vendor_that_echoes_the_token_leaks_it_nowhere(
+    hubspot: FakeHubSpot, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The token travels only in the Authorization header; a refusal that quotes it is stored, logged,
+    exported and printed with *** in its place."""
+    from prefect.artifacts import Artifact
+    from typer.testing import CliRunner
+
+    from connectors.settings import load_settings
+    from flows.cli import app
+
+    hubspot.echo_token = True
+    hubspot.refuse_emails = {"person3@company3.com"}
+    summary = run(source=str(write_signups(tmp_path / "a.csv", 20)))
+    assert summary["crm_failed"] == 1
+    token = hubspot.token
+    assert {s.headers.get("authorization") for s in hubspot.requests} == {f"Bearer {token}"}
+    assert not any(token in s.path + json.dumps(s.query) + str(s.body) for s in hubspot.fake.seen)
+    reason = store().read("select reason from dead_letters")["reason"].to_list()
+    assert reason == [
+        "hubspot contact person3@company3.com: Email address person3@company3.com is invalid (request by ***)"
+    ]
+    database = Path(load_settings().store_url.removeprefix("sqlite:///"))
+    assert token.encode() not in database.read_bytes()
+    listed = CliRunner().invoke(app, ["dead-letters", "list", "--json"])
+    exported = CliRunner().invoke(app, ["export"])
+    assert listed.exit_code == exported.exit_code == 0 and "request by ***" in listed.stdout
+    assert token not in listed.stdout + exported.stdout + caplog.text
+    report = Artifact.get("qualify-signups-report")
+    assert report is not None and token not in str(report.data)
 
 
 def store_key(path: Path) -> str:
