@@ -277,6 +277,13 @@ class LlmSettings(_Section):
     max_attempts: int = Field(2, ge=1, le=5)  # tries per company when the answer fails validation
     cache_ttl_days: float = Field(30.0, ge=0)
     max_workers: int = Field(2, ge=1, le=32)
+    researcher_max_iter: int = Field(3, ge=1, le=10)  # the researcher's tool loop: at most this many LLM calls + 1
+    analyst_max_iter: int = Field(2, ge=1, le=10)
+
+    @property
+    def calls_per_crew_run(self) -> int:
+        """The most LLM calls one crew run can make: each agent's iterations and its forced final answer."""
+        return self.researcher_max_iter + 1 + self.analyst_max_iter + 1
 
 
 class TriageSettings(_Section):

@@ -10,8 +10,9 @@ from typing import Any
 from connectors.redact import secret
 from connectors.settings import Settings
 from connectors.store import Store
+from crew.budget import LlmBudget
 from crew.icp import Icp
-from crew.judge import Judge, LlmBudget, prompt_version
+from crew.judge import Judge, prompt_version
 
 # CrewAI warns once per call when a local model has no tokenizer; the count is ours anyway.
 logging.getLogger("crewai.llms.base_llm").setLevel(logging.ERROR)
@@ -27,7 +28,7 @@ def build_judge(settings: Settings, icp: Icp, store: Store, environ: dict[str, s
     folder = settings.config_path("crew")
     use_config(folder)
     budget = LlmBudget(llm.max_calls_per_run, llm.max_cost_usd_per_run, llm.usd_per_1k_prompt_tokens,
-                       llm.usd_per_1k_completion_tokens)  # fmt: skip
+                       llm.usd_per_1k_completion_tokens, llm.calls_per_crew_run)  # fmt: skip
     runner = make_runner(llm, secret(env.get(llm.api_key_env, "")), lambda domain: company_facts(store, domain))
     return Judge(llm, settings.triage, icp, prompt_version(folder), runner, budget)
 

@@ -16,10 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +27,10 @@ from pydantic import ValidationError
 
 from connectors.settings import LlmSettings, TriageSettings
 from connectors.store import Store
+from crew.budget import LlmBudget
 from crew.icp import Icp
 from crew.models import CompanyAssessment, LeadJudgement
+from crew.prompt_data import json_text, untrusted
 from crew.scorer import tier_expr
 from crew.triage import uncertain
 
@@ -38,44 +39,6 @@ log = logging.getLogger("leadq.crew")
 # What the analyst may see of a lead: no names, emails or phone numbers.
 LEAD_FIELDS = ("job_title", "seniority", "function", "country", "email_type", "score", "confidence", "reasons")
 COMPANY_FIELDS = ("company_legal_name", "industry", "employees", "company_country", "description", "technologies")
-CALLS_PER_RUN = 2  # a researcher and an analyst request, at the least
-
-
-@dataclass
-class LlmBudget:
-    """LLM calls, tokens and dollars of one run, with its limits; shared by the batch's threads."""
-
-    max_calls: int
-    max_cost_usd: float
-    usd_per_1k_prompt: float
-    usd_per_1k_completion: float
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    crew_leads: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def reserve(self) -> bool:
-        """Room for one more crew run?"""
-        with self._lock:
-            return self.calls + CALLS_PER_RUN <= self.max_calls and self.cost_usd < self.max_cost_usd
-
-    def spend(self, calls: int, prompt: int, completion: int) -> None:
-        with self._lock:
-            self.calls += calls
-            self.prompt_tokens += prompt
-            self.completion_tokens += completion
-            self.cost_usd += prompt / 1000 * self.usd_per_1k_prompt + completion / 1000 * self.usd_per_1k_completion
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "llm_calls": self.calls,
-            "llm_prompt_tokens": self.prompt_tokens,
-            "llm_completion_tokens": self.completion_tokens,
-            "llm_cost_usd": round(self.cost_usd, 6),
-            "crew_leads": self.crew_leads,
-        }
 
 
 # (inputs) -> (raw answer text, calls, prompt tokens, completion tokens); raises on LLM failure
@@ -130,34 +93,37 @@ class Judge:
         refs = {f"L{i + 1}": email for i, email in enumerate(missing["email"].to_list())}
         inputs = {
             "domain": domain,
-            "company": _untrusted(_company_facts(missing.row(0, named=True))),
+            "company": untrusted(_company_facts(missing.row(0, named=True))),
             "icp": self._icp_text(),
-            "leads": _untrusted(
+            "leads": untrusted(
                 [{"ref": ref, **_lead_facts(row)} for ref, row in zip(refs, missing.to_dicts(), strict=True)]
             ),
         }
         failure = "not attempted"
         for attempt in range(1, self.llm.max_attempts + 1):
-            if not self.budget.reserve():
+            held = self.budget.reserve()
+            if held is None:
                 return {**judged, **{e: {"failed": "LLM budget for this run is spent"} for e in refs.values()}}, False
             try:
                 raw, calls, prompt, completion = self.run_crew(inputs)
             except Exception as exc:  # an LLM outage must not fail the batch
-                self.budget.spend(1, 0, 0)
+                self.budget.settle(held, 1, 0, 0)
                 log.warning("crew run for %s failed (attempt %d): %s", domain, attempt, _short(exc))
                 failure = f"LLM error: {_short(exc)}"
                 continue
-            self.budget.spend(calls, prompt, completion)
             try:
-                answer = CompanyAssessment.model_validate_json(_json_text(raw))
+                answer = CompanyAssessment.model_validate_json(json_text(raw))
             except ValidationError as exc:
+                self.budget.settle(held, calls, prompt, completion)
                 log.warning("crew answer for %s failed validation (attempt %d): %s", domain, attempt, _short(exc))
                 failure = f"answer failed validation: {_short(exc)}"
                 continue
             by_ref: dict[str, LeadJudgement] = {j.ref: j for j in answer.leads}
             fresh = {email: by_ref[ref].model_dump() if ref in by_ref else {"failed": "no answer for this lead"}
                      for ref, email in refs.items()}  # fmt: skip
-            self.budget.crew_leads += sum(1 for v in fresh.values() if "failed" not in v)
+            self.budget.settle(
+                held, calls, prompt, completion, leads=sum(1 for v in fresh.values() if "failed" not in v)
+            )
             return {**judged, **fresh}, True
         return {**judged, **{e: {"failed": failure} for e in refs.values()}}, False
 
@@ -221,12 +187,6 @@ def prompt_version(folder: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def _untrusted(value: Any) -> str:
-    """Data for the prompt: JSON, with anything that could close the <untrusted> block defused."""
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e")
-
-
 def _lead_facts(row: dict[str, Any]) -> dict[str, Any]:
     facts = {k: row.get(k) for k in LEAD_FIELDS if row.get(k) not in (None, "")}
     facts["rules_score"] = facts.pop("score", None)
@@ -237,14 +197,6 @@ def _company_facts(row: dict[str, Any]) -> dict[str, Any]:
     facts = {k: row.get(k) for k in COMPANY_FIELDS if row.get(k) not in (None, "")}
     facts["domain"] = row.get("company_domain")
     return facts
-
-
-def _json_text(raw: str) -> str:
-    """The JSON object in an answer, without code fences a model may add."""
-    text = raw.strip()
-    if text.startswith("```"):
-        text = text.strip("`").removeprefix("json").strip()
-    return text
 
 
 def _short(exc: BaseException) -> str:

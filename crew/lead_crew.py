@@ -1,7 +1,10 @@
 # mypy: disable-error-code="call-arg,attr-defined,index,union-attr"
 """The CrewAI crew, after CrewAI's project template: prompts in config/crew/*.yaml, wiring here.
 
-Each @agent and @task method is named after its YAML key.
+Each @agent and @task method is named after its YAML key. The researcher and the analyst
+run as two kickoffs, not one crew with task context: CrewAI would hand the analyst the
+researcher's words as trusted context, and those words retell strangers' web pages. The
+analyst gets the researcher's validated profile as JSON inside the <untrusted> markers.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from crewai import LLM, Agent, Crew, Process, Task
-from crewai.project import CrewBase, agent, crew, task
+from crewai.project import CrewBase, agent, task
+from pydantic import ValidationError
 
 from connectors.settings import LlmSettings
 from crew.models import CompanyAssessment, CompanyProfile
+from crew.prompt_data import json_text, untrusted
 from crew.tools import CompanyFactsTool
 
 
@@ -25,22 +30,24 @@ class LeadCrew:
     agents: list[Agent]
     tasks: list[Task]
 
-    def __init__(self, llm: LLM, facts_tool: CompanyFactsTool) -> None:
+    def __init__(self, llm: LLM, facts_tool: CompanyFactsTool, settings: LlmSettings) -> None:
         self.llm = llm
         self.facts_tool = facts_tool
+        self.settings = settings
 
     @agent
     def company_researcher(self) -> Agent:
         return Agent(
             config=self.agents_config["company_researcher"],
-            llm=self.llm, tools=[self.facts_tool], allow_delegation=False, max_iter=3, verbose=False,
+            llm=self.llm, tools=[self.facts_tool], allow_delegation=False,
+            max_iter=self.settings.researcher_max_iter, verbose=False,
         )  # fmt: skip
 
     @agent
     def icp_analyst(self) -> Agent:
         return Agent(
             config=self.agents_config["icp_analyst"],
-            llm=self.llm, allow_delegation=False, max_iter=2, verbose=False,
+            llm=self.llm, allow_delegation=False, max_iter=self.settings.analyst_max_iter, verbose=False,
         )  # fmt: skip
 
     @task
@@ -51,9 +58,18 @@ class LeadCrew:
     def assess_leads(self) -> Task:
         return Task(config=self.tasks_config["assess_leads"], output_pydantic=CompanyAssessment)
 
-    @crew
-    def crew(self) -> Crew:
-        return Crew(agents=self.agents, tasks=self.tasks, process=Process.sequential, verbose=False)
+    def assess(self, inputs: dict[str, Any]) -> str:
+        """Research, then assess: the analyst sees the research only as untrusted data."""
+        research = Crew(agents=[self.company_researcher()], tasks=[self.research_company()],
+                        process=Process.sequential, verbose=False).kickoff(inputs=inputs)  # fmt: skip
+        try:
+            profile = CompanyProfile.model_validate_json(json_text(str(research.raw)))
+            findings: dict[str, Any] = profile.model_dump(exclude_none=True)
+        except ValidationError:
+            findings = {"unstructured_notes": str(research.raw)[:2000]}
+        assessment = Crew(agents=[self.icp_analyst()], tasks=[self.assess_leads()],
+                          process=Process.sequential, verbose=False)  # fmt: skip
+        return str(assessment.kickoff(inputs={**inputs, "research": untrusted(findings)}).raw)
 
 
 def use_config(folder: Path) -> None:
@@ -72,8 +88,8 @@ def make_runner(
             model=settings.model, base_url=settings.base_url or None, api_key=api_key or "not-set",
             temperature=settings.temperature, timeout=settings.timeout_s, max_retries=0,
         )  # fmt: skip
-        result = LeadCrew(llm, CompanyFactsTool(facts)).crew().kickoff(inputs=inputs)
+        answer = LeadCrew(llm, CompanyFactsTool(facts), settings).assess(inputs)
         usage = llm.get_token_usage_summary()
-        return str(result.raw), usage.successful_requests, usage.prompt_tokens, usage.completion_tokens
+        return answer, usage.successful_requests, usage.prompt_tokens, usage.completion_tokens
 
     return run

@@ -155,6 +155,9 @@ class ScriptedLlm:
         self.raw: str | None = None
         self.delay_s = 0.0
         self.prompts: list[str] = []
+        self.profile: dict[str, Any] = {"name": "Acme", "industry": "software", "employees": 300, "country": "US",
+                                        "description": "B2B software.", "sources": ["crm"]}  # fmt: skip
+        self.tool_rounds = 0  # how many company_facts calls the researcher makes before it answers
         fake.routes["/v1/chat/completions"] = self._answer
 
     @property
@@ -165,9 +168,15 @@ class ScriptedLlm:
         body = seen.body or {}
         prompt = "\n".join(str(m.get("content")) for m in body.get("messages", []))
         self.prompts.append(prompt)
-        if body.get("tools"):
-            content = json.dumps({"name": "Acme", "industry": "software", "employees": 300, "country": "US",
-                                  "description": "B2B software.", "sources": ["crm"]})  # fmt: skip
+        message: dict[str, Any] = {"role": "assistant"}
+        tool_results = sum(1 for m in body.get("messages", []) if m.get("role") == "tool")
+        if body.get("tools") and tool_results < self.tool_rounds:
+            call = {"name": "company_facts", "arguments": json.dumps({"domain": "acme.io"})}
+            message |= {"content": None, "tool_calls": [{"id": f"call_{tool_results}", "type": "function",
+                                                         "function": call}]}  # fmt: skip
+            content = None
+        elif body.get("tools"):
+            content = json.dumps(self.profile)
         elif self.raw is not None:
             content = self.raw
         else:
@@ -175,7 +184,8 @@ class ScriptedLlm:
             content = json.dumps({"leads": [{"ref": lead["ref"], **self.judge(lead, prompt)} for lead in leads]})
         reply = {
             "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": body.get("model"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {**message, "content": content},
+                         "finish_reason": "tool_calls" if "tool_calls" in message else "stop"}],
             "usage": {"prompt_tokens": 400, "completion_tokens": 60, "total_tokens": 460},
         }  # fmt: skip
         return Reply(200, json.dumps(reply), {"Content-Type": "application/json"}, delay_s=self.delay_s)
