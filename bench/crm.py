@@ -26,7 +26,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from generate import generate  # noqa: E402
 
-from tests.fake_crm import FakeHubSpot, FakeSalesforce, Window, hubspot_owners, sustained_share  # noqa: E402
+from tests.fake_crm import Window, sustained_share  # noqa: E402
+from tests.fake_hubspot import FakeHubSpot, hubspot_owners  # noqa: E402
+from tests.fake_salesforce import FakeSalesforce  # noqa: E402
 from tests.fakes import FakeHttp  # noqa: E402
 
 LIMIT, WINDOW_S = 100, 10.0

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_crm import FakeHubSpot, FakeSalesforce, hubspot_owners
+from tests.fake_hubspot import FakeHubSpot, hubspot_owners
+from tests.fake_salesforce import FakeSalesforce
 from tests.fakes import FakeHttp
 from tests.flows.crm_helpers import sdr_emails, write_companies
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.fake_crm import FakeHubSpot
+from tests.fake_hubspot import FakeHubSpot
 from tests.flows.crm_helpers import run, store, write_signups
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from connectors.errors import ConfigError, FatalError, RetriableError
-from tests.fake_crm import FakeHubSpot, Window, sustained_share
+from tests.fake_crm import Window, sustained_share
+from tests.fake_hubspot import FakeHubSpot
 from tests.flows.crm_helpers import (
     crash_once_before_the_watermark,
     run,

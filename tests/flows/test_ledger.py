@@ -22,7 +22,7 @@ from flows import qualify
 from flows.backfill import BackfillParams, backfill_signups
 from flows.cli import app
 from flows.qualify import QualifyParams, qualify_signups
-from tests.fake_crm import FakeHubSpot
+from tests.fake_hubspot import FakeHubSpot
 from tests.flows.crm_helpers import write_signups
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from connectors.errors import FatalError
-from tests.fake_crm import FakeSalesforce, Window, sustained_share
+from tests.fake_crm import Window, sustained_share
+from tests.fake_salesforce import FakeSalesforce
 from tests.flows.crm_helpers import (
     crash_once_before_the_watermark,
     run,

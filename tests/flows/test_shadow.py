@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from connectors.store.export import export_leads
 from crew.shadow import compare
 from flows.cli import app
-from tests.fake_crm import FakeHubSpot, FakeSalesforce
+from tests.fake_hubspot import FakeHubSpot
+from tests.fake_salesforce import FakeSalesforce
 from tests.flows.crm_helpers import run, store, write_signups
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

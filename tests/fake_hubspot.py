@@ -1,0 +1,244 @@
+"""A fake HubSpot that behaves as HubSpot documents.
+
+HubSpot (CRM v3/v4): private-app bearer token; batch endpoints refuse more than 100
+inputs (associations: 2,000) with 400 VALIDATION_ERROR; a rolling window of N requests
+per W seconds answers 429 with policyName TEN_SECONDLY_ROLLING and the X-HubSpot-RateLimit
+headers; a daily quota answers 429 with policyName DAILY; writing a property that does
+not exist is a 400 for the whole batch; per-input problems are 207 MULTI_STATUS with
+`errors[].context.ids`; companies upsert only by a property with hasUniqueValue.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.fake_crm import FakeCrm, Window
+from tests.fake_crm import reply as respond
+from tests.fakes import FakeHttp, Reply, Seen
+
+
+class FakeHubSpot(FakeCrm):
+    def __init__(
+        self,
+        fake: FakeHttp,
+        token: str = "pat-na1-test",
+        window: Window | None = None,
+        daily_limit: int | None = None,
+        owners: list[dict[str, Any]] | None = None,
+        owners_page_size: int = 500,
+    ) -> None:
+        super().__init__(fake, window)
+        self.token = token
+        self.daily_limit = daily_limit
+        self.daily_used = 0
+        self.owners = owners or []
+        self.owners_page_size = owners_page_size
+        self.properties: dict[str, dict[str, dict[str, Any]]] = {
+            "contacts": {n: {"name": n} for n in ("email", "firstname", "lastname", "jobtitle", "phone", "country",
+                                                   "hubspot_owner_id")},
+            "companies": {n: {"name": n} for n in ("domain", "name", "numberofemployees", "country",
+                                                    "linkedin_company_page", "description", "hubspot_owner_id")},
+        }  # fmt: skip
+        self.groups: dict[str, set[str]] = {"contacts": set(), "companies": set()}
+        self.records: dict[str, dict[str, dict[str, Any]]] = {"contacts": {}, "companies": {}}
+        self.creates: dict[str, int] = {"contacts": 0, "companies": 0}
+        self.associations: set[tuple[str, str]] = set()
+        self.index: dict[tuple[str, str], dict[str, str]] = {}  # (object type, unique property) -> value -> id
+        self.refuse_emails: set[str] = set()  # 207 per-input errors for these contacts
+        self.poison_emails: set[str] = set()  # a 400 for any batch that holds one of these
+        self.echo_token = False  # quote the caller's Authorization header in error messages (some vendors do)
+        self._next_id = 1000
+
+    # --- what tests read ---------------------------------------------------------------
+
+    def seed_contact(self, email: str, **properties: Any) -> None:
+        """A contact that exists in HubSpot before leadq runs (e.g. one a person owns)."""
+        self._next_id += 1
+        record = {"hs_object_id": str(self._next_id), "email": email, **properties}
+        self.records["contacts"][record["hs_object_id"]] = record
+        self.index.setdefault(("contacts", "email"), {})[email] = record["hs_object_id"]
+
+    def contacts(self) -> dict[str, dict[str, Any]]:
+        """email -> properties (with hs_object_id)."""
+        return {r["email"]: r for r in self.records["contacts"].values()}
+
+    def companies(self) -> dict[str, dict[str, Any]]:
+        return {r.get("leadq_company_key") or r["hs_object_id"]: r for r in self.records["companies"].values()}
+
+    def company_of(self, email: str) -> str | None:
+        contact = self.contacts().get(email)
+        linked = [co for c, co in self.associations if contact and c == contact["hs_object_id"]]
+        return self.records["companies"][linked[0]].get("domain") if len(linked) == 1 else None
+
+    # --- the API ---------------------------------------------------------------------------
+
+    def handle(self, seen: Seen) -> Reply:
+        if seen.headers.get("authorization") != f"Bearer {self.token}":
+            quoted = f" Got: {seen.headers.get('authorization')}" if self.echo_token else ""
+            return respond({"status": "error", "message": "Authentication credentials not found." + quoted,
+                           "category": "INVALID_AUTHENTICATION", "correlationId": "c-1"}, 401)  # fmt: skip
+        if self.window is not None and not self.window.admit(seen.at):
+            return self._rate_limited("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit.")
+        if self.daily_limit is not None:
+            if self.daily_used >= self.daily_limit:
+                return self._rate_limited("DAILY", "You have reached your daily limit.")
+            self.daily_used += 1
+        self.requests.append(seen)
+        if self.storm and self.storm_on in seen.path:
+            status = self.storm.pop(0)
+            return respond({"status": "error", "message": "internal error", "category": "INTERNAL_ERROR"}, status)
+        reply = self._route(seen)
+        if self.daily_limit is not None:
+            reply.headers["X-HubSpot-RateLimit-Daily"] = str(self.daily_limit)
+            reply.headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(self.daily_limit - self.daily_used)
+        return reply
+
+    def _route(self, seen: Seen) -> Reply:
+        inputs = (seen.body or {}).get("inputs") if isinstance(seen.body, dict) else None
+        if inputs is not None:
+            self.max_inputs = max(self.max_inputs, len(inputs))
+            limit = 2000 if "/associations/" in seen.path else 100
+            if len(inputs) > limit:
+                return respond({"status": "error", "category": "VALIDATION_ERROR", "correlationId": "c-2",
+                               "message": f"Batch input limit exceeded: {len(inputs)} inputs, at most {limit}"},
+                              400)  # fmt: skip
+        path, method = seen.path, seen.method
+        if path == "/crm/v3/owners" and method == "GET":
+            return self._owners(seen)
+        if m := re.fullmatch(r"/crm/v3/properties/(contacts|companies)", path):
+            return respond({"results": list(self.properties[m[1]].values())})
+        if m := re.fullmatch(r"/crm/v3/properties/(contacts|companies)/groups", path):
+            return self._create_group(m[1], seen.body)
+        if m := re.fullmatch(r"/crm/v3/properties/(contacts|companies)/batch/create", path):
+            for definition in inputs or []:
+                self.properties[m[1]][definition["name"]] = dict(definition)
+            return respond({"status": "COMPLETE", "results": inputs}, 201)
+        if path == "/crm/v3/objects/contacts/batch/read":
+            return self._read(seen.body)
+        if m := re.fullmatch(r"/crm/v3/objects/(contacts|companies)/batch/upsert", path):
+            return self._upsert(m[1], inputs or [])
+        if path == "/crm/v4/associations/contacts/companies/batch/associate/default":
+            return self._associate(inputs or [])
+        return respond({"status": "error", "message": f"no route {method} {path}", "category": "NOT_FOUND"}, 404)
+
+    def _rate_limited(self, policy: str, message: str) -> Reply:
+        headers = {"X-HubSpot-RateLimit-Max": str(self.window.limit if self.window else 100),
+                   "X-HubSpot-RateLimit-Remaining": "0",
+                   "X-HubSpot-RateLimit-Interval-Milliseconds": str(int((self.window.seconds if self.window else 10)
+                                                                        * 1000))}  # fmt: skip
+        if self.daily_limit is not None:
+            headers["X-HubSpot-RateLimit-Daily"] = str(self.daily_limit)
+            headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(max(0, self.daily_limit - self.daily_used))
+        body = {"status": "error", "message": message, "errorType": "RATE_LIMIT", "correlationId": "c-3",
+                "policyName": policy, "groupName": "api-calls"}  # fmt: skip
+        return respond(body, 429, **headers)
+
+    def _owners(self, seen: Seen) -> Reply:
+        start = int(seen.query.get("after", ["0"])[0])
+        size = min(int(seen.query.get("limit", ["100"])[0]), self.owners_page_size)
+        page = self.owners[start : start + size]
+        body: dict[str, Any] = {"results": page}
+        if start + size < len(self.owners):
+            body["paging"] = {"next": {"after": str(start + size), "link": "..."}}
+        return respond(body)
+
+    def _create_group(self, object_type: str, body: Any) -> Reply:
+        name = body["name"]
+        if name in self.groups[object_type]:
+            return respond({"status": "error", "message": f"group {name} already exists", "category": "CONFLICT"}, 409)
+        self.groups[object_type].add(name)
+        return respond(body, 201)
+
+    def _read(self, body: dict[str, Any]) -> Reply:
+        index = self.index.get(("contacts", "email"), {})
+        results, missing = [], []
+        for item in body["inputs"]:
+            record = self.records["contacts"].get(index.get(item["id"].lower(), ""))
+            if record is None:
+                missing.append(item["id"])
+                continue
+            props = {p: record.get(p) for p in body.get("properties", [])} | {"hs_object_id": record["hs_object_id"]}
+            results.append({"id": record["hs_object_id"], "properties": props})
+        found: dict[str, Any] = {"status": "COMPLETE", "results": results}
+        if missing:
+            found |= {"numErrors": 1, "errors": [{"status": "error", "category": "OBJECT_NOT_FOUND",
+                                                   "message": "Could not get some CONTACT objects, they may be "
+                                                              "deleted or not exist.",
+                                                   "context": {"ids": missing}}]}  # fmt: skip
+        return respond(found, 207 if missing else 200)
+
+    def _upsert(self, object_type: str, inputs: list[dict[str, Any]]) -> Reply:
+        known = self.properties[object_type]
+        for item in inputs:
+            unknown = [p for p in item["properties"] if p not in known]
+            if unknown or item["idProperty"] not in known:
+                name = (unknown or [item["idProperty"]])[0]
+                return respond({"status": "error", "category": "VALIDATION_ERROR", "correlationId": "c-4",
+                               "message": f"Property values were not valid: [{{\"isValid\":false,\"message\":"
+                                          f"\"Property \\\"{name}\\\" does not exist\",\"error\":"
+                                          f"\"PROPERTY_DOESNT_EXIST\",\"name\":\"{name}\"}}]"}, 400)  # fmt: skip
+            if object_type == "contacts" and item["id"] in self.poison_emails:
+                return respond({"status": "error", "category": "VALIDATION_ERROR", "correlationId": "c-5",
+                               "message": f"Property values were not valid: email {item['id']} is invalid"},
+                              400)  # fmt: skip
+        id_property = inputs[0]["idProperty"] if inputs else "email"
+        if id_property != "email" and not known[id_property].get("hasUniqueValue"):
+            return respond({"status": "error", "category": "VALIDATION_ERROR",
+                           "message": f"{id_property} is not a unique property"}, 400)  # fmt: skip
+        results, errors = [], []
+        for item in inputs:
+            key = str(item["id"]).lower()
+            if object_type == "contacts" and key in self.refuse_emails:
+                quoted = f" (request by {self.token})" if self.echo_token else ""
+                message = f"Email address {key} is invalid{quoted}"
+                errors.append({"status": "error", "category": "VALIDATION_ERROR", "message": message,
+                               "context": {"ids": [key]}})  # fmt: skip
+                continue
+            if item["properties"].get("hubspot_owner_id") and item["properties"]["hubspot_owner_id"] not in {
+                str(o["id"]) for o in self.owners
+            }:
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "VALIDATION_ERROR",
+                        "context": {"ids": [key]},
+                        "message": f"{item['properties']['hubspot_owner_id']} is not a valid owner id",
+                    }
+                )
+                continue
+            index = self.index.setdefault((object_type, id_property), {})
+            record = self.records[object_type].get(index.get(key, ""))
+            new = record is None
+            if record is None:
+                self._next_id += 1
+                record = {"hs_object_id": str(self._next_id), id_property: key}
+                self.records[object_type][record["hs_object_id"]] = record
+                index[key] = record["hs_object_id"]
+                self.creates[object_type] += 1
+            record.update(item["properties"])
+            results.append({"id": record["hs_object_id"], "properties": dict(record), "new": new})
+        body: dict[str, Any] = {"status": "COMPLETE", "results": results}
+        if errors:
+            body |= {"numErrors": len(errors), "errors": errors}
+        return respond(body, 207 if errors else 200)
+
+    def _associate(self, inputs: list[dict[str, Any]]) -> Reply:
+        results = []
+        for item in inputs:
+            contact, company = str(item["from"]["id"]), str(item["to"]["id"])
+            if contact in self.records["contacts"] and company in self.records["companies"]:
+                self.associations.add((contact, company))
+                results.append({"from": {"id": contact}, "to": {"id": company},
+                                "associationSpec": {"associationCategory": "HUBSPOT_DEFINED",
+                                                    "associationTypeId": 279}})  # fmt: skip
+        return respond({"status": "COMPLETE", "results": results})
+
+
+def hubspot_owners(emails: list[str]) -> list[dict[str, Any]]:
+    """Owner objects as GET /crm/v3/owners returns them: `id` is the owner id, `userId` something else."""
+    return [
+        {"id": str(500 + i), "userId": 9000 + i, "email": e, "firstName": e.split("@")[0], "lastName": "SDR",
+         "archived": False, "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"}
+        for i, e in enumerate(emails)
+    ]  # fmt: skip

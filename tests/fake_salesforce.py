@@ -1,0 +1,167 @@
+"""A fake Salesforce that behaves as Salesforce documents.
+
+Salesforce (REST): OAuth client-credentials token (expiring on demand: 401
+INVALID_SESSION_ID), sObject Collections upsert of at most 200 records (400
+EXCEEDED_ID_LIMIT) by an External ID field, per-record results in input order,
+Sforce-Limit-Info on every answer, 403 REQUEST_LIMIT_EXCEEDED when the org's quota is spent.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.fake_crm import FakeCrm, Window
+from tests.fake_crm import reply as respond
+from tests.fakes import FakeHttp, Reply, Seen
+
+
+class FakeSalesforce(FakeCrm):
+    API = "/services/data/v61.0"
+
+    def __init__(
+        self,
+        fake: FakeHttp,
+        client_id: str = "cid",
+        client_secret: str = "secret",
+        window: Window | None = None,
+        daily_limit: int | None = None,
+        users: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(fake, window)
+        self.client_id, self.client_secret = client_id, client_secret
+        self.daily_limit = daily_limit
+        self.daily_used = 0
+        self.integration_user = "005INTEGRATION0"
+        self.users = users or []
+        self.tokens: list[str] = []
+        self.valid_token: str | None = None
+        self.fields = {n: {"name": n, "externalId": False} for n in (
+            "Id", "Email", "FirstName", "LastName", "Title", "Phone", "Country", "Company", "Website", "Industry",
+            "NumberOfEmployees", "OwnerId", "Leadq_Score__c", "Leadq_Tier__c", "Leadq_Reasons__c", "Leadq_Queue__c",
+            "Leadq_ICP_Version__c", "Leadq_Method__c", "Leadq_Needs_Review__c")}  # fmt: skip
+        self.fields["Leadq_Email__c"] = {"name": "Leadq_Email__c", "externalId": True, "unique": True}
+        self.leads: dict[str, dict[str, Any]] = {}  # id -> fields
+        self._index: dict[str, str] = {}  # Leadq_Email__c -> id
+        self.creates = 0
+        self.refuse_emails: set[str] = set()
+        self.auto_assign_headers: list[tuple[bool, str | None]] = []  # (sets OwnerId, Sforce-Auto-Assign)
+        self._next_id = 1000
+
+    def by_email(self) -> dict[str, dict[str, Any]]:
+        return {r["Leadq_Email__c"]: r for r in self.leads.values()}
+
+    def _lead(self, key: str) -> dict[str, Any] | None:
+        if len(self._index) != len(self.leads):  # a test put Leads in directly
+            self._index = {r["Leadq_Email__c"]: i for i, r in self.leads.items()}
+        return self.leads.get(self._index.get(key, ""))
+
+    def expire_token(self) -> None:
+        self.valid_token = None
+
+    def handle(self, seen: Seen) -> Reply:
+        if seen.path == "/services/oauth2/token":
+            return self._token(seen.body or {})
+        token = (seen.headers.get("authorization") or "").removeprefix("Bearer ")
+        if not token or token != self.valid_token:
+            return respond([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}], 401)
+        if self.window is not None and not self.window.admit(seen.at):
+            return respond([{"message": "Too many requests", "errorCode": "REQUEST_LIMIT_EXCEEDED"}], 429)
+        if self.daily_limit is not None and self.daily_used >= self.daily_limit:
+            return respond([{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}], 403)
+        self.daily_used += 1
+        self.requests.append(seen)
+        limit_info = {"Sforce-Limit-Info": f"api-usage={self.daily_used}/{self.daily_limit or 15000}"}
+        if self.storm:
+            status = self.storm.pop(0)
+            return respond([{"message": "Server unavailable", "errorCode": "SERVER_UNAVAILABLE"}], status, **limit_info)
+        path = seen.path
+        if path == f"{self.API}/sobjects/Lead/describe":
+            return respond({"name": "Lead", "fields": list(self.fields.values())}, **limit_info)
+        if path == f"{self.API}/query":
+            return respond(self._query(seen.query["q"][0]), **limit_info)
+        if m := re.fullmatch(rf"{self.API}/composite/sobjects/Lead/(\w+)", path):
+            if seen.method != "PATCH":
+                return respond([{"message": "Method not allowed", "errorCode": "METHOD_NOT_ALLOWED"}], 405)
+            return self._upsert(m[1], seen, limit_info)
+        return respond([{"message": f"no route {path}", "errorCode": "NOT_FOUND"}], 404)
+
+    def _token(self, form: dict[str, str]) -> Reply:
+        if form.get("grant_type") != "client_credentials":
+            return respond({"error": "unsupported_grant_type", "error_description": "grant type not supported"}, 400)
+        if (form.get("client_id"), form.get("client_secret")) != (self.client_id, self.client_secret):
+            return respond({"error": "invalid_client", "error_description": "invalid client credentials"}, 400)
+        self.valid_token = f"00Dtoken{len(self.tokens)}"
+        self.tokens.append(self.valid_token)
+        return respond({"access_token": self.valid_token, "instance_url": self.fake.url, "token_type": "Bearer",
+                       "id": f"{self.fake.url}/id/00DORG/{self.integration_user}", "issued_at": "1"})  # fmt: skip
+
+    def _query(self, soql: str) -> dict[str, Any]:
+        m = re.fullmatch(r"SELECT (.+) FROM (\w+) WHERE (.+)", soql)
+        assert m, soql
+        fields = [f.strip() for f in m[1].split(",")]
+        values = re.findall(r"'((?:[^'\\]|\\.)*)'", m[3].split(" IN ")[-1])
+        values = [v.replace("\\'", "'").replace("\\\\", "\\") for v in values]
+        column = re.search(r"(\w+) IN \(", m[3])
+        assert column
+        wanted = {v.lower() for v in values}
+        if m[2] == "Lead" and column[1] == "Leadq_Email__c":
+            found = [lead for v in sorted(wanted) if (lead := self._lead(v)) is not None]
+        else:
+            rows = self.users if m[2] == "User" else list(self.leads.values())
+            found = [r for r in rows if str(r.get(column[1], "")).lower() in wanted]
+        if "IsActive = true" in m[3]:
+            found = [r for r in found if r.get("IsActive", True)]
+        records = [{"attributes": {"type": m[2]}, **{f: r.get(f) for f in fields}} for r in found]
+        return {"totalSize": len(records), "done": True, "records": records}
+
+    def _upsert(self, ext: str, seen: Seen, headers: dict[str, str]) -> Reply:
+        records = seen.body["records"]
+        self.max_inputs = max(self.max_inputs, len(records))
+        if len(records) > 200:
+            return respond([{"message": "record limit reached. cannot submit more than 200 records into this call",
+                            "errorCode": "EXCEEDED_ID_LIMIT"}], 400)  # fmt: skip
+        if not self.fields.get(ext, {}).get("externalId"):
+            return respond([{"message": f"Field {ext} is not an External ID", "errorCode": "INVALID_FIELD"}], 400)
+        sets_owner = any("OwnerId" in r for r in records)
+        self.auto_assign_headers.append((sets_owner, seen.headers.get("sforce-auto-assign")))
+        answers = []
+        for record in records:
+            unknown = [f for f in record if f != "attributes" and f not in self.fields]
+            key = str(record.get(ext)).lower()
+            if unknown:
+                answers.append(
+                    {
+                        "success": False,
+                        "errors": [
+                            {
+                                "statusCode": "INVALID_FIELD",
+                                "fields": unknown,
+                                "message": f"No such column '{unknown[0]}'",
+                            }
+                        ],
+                    }
+                )
+            elif key in self.refuse_emails:
+                answers.append({"success": False, "errors": [{"statusCode": "INVALID_EMAIL_ADDRESS",
+                                                             "message": f"Email: invalid email address: {key}",
+                                                             "fields": ["Email"]}]})  # fmt: skip
+            elif not record.get("LastName") or not record.get("Company"):
+                answers.append({"success": False, "errors": [{"statusCode": "REQUIRED_FIELD_MISSING",
+                                                             "message": "Required fields are missing",
+                                                             "fields": ["LastName", "Company"]}]})  # fmt: skip
+            else:
+                existing = self._lead(key)
+                if existing is None:
+                    self._next_id += 1
+                    existing = {"Id": f"00Q{self._next_id}", "OwnerId": self.integration_user}
+                    self.leads[existing["Id"]] = existing
+                    self._index[key] = existing["Id"]
+                    self.creates += 1
+                    created = True
+                else:
+                    created = False
+                existing.update({k: v for k, v in record.items() if k != "attributes"})
+                existing[ext] = key
+                answers.append({"id": existing["Id"], "success": True, "errors": [], "created": created})
+        return respond(answers, **headers)
