@@ -10,6 +10,7 @@ not exist is a 400 for the whole batch; per-input problems are 207 MULTI_STATUS 
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -35,11 +36,24 @@ class FakeHubSpot(FakeCrm):
         self.owners = owners or []
         self.owners_page_size = owners_page_size
         self.properties: dict[str, dict[str, dict[str, Any]]] = {
-            "contacts": {n: {"name": n} for n in ("email", "firstname", "lastname", "jobtitle", "phone", "country",
-                                                   "hubspot_owner_id")},
-            "companies": {n: {"name": n} for n in ("domain", "name", "numberofemployees", "country",
-                                                    "linkedin_company_page", "description", "hubspot_owner_id")},
-        }  # fmt: skip
+            "contacts": {
+                n: {"name": n}
+                for n in ("email", "firstname", "lastname", "jobtitle", "phone", "country", "hubspot_owner_id")
+            },
+            "companies": {
+                n: {"name": n}
+                for n in (
+                    "domain",
+                    "name",
+                    "numberofemployees",
+                    "country",
+                    "linkedin_company_page",
+                    "description",
+                    "hubspot_owner_id",
+                )
+            },
+        }
+        self.properties["companies"]["numberofemployees"]["type"] = "number"
         self.groups: dict[str, set[str]] = {"contacts": set(), "companies": set()}
         self.records: dict[str, dict[str, dict[str, Any]]] = {"contacts": {}, "companies": {}}
         self.creates: dict[str, int] = {"contacts": 0, "companies": 0}
@@ -48,6 +62,9 @@ class FakeHubSpot(FakeCrm):
         self.refuse_emails: set[str] = set()  # 207 per-input errors for these contacts
         self.poison_emails: set[str] = set()  # a 400 for any batch that holds one of these
         self.echo_token = False  # quote the caller's Authorization header in error messages (some vendors do)
+        self.refused_batches = 0  # 400s for a whole batch (duplicate ids, invalid values)
+        self.lose_create_answers = 0  # property creations that commit and then answer 502 (the answer is lost)
+        self.unlinkable: set[str] = set()  # company domains whose associations fail (207 with errors)
         self._next_id = 1000
 
     # --- what tests read ---------------------------------------------------------------
@@ -76,8 +93,15 @@ class FakeHubSpot(FakeCrm):
     def handle(self, seen: Seen) -> Reply:
         if seen.headers.get("authorization") != f"Bearer {self.token}":
             quoted = f" Got: {seen.headers.get('authorization')}" if self.echo_token else ""
-            return respond({"status": "error", "message": "Authentication credentials not found." + quoted,
-                           "category": "INVALID_AUTHENTICATION", "correlationId": "c-1"}, 401)  # fmt: skip
+            return respond(
+                {
+                    "status": "error",
+                    "message": "Authentication credentials not found." + quoted,
+                    "category": "INVALID_AUTHENTICATION",
+                    "correlationId": "c-1",
+                },
+                401,
+            )
         if self.window is not None and not self.window.admit(seen.at):
             return self._rate_limited("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit.")
         if self.daily_limit is not None:
@@ -100,9 +124,15 @@ class FakeHubSpot(FakeCrm):
             self.max_inputs = max(self.max_inputs, len(inputs))
             limit = 2000 if "/associations/" in seen.path else 100
             if len(inputs) > limit:
-                return respond({"status": "error", "category": "VALIDATION_ERROR", "correlationId": "c-2",
-                               "message": f"Batch input limit exceeded: {len(inputs)} inputs, at most {limit}"},
-                              400)  # fmt: skip
+                return respond(
+                    {
+                        "status": "error",
+                        "category": "VALIDATION_ERROR",
+                        "correlationId": "c-2",
+                        "message": f"Batch input limit exceeded: {len(inputs)} inputs, at most {limit}",
+                    },
+                    400,
+                )
         path, method = seen.path, seen.method
         if path == "/crm/v3/owners" and method == "GET":
             return self._owners(seen)
@@ -111,9 +141,7 @@ class FakeHubSpot(FakeCrm):
         if m := re.fullmatch(r"/crm/v3/properties/(contacts|companies)/groups", path):
             return self._create_group(m[1], seen.body)
         if m := re.fullmatch(r"/crm/v3/properties/(contacts|companies)/batch/create", path):
-            for definition in inputs or []:
-                self.properties[m[1]][definition["name"]] = dict(definition)
-            return respond({"status": "COMPLETE", "results": inputs}, 201)
+            return self._create_properties(m[1], inputs or [])
         if path == "/crm/v3/objects/contacts/batch/read":
             return self._read(seen.body)
         if m := re.fullmatch(r"/crm/v3/objects/(contacts|companies)/batch/upsert", path):
@@ -123,15 +151,22 @@ class FakeHubSpot(FakeCrm):
         return respond({"status": "error", "message": f"no route {method} {path}", "category": "NOT_FOUND"}, 404)
 
     def _rate_limited(self, policy: str, message: str) -> Reply:
-        headers = {"X-HubSpot-RateLimit-Max": str(self.window.limit if self.window else 100),
-                   "X-HubSpot-RateLimit-Remaining": "0",
-                   "X-HubSpot-RateLimit-Interval-Milliseconds": str(int((self.window.seconds if self.window else 10)
-                                                                        * 1000))}  # fmt: skip
+        headers = {
+            "X-HubSpot-RateLimit-Max": str(self.window.limit if self.window else 100),
+            "X-HubSpot-RateLimit-Remaining": "0",
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(int((self.window.seconds if self.window else 10) * 1000)),
+        }
         if self.daily_limit is not None:
             headers["X-HubSpot-RateLimit-Daily"] = str(self.daily_limit)
             headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(max(0, self.daily_limit - self.daily_used))
-        body = {"status": "error", "message": message, "errorType": "RATE_LIMIT", "correlationId": "c-3",
-                "policyName": policy, "groupName": "api-calls"}  # fmt: skip
+        body = {
+            "status": "error",
+            "message": message,
+            "errorType": "RATE_LIMIT",
+            "correlationId": "c-3",
+            "policyName": policy,
+            "groupName": "api-calls",
+        }
         return respond(body, 429, **headers)
 
     def _owners(self, seen: Seen) -> Reply:
@@ -162,38 +197,133 @@ class FakeHubSpot(FakeCrm):
             results.append({"id": record["hs_object_id"], "properties": props})
         found: dict[str, Any] = {"status": "COMPLETE", "results": results}
         if missing:
-            found |= {"numErrors": 1, "errors": [{"status": "error", "category": "OBJECT_NOT_FOUND",
-                                                   "message": "Could not get some CONTACT objects, they may be "
-                                                              "deleted or not exist.",
-                                                   "context": {"ids": missing}}]}  # fmt: skip
+            found |= {
+                "numErrors": 1,
+                "errors": [
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "message": "Could not get some CONTACT objects, they may be deleted or not exist.",
+                        "context": {"ids": missing},
+                    }
+                ],
+            }
         return respond(found, 207 if missing else 200)
+
+    def _create_properties(self, object_type: str, inputs: list[dict[str, Any]]) -> Reply:
+        """Every definition is checked as HubSpot's property spec says; an existing name is a 409."""
+        for d in inputs:
+            missing = [k for k in ("name", "label", "type", "fieldType", "groupName") if k not in d]
+            options = d.get("options") or []
+            bad = [o for o in options if not {"label", "value", "hidden", "displayOrder"} <= set(o)]
+            if missing or bad or (d.get("type") in ("enumeration", "bool") and not options):
+                self.refused_batches += 1
+                why = f"missing {missing}" if missing else "each option needs label, value, hidden and displayOrder"
+                return respond(
+                    {
+                        "status": "error",
+                        "category": "VALIDATION_ERROR",
+                        "message": f"Invalid input JSON on line 1: property {d.get('name')}: {why}",
+                    },
+                    400,
+                )
+        taken = [d["name"] for d in inputs if d["name"] in self.properties[object_type]]
+        if taken:
+            return respond(
+                {
+                    "status": "error",
+                    "category": "OBJECT_ALREADY_EXISTS",
+                    "subCategory": "PropertyValidationError.PROPERTY_ALREADY_EXISTS",
+                    "message": f"A property named '{taken[0]}' already exists.",
+                },
+                409,
+            )
+        for definition in inputs:
+            self.properties[object_type][definition["name"]] = dict(definition)
+        if self.lose_create_answers:
+            self.lose_create_answers -= 1
+            return respond({"status": "error", "message": "Bad gateway", "category": "INTERNAL_ERROR"}, 502)
+        return respond({"status": "COMPLETE", "results": inputs}, 201)
+
+    def _refuse(self, message: str) -> Reply:
+        self.refused_batches += 1
+        return respond(
+            {"status": "error", "category": "VALIDATION_ERROR", "correlationId": "c-6", "message": message}, 400
+        )
+
+    def _invalid_value(self, definition: dict[str, Any], value: Any) -> str | None:
+        """HubSpot's complaint about a value for a property of this type, if it has one."""
+        if value in (None, ""):
+            return None
+        if definition.get("type") == "number":
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                return f'"{value}" was not a valid number.'
+        if definition.get("options"):
+            allowed = {o["value"] for o in definition["options"]}
+            if str(value) not in allowed:
+                return f'"{value}" was not one of the allowed options: {sorted(allowed)}'
+        return None
 
     def _upsert(self, object_type: str, inputs: list[dict[str, Any]]) -> Reply:
         known = self.properties[object_type]
+        ids = [str(item["id"]).lower() for item in inputs]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            return self._refuse(f"Duplicate IDs found in batch input: {duplicates}. IDs must be unique")
+        for item in inputs:
+            for name, value in item["properties"].items():
+                why = self._invalid_value(known.get(name, {}), value)
+                if why:
+                    return self._refuse(
+                        f'Property values were not valid: [{{"isValid":false,"message":'
+                        f'{json.dumps(why)},"error":"INVALID_OPTION","name":"{name}"}}]'
+                    )
         for item in inputs:
             unknown = [p for p in item["properties"] if p not in known]
             if unknown or item["idProperty"] not in known:
                 name = (unknown or [item["idProperty"]])[0]
-                return respond({"status": "error", "category": "VALIDATION_ERROR", "correlationId": "c-4",
-                               "message": f"Property values were not valid: [{{\"isValid\":false,\"message\":"
-                                          f"\"Property \\\"{name}\\\" does not exist\",\"error\":"
-                                          f"\"PROPERTY_DOESNT_EXIST\",\"name\":\"{name}\"}}]"}, 400)  # fmt: skip
+                return respond(
+                    {
+                        "status": "error",
+                        "category": "VALIDATION_ERROR",
+                        "correlationId": "c-4",
+                        "message": f'Property values were not valid: [{{"isValid":false,"message":'
+                        f'"Property \\"{name}\\" does not exist","error":'
+                        f'"PROPERTY_DOESNT_EXIST","name":"{name}"}}]',
+                    },
+                    400,
+                )
             if object_type == "contacts" and item["id"] in self.poison_emails:
-                return respond({"status": "error", "category": "VALIDATION_ERROR", "correlationId": "c-5",
-                               "message": f"Property values were not valid: email {item['id']} is invalid"},
-                              400)  # fmt: skip
+                return respond(
+                    {
+                        "status": "error",
+                        "category": "VALIDATION_ERROR",
+                        "correlationId": "c-5",
+                        "message": f"Property values were not valid: email {item['id']} is invalid",
+                    },
+                    400,
+                )
         id_property = inputs[0]["idProperty"] if inputs else "email"
         if id_property != "email" and not known[id_property].get("hasUniqueValue"):
-            return respond({"status": "error", "category": "VALIDATION_ERROR",
-                           "message": f"{id_property} is not a unique property"}, 400)  # fmt: skip
+            return respond(
+                {
+                    "status": "error",
+                    "category": "VALIDATION_ERROR",
+                    "message": f"{id_property} is not a unique property",
+                },
+                400,
+            )
         results, errors = [], []
         for item in inputs:
             key = str(item["id"]).lower()
             if object_type == "contacts" and key in self.refuse_emails:
                 quoted = f" (request by {self.token})" if self.echo_token else ""
                 message = f"Email address {key} is invalid{quoted}"
-                errors.append({"status": "error", "category": "VALIDATION_ERROR", "message": message,
-                               "context": {"ids": [key]}})  # fmt: skip
+                errors.append(
+                    {"status": "error", "category": "VALIDATION_ERROR", "message": message, "context": {"ids": [key]}}
+                )
                 continue
             if item["properties"].get("hubspot_owner_id") and item["properties"]["hubspot_owner_id"] not in {
                 str(o["id"]) for o in self.owners
@@ -224,21 +354,46 @@ class FakeHubSpot(FakeCrm):
         return respond(body, 207 if errors else 200)
 
     def _associate(self, inputs: list[dict[str, Any]]) -> Reply:
-        results = []
+        results, errors = [], []
         for item in inputs:
             contact, company = str(item["from"]["id"]), str(item["to"]["id"])
-            if contact in self.records["contacts"] and company in self.records["companies"]:
+            domain = self.records["companies"].get(company, {}).get("domain")
+            if company not in self.records["companies"] or domain in self.unlinkable:
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "VALIDATION_ERROR",
+                        "message": f"Company {company} could not be associated with contact {contact}",
+                        "context": {"fromObjectId": [contact], "toObjectId": [company]},
+                    }
+                )
+                continue
+            if contact in self.records["contacts"]:
                 self.associations.add((contact, company))
-                results.append({"from": {"id": contact}, "to": {"id": company},
-                                "associationSpec": {"associationCategory": "HUBSPOT_DEFINED",
-                                                    "associationTypeId": 279}})  # fmt: skip
+                results.append(
+                    {
+                        "from": {"id": contact},
+                        "to": {"id": company},
+                        "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279},
+                    }
+                )
+        if errors:
+            return respond({"status": "COMPLETE", "results": results, "numErrors": len(errors), "errors": errors}, 207)
         return respond({"status": "COMPLETE", "results": results})
 
 
 def hubspot_owners(emails: list[str]) -> list[dict[str, Any]]:
     """Owner objects as GET /crm/v3/owners returns them: `id` is the owner id, `userId` something else."""
     return [
-        {"id": str(500 + i), "userId": 9000 + i, "email": e, "firstName": e.split("@")[0], "lastName": "SDR",
-         "archived": False, "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"}
+        {
+            "id": str(500 + i),
+            "userId": 9000 + i,
+            "email": e,
+            "firstName": e.split("@")[0],
+            "lastName": "SDR",
+            "archived": False,
+            "createdAt": "2026-01-01T00:00:00Z",
+            "updatedAt": "2026-01-01T00:00:00Z",
+        }
         for i, e in enumerate(emails)
-    ]  # fmt: skip
+    ]

@@ -36,10 +36,30 @@ class FakeSalesforce(FakeCrm):
         self.users = users or []
         self.tokens: list[str] = []
         self.valid_token: str | None = None
-        self.fields = {n: {"name": n, "externalId": False} for n in (
-            "Id", "Email", "FirstName", "LastName", "Title", "Phone", "Country", "Company", "Website", "Industry",
-            "NumberOfEmployees", "OwnerId", "Leadq_Score__c", "Leadq_Tier__c", "Leadq_Reasons__c", "Leadq_Queue__c",
-            "Leadq_ICP_Version__c", "Leadq_Method__c", "Leadq_Needs_Review__c")}  # fmt: skip
+        self.fields = {
+            n: {"name": n, "externalId": False}
+            for n in (
+                "Id",
+                "Email",
+                "FirstName",
+                "LastName",
+                "Title",
+                "Phone",
+                "Country",
+                "Company",
+                "Website",
+                "Industry",
+                "NumberOfEmployees",
+                "OwnerId",
+                "Leadq_Score__c",
+                "Leadq_Tier__c",
+                "Leadq_Reasons__c",
+                "Leadq_Queue__c",
+                "Leadq_ICP_Version__c",
+                "Leadq_Method__c",
+                "Leadq_Needs_Review__c",
+            )
+        }
         self.fields["Leadq_Email__c"] = {"name": "Leadq_Email__c", "externalId": True, "unique": True}
         self.leads: dict[str, dict[str, Any]] = {}  # id -> fields
         self._index: dict[str, str] = {}  # Leadq_Email__c -> id
@@ -93,8 +113,15 @@ class FakeSalesforce(FakeCrm):
             return respond({"error": "invalid_client", "error_description": "invalid client credentials"}, 400)
         self.valid_token = f"00Dtoken{len(self.tokens)}"
         self.tokens.append(self.valid_token)
-        return respond({"access_token": self.valid_token, "instance_url": self.fake.url, "token_type": "Bearer",
-                       "id": f"{self.fake.url}/id/00DORG/{self.integration_user}", "issued_at": "1"})  # fmt: skip
+        return respond(
+            {
+                "access_token": self.valid_token,
+                "instance_url": self.fake.url,
+                "token_type": "Bearer",
+                "id": f"{self.fake.url}/id/00DORG/{self.integration_user}",
+                "issued_at": "1",
+            }
+        )
 
     def _query(self, soql: str) -> dict[str, Any]:
         m = re.fullmatch(r"SELECT (.+) FROM (\w+) WHERE (.+)", soql)
@@ -119,8 +146,15 @@ class FakeSalesforce(FakeCrm):
         records = seen.body["records"]
         self.max_inputs = max(self.max_inputs, len(records))
         if len(records) > 200:
-            return respond([{"message": "record limit reached. cannot submit more than 200 records into this call",
-                            "errorCode": "EXCEEDED_ID_LIMIT"}], 400)  # fmt: skip
+            return respond(
+                [
+                    {
+                        "message": "record limit reached. cannot submit more than 200 records into this call",
+                        "errorCode": "EXCEEDED_ID_LIMIT",
+                    }
+                ],
+                400,
+            )
         if not self.fields.get(ext, {}).get("externalId"):
             return respond([{"message": f"Field {ext} is not an External ID", "errorCode": "INVALID_FIELD"}], 400)
         sets_owner = any("OwnerId" in r for r in records)
@@ -143,13 +177,31 @@ class FakeSalesforce(FakeCrm):
                     }
                 )
             elif key in self.refuse_emails:
-                answers.append({"success": False, "errors": [{"statusCode": "INVALID_EMAIL_ADDRESS",
-                                                             "message": f"Email: invalid email address: {key}",
-                                                             "fields": ["Email"]}]})  # fmt: skip
+                answers.append(
+                    {
+                        "success": False,
+                        "errors": [
+                            {
+                                "statusCode": "INVALID_EMAIL_ADDRESS",
+                                "message": f"Email: invalid email address: {key}",
+                                "fields": ["Email"],
+                            }
+                        ],
+                    }
+                )
             elif not record.get("LastName") or not record.get("Company"):
-                answers.append({"success": False, "errors": [{"statusCode": "REQUIRED_FIELD_MISSING",
-                                                             "message": "Required fields are missing",
-                                                             "fields": ["LastName", "Company"]}]})  # fmt: skip
+                answers.append(
+                    {
+                        "success": False,
+                        "errors": [
+                            {
+                                "statusCode": "REQUIRED_FIELD_MISSING",
+                                "message": "Required fields are missing",
+                                "fields": ["LastName", "Company"],
+                            }
+                        ],
+                    }
+                )
             else:
                 existing = self._lead(key)
                 if existing is None:

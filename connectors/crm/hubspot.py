@@ -46,7 +46,10 @@ log = logging.getLogger("leadq.crm")
 
 OWNER_PROPERTY = "hubspot_owner_id"
 LEAD_STATUS_PROPERTY = "hs_lead_status"  # set by people: NEW, OPEN, IN_PROGRESS, UNQUALIFIED, …
-_BOOL_OPTIONS = [{"label": "Yes", "value": "true"}, {"label": "No", "value": "false"}]
+_BOOL_OPTIONS = [
+    {"label": "Yes", "value": "true", "hidden": False, "displayOrder": 0},
+    {"label": "No", "value": "false", "hidden": False, "displayOrder": 1},
+]
 
 
 class HubSpotCrm:
@@ -152,12 +155,21 @@ class HubSpotCrm:
             json={"name": group, "label": "leadq", "displayOrder": -1},
             accept=(409,),  # the group exists already
         )
+        url = f"{self.base}/crm/v3/properties/{object_type}/batch/create"
         inputs = [{**d, "groupName": group} for d in definitions]
-        response = self.api.call("POST", f"{self.base}/crm/v3/properties/{object_type}/batch/create",
-                                 json={"inputs": inputs})  # fmt: skip
-        errors = json_body(response).get("errors") or []
-        if errors:
-            raise FatalError(f"hubspot: could not create {object_type} properties: {errors[0].get('message')}")
+        for _ in range(2):
+            response = self.api.call("POST", url, json={"inputs": inputs}, accept=(409,))
+            if response.status_code != 409:
+                errors = json_body(response).get("errors") or []
+                if errors:
+                    raise FatalError(f"hubspot: could not create {object_type} properties: {errors[0].get('message')}")
+                return
+            # "already exists": a retried create whose first answer was lost, or another run's; create the rest
+            existing = {p["name"] for p in self._get(f"/crm/v3/properties/{object_type}").get("results", [])}
+            inputs = [i for i in inputs if i["name"] not in existing]
+            if not inputs:
+                return
+        raise FatalError(f"hubspot: could not create {object_type} properties: {json_body(response).get('message')}")
 
     # --- per batch ----------------------------------------------------------------
 
@@ -188,7 +200,7 @@ class HubSpotCrm:
     def publish(self, leads: pl.DataFrame) -> CrmResult:
         """Upsert companies and contacts, then link them; every refused input becomes a failure."""
         self.ensure_properties(create=True)
-        frame = with_crm_fields(leads)
+        frame = with_crm_fields(leads).unique("email", keep="last", maintain_order=True)  # HubSpot 400s duplicates
         result = CrmResult()
         company_ids = self._upsert_companies(frame, result)
         contacts = self._contact_inputs(frame)
@@ -198,7 +210,7 @@ class HubSpotCrm:
             for email, domain in frame.select("email", "company_domain").iter_rows()
             if email in contact_ids and domain in company_ids
         ]
-        self._associate(pairs, frame, result)
+        self._associate(pairs, {v: k for k, v in contact_ids.items()}, frame, result)
         result.written = len(contact_ids)
         return result
 
@@ -270,15 +282,22 @@ class HubSpotCrm:
                     result.failures += self._failures(object_type, [item], _error_for(item["id"], body), frame)
         return ids
 
-    def _associate(self, pairs: list[dict[str, Any]], frame: pl.DataFrame, result: CrmResult) -> None:
+    def _associate(
+        self, pairs: list[dict[str, Any]], emails: dict[str, str], frame: pl.DataFrame, result: CrmResult
+    ) -> None:
+        """Link contacts to companies; a link HubSpot refuses is a failure of that contact's lead."""
         url = f"{self.base}/crm/v4/associations/contacts/companies/batch/associate/default"
+        signup_ids = dict(frame.select("email", "signup_id").iter_rows())
         for chunk in chunked(pairs, self.settings.association_batch_size):
             body = json_body(self.api.call("POST", url, json={"inputs": list(chunk)}))
             linked = {_pair(r) for r in body.get("results", [])}
             for pair in chunk:
                 if (str(pair["from"]["id"]), str(pair["to"]["id"])) not in linked and body.get("errors"):
-                    reason = "association to its company failed: " + _error_for(pair["from"]["id"], body)
-                    result.failures.append(failure(None, None, reason, pair))
+                    email = emails.get(str(pair["from"]["id"]))
+                    reason = f"hubspot contact {email}: association to its company failed: " + _error_for(
+                        pair["from"]["id"], body
+                    )
+                    result.failures.append(failure(email, signup_ids.get(email), reason, pair))
 
     def _failures(
         self, object_type: str, items: list[dict[str, Any]], message: str, frame: pl.DataFrame
