@@ -4,6 +4,10 @@ Salesforce (REST): OAuth client-credentials token (expiring on demand: 401
 INVALID_SESSION_ID), sObject Collections upsert of at most 200 records (400
 EXCEEDED_ID_LIMIT) by an External ID field, per-record results in input order,
 Sforce-Limit-Info on every answer, 403 REQUEST_LIMIT_EXCEEDED when the org's quota is spent.
+SOQL answers page (`query_page_size`, then `nextRecordsUrl`); a request URI past 16,384
+characters is a 414; `allOrNone: true` rolls a whole collection back when one record fails;
+an external id twice in one collection fails both records; the token endpoint can be told
+to answer 5xx (`token_storm`).
 """
 
 from __future__ import annotations
@@ -67,6 +71,10 @@ class FakeSalesforce(FakeCrm):
         self.refuse_emails: set[str] = set()
         self.auto_assign_headers: list[tuple[bool, str | None]] = []  # (sets OwnerId, Sforce-Auto-Assign)
         self._next_id = 1000
+        self.query_page_size = 2000  # Salesforce's default batch of query results
+        self._cursors: dict[str, list[dict[str, Any]]] = {}  # nextRecordsUrl locator -> the records still to send
+        self.token_storm: list[int] = []  # statuses for the next token requests
+        self.uri_too_long = 0  # 414s answered
 
     def by_email(self) -> dict[str, dict[str, Any]]:
         return {r["Leadq_Email__c"]: r for r in self.leads.values()}
@@ -80,7 +88,12 @@ class FakeSalesforce(FakeCrm):
         self.valid_token = None
 
     def handle(self, seen: Seen) -> Reply:
+        if len(seen.target) > 16_384:
+            self.uri_too_long += 1
+            return respond([{"message": "URI Too Long", "errorCode": "URI_TOO_LONG"}], 414)
         if seen.path == "/services/oauth2/token":
+            if self.token_storm:
+                return respond({"error": "server_error", "error_description": "try again"}, self.token_storm.pop(0))
             return self._token(seen.body or {})
         token = (seen.headers.get("authorization") or "").removeprefix("Bearer ")
         if not token or token != self.valid_token:
@@ -99,7 +112,11 @@ class FakeSalesforce(FakeCrm):
         if path == f"{self.API}/sobjects/Lead/describe":
             return respond({"name": "Lead", "fields": list(self.fields.values())}, **limit_info)
         if path == f"{self.API}/query":
-            return respond(self._query(seen.query["q"][0]), **limit_info)
+            return respond(self._page(self._query(seen.query["q"][0])), **limit_info)
+        if m := re.fullmatch(rf"{self.API}/query/(01g[\w-]+)", path):
+            if m[1] not in self._cursors:
+                return respond([{"message": "invalid query locator", "errorCode": "INVALID_QUERY_LOCATOR"}], 400)
+            return respond(self._page(self._cursors.pop(m[1])), **limit_info)
         if m := re.fullmatch(rf"{self.API}/composite/sobjects/Lead/(\w+)", path):
             if seen.method != "PATCH":
                 return respond([{"message": "Method not allowed", "errorCode": "METHOD_NOT_ALLOWED"}], 405)
@@ -123,7 +140,7 @@ class FakeSalesforce(FakeCrm):
             }
         )
 
-    def _query(self, soql: str) -> dict[str, Any]:
+    def _query(self, soql: str) -> list[dict[str, Any]]:
         m = re.fullmatch(r"SELECT (.+) FROM (\w+) WHERE (.+)", soql)
         assert m, soql
         fields = [f.strip() for f in m[1].split(",")]
@@ -139,8 +156,17 @@ class FakeSalesforce(FakeCrm):
             found = [r for r in rows if str(r.get(column[1], "")).lower() in wanted]
         if "IsActive = true" in m[3]:
             found = [r for r in found if r.get("IsActive", True)]
-        records = [{"attributes": {"type": m[2]}, **{f: r.get(f) for f in fields}} for r in found]
-        return {"totalSize": len(records), "done": True, "records": records}
+        return [{"attributes": {"type": m[2]}, **{f: r.get(f) for f in fields}} for r in found]
+
+    def _page(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """One batch of query results; the rest wait behind a nextRecordsUrl, as Salesforce pages them."""
+        page, rest = records[: self.query_page_size], records[self.query_page_size :]
+        body: dict[str, Any] = {"totalSize": len(records), "done": not rest, "records": page}
+        if rest:
+            locator = f"01gQL{len(self._cursors) + len(self.requests):06d}-{self.query_page_size}"
+            self._cursors[locator] = rest
+            body["nextRecordsUrl"] = f"{self.API}/query/{locator}"
+        return body
 
     def _upsert(self, ext: str, seen: Seen, headers: dict[str, str]) -> Reply:
         records = seen.body["records"]
@@ -159,61 +185,46 @@ class FakeSalesforce(FakeCrm):
             return respond([{"message": f"Field {ext} is not an External ID", "errorCode": "INVALID_FIELD"}], 400)
         sets_owner = any("OwnerId" in r for r in records)
         self.auto_assign_headers.append((sets_owner, seen.headers.get("sforce-auto-assign")))
+        keys = [str(r.get(ext)).lower() for r in records]
+        problems = [self._problem(record, key, keys.count(key) > 1) for record, key in zip(records, keys, strict=True)]
+        if seen.body.get("allOrNone") and any(problems):
+            rolled_back = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back"}
+            return respond([{"success": False, "errors": [p or rolled_back]} for p in problems], **headers)
         answers = []
-        for record in records:
-            unknown = [f for f in record if f != "attributes" and f not in self.fields]
-            key = str(record.get(ext)).lower()
-            if unknown:
-                answers.append(
-                    {
-                        "success": False,
-                        "errors": [
-                            {
-                                "statusCode": "INVALID_FIELD",
-                                "fields": unknown,
-                                "message": f"No such column '{unknown[0]}'",
-                            }
-                        ],
-                    }
-                )
-            elif key in self.refuse_emails:
-                answers.append(
-                    {
-                        "success": False,
-                        "errors": [
-                            {
-                                "statusCode": "INVALID_EMAIL_ADDRESS",
-                                "message": f"Email: invalid email address: {key}",
-                                "fields": ["Email"],
-                            }
-                        ],
-                    }
-                )
-            elif not record.get("LastName") or not record.get("Company"):
-                answers.append(
-                    {
-                        "success": False,
-                        "errors": [
-                            {
-                                "statusCode": "REQUIRED_FIELD_MISSING",
-                                "message": "Required fields are missing",
-                                "fields": ["LastName", "Company"],
-                            }
-                        ],
-                    }
-                )
-            else:
-                existing = self._lead(key)
-                if existing is None:
-                    self._next_id += 1
-                    existing = {"Id": f"00Q{self._next_id}", "OwnerId": self.integration_user}
-                    self.leads[existing["Id"]] = existing
-                    self._index[key] = existing["Id"]
-                    self.creates += 1
-                    created = True
-                else:
-                    created = False
-                existing.update({k: v for k, v in record.items() if k != "attributes"})
-                existing[ext] = key
-                answers.append({"id": existing["Id"], "success": True, "errors": [], "created": created})
+        for record, key, problem in zip(records, keys, problems, strict=True):
+            if problem:
+                answers.append({"success": False, "errors": [problem]})
+                continue
+            existing = self._lead(key)
+            created = existing is None
+            if existing is None:
+                self._next_id += 1
+                existing = {"Id": f"00Q{self._next_id}", "OwnerId": self.integration_user}
+                self.leads[existing["Id"]] = existing
+                self._index[key] = existing["Id"]
+                self.creates += 1
+            existing.update({k: v for k, v in record.items() if k != "attributes"})
+            existing[ext] = key
+            answers.append({"id": existing["Id"], "success": True, "errors": [], "created": created})
         return respond(answers, **headers)
+
+    def _problem(self, record: dict[str, Any], key: str, duplicate: bool) -> dict[str, Any] | None:
+        """What Salesforce would refuse about one record of a collection, or None."""
+        unknown = [f for f in record if f != "attributes" and f not in self.fields]
+        if unknown:
+            return {"statusCode": "INVALID_FIELD", "fields": unknown, "message": f"No such column '{unknown[0]}'"}
+        if duplicate:
+            return {"statusCode": "DUPLICATE_VALUE", "fields": [], "message": f"Duplicate external id specified: {key}"}
+        if key in self.refuse_emails:
+            return {
+                "statusCode": "INVALID_EMAIL_ADDRESS",
+                "message": f"Email: invalid email address: {key}",
+                "fields": ["Email"],
+            }
+        if not record.get("LastName") or not record.get("Company"):
+            return {
+                "statusCode": "REQUIRED_FIELD_MISSING",
+                "message": "Required fields are missing",
+                "fields": ["LastName", "Company"],
+            }
+        return None

@@ -36,6 +36,7 @@ class Seen:
     body: Any = None
     method: str = "GET"
     at: float = 0.0  # time.monotonic() when the request arrived
+    target: str = ""  # the request line's target as sent: path and encoded query
 
 
 Handler = Callable[[Seen], Reply]
@@ -100,7 +101,7 @@ class FakeHttp:
     def _record(self, method: str, target: str, headers: Any, body: Any) -> Reply:
         parts = urlsplit(target)
         seen = Seen(parts.path, parse_qs(parts.query), {k.lower(): v for k, v in headers}, body, method,
-                    time.monotonic())  # fmt: skip
+                    time.monotonic(), target)  # fmt: skip
         self.seen.append(seen)
         return self._reply(seen)
 

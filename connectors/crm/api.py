@@ -78,15 +78,20 @@ class CrmApi:
         return {"crm_api_calls": self.calls, "crm_rate_limited": self.rate_limited,
                 "crm_waited_s": round(self.waited_s, 1)}  # fmt: skip
 
-    def call(self, method: str, url: str, accept: tuple[int, ...] = (), **kwargs: Any) -> requests.Response:
+    def call(
+        self, method: str, url: str, accept: tuple[int, ...] = (), authenticate: bool = True, **kwargs: Any
+    ) -> requests.Response:
         """The response the vendor accepted (or whose status is in `accept`);
-        raises CrmStopped, BatchRefused, FatalError or RetriableError."""
+        raises CrmStopped, BatchRefused, FatalError or RetriableError.
+
+        `authenticate=False` sends no token (the token request itself), with the same waits and retries."""
         refreshed = False
         last = ""
         extra_headers = kwargs.pop("headers", None) or {}
         for attempt in range(1, self.settings.attempts + 1):
             try:
-                response = self.client.request(method, url, headers={**self.auth(False), **extra_headers}, **kwargs)
+                auth = self.auth(False) if authenticate else {}
+                response = self.client.request(method, url, headers={**auth, **extra_headers}, **kwargs)
             except RetriableError as exc:
                 last = str(exc)
                 self._backoff(attempt, None, last)

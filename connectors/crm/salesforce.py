@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import quote_plus
 
 import polars as pl
 import requests
@@ -42,7 +43,7 @@ from connectors.settings import SalesforceSettings
 
 log = logging.getLogger("leadq.crm")
 
-MAX_SOQL_IN_CHARS = 8000  # keeps a query URL well under Salesforce's 16,384-character URI limit
+MAX_SOQL_IN_URL_CHARS = 12_000  # the IN list as sent (URL-encoded): well under Salesforce's 16,384-character URI
 
 
 class SalesforceCrm:
@@ -73,7 +74,7 @@ class SalesforceCrm:
         url = f"{self.settings.login_url.rstrip('/')}/services/oauth2/token"
         data = {"grant_type": "client_credentials", "client_id": self._client_id,
                 "client_secret": self._client_secret}  # fmt: skip
-        response = self.api.client.request("POST", url, data=data)
+        response = self.api.call("POST", url, data=data, authenticate=False, accept=(400, 401, 403))
         body = json_body(response)
         if response.status_code != 200 or "access_token" not in body:
             why = body.get("error_description") or body.get("error") or response.text[:200]
@@ -158,7 +159,8 @@ class SalesforceCrm:
 
     def publish(self, leads: pl.DataFrame) -> CrmResult:
         self.check_fields()
-        frame = with_crm_fields(leads)
+        # Salesforce refuses every record of a collection whose external id appears twice: send each lead once
+        frame = with_crm_fields(leads).unique("email", keep="last", maintain_order=True)
         records = self._records(frame)
         signup_ids = dict(frame.select("email", "signup_id").iter_rows())
         result = CrmResult()
@@ -289,14 +291,16 @@ def _soql_list(values: Sequence[str]) -> str:
 
 
 def _soql_chunks(values: Sequence[str], size: int = 200) -> Iterable[Sequence[str]]:
-    """Chunks of at most `size` values whose IN list stays short enough for a GET URL."""
+    """Chunks of at most `size` values whose IN list stays short enough for a GET URL, measured as sent:
+    URL-encoded, where one non-ASCII character of an email takes up to twelve."""
     chunk: list[str] = []
     length = 0
     for value in values:
-        if chunk and (len(chunk) >= size or length + len(value) + 4 > MAX_SOQL_IN_CHARS):
+        sent = len(quote_plus(_soql_list([value]) + ", "))
+        if chunk and (len(chunk) >= size or length + sent > MAX_SOQL_IN_URL_CHARS):
             yield chunk
             chunk, length = [], 0
         chunk.append(value)
-        length += len(value) + 4
+        length += sent
     if chunk:
         yield chunk
