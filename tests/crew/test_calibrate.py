@@ -39,12 +39,13 @@ def test_calibrated_points_reach_the_tuned_regression_and_beat_the_shipped_icp(
     assert abs(sum(c.weight for c in icp.criteria.values()) - 100) < 0.5
     assert icp.criteria["plan"].match is not None and icp.criteria["plan"].match["enterprise"] > 0
     assert icp.criteria["plan"].match["free"] < 0  # the truth: free plans convert less
-    # every score is still a sum of criterion points, mapped onto 0..100
-    scored = score_leads(golden_leads.head(200), icp, keep_points=True)
-    points = pl.sum_horizontal(pl.col(f"points_{n}") for n in icp.criteria)
-    assert icp.points_range is not None
-    expected = ((points - icp.points_floor) * 100 / icp.points_range).clip(0, 100).round(0).cast(pl.Int32)
-    assert scored["score"].to_list() == scored.select(expected.alias("s"))["s"].to_list()
+    # a score still ranks leads as the sum of their readable criterion points does
+    scored = score_leads(golden_leads, icp, keep_points=True).with_columns(
+        pl.sum_horizontal(pl.col(f"points_{n}") for n in icp.criteria).alias("points")
+    )
+    by_points = scored.sort("points")["score"]
+    assert (by_points.diff().drop_nulls() >= 0).all()  # more points never score lower
+    assert by_points.max() - by_points.min() >= 60 and by_points.n_unique() > 20  # spread, not bunched
     assert scored["reasons"].str.contains(r"plan \w+: [+-]").any()
 
 

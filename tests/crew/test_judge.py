@@ -110,7 +110,11 @@ def test_an_llm_that_always_says_100_moves_no_lead_past_the_bound(llm: ScriptedL
 )
 def test_malformed_or_out_of_range_answers_are_retried_then_dropped(llm: ScriptedLlm, tmp_path: Path, raw: str) -> None:
     llm.raw = raw
-    out = {r["email"]: r for r in _judge().judge(_leads(tmp_path), None).to_dicts()}
+    judge = _judge()
+    out = {r["email"]: r for r in judge.judge(_leads(tmp_path), None).to_dicts()}
+    crew_runs = [p for p in llm.prompts if "Research the company at" in p and "rules_score" not in p]
+    assert len(crew_runs) == 2 * judge.llm.max_attempts  # two uncertain companies, each tried max_attempts times
+    assert judge.budget.calls == llm.calls  # every attempt's calls were booked
     assert out["a@mid.io"]["method"] == "rules" and out["a@mid.io"]["needs_review"] is True
     assert (
         "review: answer failed validation" in out["a@mid.io"]["reasons"]

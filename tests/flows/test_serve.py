@@ -9,13 +9,24 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from prefect.client.orchestration import SyncPrefectClient, get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -58,7 +69,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     env |= {"LEADQ_CONFIG_DIR": str(config), "LEADQ_HOME": str(root / "home"), "CREWAI_DISABLE_TELEMETRY": "true",
             "OTEL_SDK_DISABLED": "true", "LEADQ__RUN__SCHEDULE_CRON": "*/5 * * * *"}  # fmt: skip
     server_env = env | {"PREFECT_HOME": str(root / "server"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                        "PREFECT_SERVER_UI_ENABLED": "false"}  # fmt: skip
+                        "PREFECT_SERVER_UI_ENABLED": "false",
+                        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2"}  # fmt: skip
     logs = root / "logs"
     logs.mkdir()
     server_log, serve_log = (logs / "server.log").open("w"), (logs / "serve.log").open("w")
@@ -102,6 +114,19 @@ def test_serve_shows_three_deployments_with_their_schedules(served: dict[str, An
     schema = deployments["backfill-signups"].parameter_openapi_schema or {}
     assert "params" in schema.get("properties", {})
 
+    def scheduled() -> list[Any]:
+        return client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployments["qualify-signups"].id])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+            ),
+        )
+
+    runs = _wait("the server's scheduler created qualify-signups runs from the cron", scheduled, 120)
+    starts = sorted(r.expected_start_time for r in runs if r.expected_start_time is not None)
+    assert len(starts) >= 2 and all(t.minute % 5 == 0 and t.second == 0 for t in starts)
+    assert all(later - earlier >= timedelta(minutes=5) for earlier, later in pairwise(starts))
+
 
 def test_a_served_run_publishes_its_artifacts_and_a_review_suspends_and_resumes(served: dict[str, Any]) -> None:
     client: SyncPrefectClient = served["client"]
@@ -123,8 +148,8 @@ def test_a_served_run_publishes_its_artifacts_and_a_review_suspends_and_resumes(
     resume_flow_run(review.id, run_input=resume)
     finished = _wait("the review run finished", lambda: _final(client, review.id), 300)
     assert finished.state.is_completed(), (served["logs"] / "serve.log").read_text()[-3000:]
-    scheduler_errors = [line for line in (served["logs"] / "server.log").read_text().splitlines() if "ERROR" in line]
-    assert scheduler_errors == []  # the server scheduled the cron runs without a failure
+    server_errors = [line for line in (served["logs"] / "server.log").read_text().splitlines() if "ERROR" in line]
+    assert server_errors == []
     decided = store.reviews("approved")
     assert decided["email"].to_list() == ["j.chen@northwind.io"] and decided["decided_by"][0] == "ops"
     row = store.read("select a.tier, a.method, s.queue from assessments a join assignments s using (email) "

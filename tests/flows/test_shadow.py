@@ -108,14 +108,30 @@ def test_the_report_reads_people_decisions_from_a_file_and_bad_files_are_named(
     assert no_file.exit_code == 2 and "--actual FILE" in no_file.stderr
 
     actual = tmp_path / "worked.csv"
-    people = leads.select("email", pl.col("tier").is_in(["A", "B"]).cast(pl.Int8).alias("qualified"), "owner")
-    people = people.with_columns(pl.col("email").str.to_uppercase())  # people's files are not tidy
+    people = leads.sort("email").select(
+        "email", pl.col("tier").is_in(["A", "B"]).cast(pl.Int8).alias("qualified"), "owner"
+    )
+    # people overruled leadq on three leads' verdicts and gave two other owned leads to someone else
+    overruled = people["email"].head(3).to_list()
+    reassigned = people.filter(pl.col("owner").is_not_null() & ~pl.col("email").is_in(overruled))["email"].head(2)
+    people = people.with_columns(
+        pl.when(pl.col("email").is_in(overruled))
+        .then(1 - pl.col("qualified"))
+        .otherwise("qualified")
+        .alias("qualified"),
+        pl.when(pl.col("email").is_in(reassigned.to_list()))
+        .then(pl.lit("someone.else@acme.io"))
+        .otherwise("owner")
+        .alias("owner"),
+        pl.col("email").str.to_uppercase(),  # people's files are not tidy
+    )
     people.write_csv(actual)
     result = runner.invoke(app, ["shadow-report", "--actual", str(actual), "--json", "--out", str(tmp_path / "o.csv")])
     assert result.exit_code == 0, result.output
     overall = json.loads(result.stdout)["overall"]
-    assert overall["with_verdict"] == leads.height and overall["verdict_agreement"] == 1.0
-    assert overall["owner_agreement"] == 1.0 and overall["with_owner"] == leads["owner"].drop_nulls().len()
+    n, owned = leads.height, leads["owner"].drop_nulls().len()
+    assert overall["with_verdict"] == n and overall["verdict_agreement"] == pytest.approx((n - 3) / n, abs=1e-3)
+    assert overall["with_owner"] == owned and overall["owner_agreement"] == pytest.approx((owned - 2) / owned, abs=1e-3)
     assert pl.read_csv(tmp_path / "o.csv").height == leads.height
 
     actual.write_text("email,qualified\na@b.com,1\nc@d.com,maybe\n")
