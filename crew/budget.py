@@ -15,6 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class CrewRunFailed(Exception):
+    """A crew run that raised, with what it had used by then: its calls are billed all the same."""
+
+    def __init__(self, cause: BaseException, calls: int, prompt: int, completion: int) -> None:
+        super().__init__(str(cause) or type(cause).__name__)
+        self.usage = (max(calls, 1), prompt, completion)  # a request that failed was still made
+
+
 @dataclass(frozen=True)
 class Reservation:
     calls: int

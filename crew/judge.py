@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from connectors.settings import LlmSettings, TriageSettings
 from connectors.store import Store
-from crew.budget import LlmBudget
+from crew.budget import CrewRunFailed, LlmBudget
 from crew.icp import Icp
 from crew.models import CompanyAssessment, LeadJudgement
 from crew.prompt_data import json_text, untrusted
@@ -107,7 +107,7 @@ class Judge:
             try:
                 raw, calls, prompt, completion = self.run_crew(inputs)
             except Exception as exc:  # an LLM outage must not fail the batch
-                self.budget.settle(held, 1, 0, 0)
+                self.budget.settle(held, *(exc.usage if isinstance(exc, CrewRunFailed) else (1, 0, 0)))
                 log.warning("crew run for %s failed (attempt %d): %s", domain, attempt, _short(exc))
                 failure = f"LLM error: {_short(exc)}"
                 continue

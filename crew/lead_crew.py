@@ -9,15 +9,18 @@ analyst gets the researcher's validated profile as JSON inside the <untrusted> m
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from crewai import LLM, Agent, Crew, Process, Task
+from crewai.hooks import LLMCallHookContext, register_before_llm_call_hook
 from crewai.project import CrewBase, agent, task
 from pydantic import ValidationError
 
 from connectors.settings import LlmSettings
+from crew.budget import CrewRunFailed
 from crew.models import CompanyAssessment, CompanyProfile
 from crew.prompt_data import json_text, untrusted
 from crew.tools import CompanyFactsTool
@@ -78,6 +81,39 @@ def use_config(folder: Path) -> None:
     LeadCrew.original_tasks_config_path = str(folder / "tasks.yaml")
 
 
+class _CallMeter:
+    """Every request each crew run's LLM makes (CrewAI's usage counts only the ones it could parse), and a
+    hard stop at the run's allowance: one crew run can never spend more calls than the budget reserved."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: dict[int, int] = {}
+        self._allowance: dict[int, int] = {}
+        register_before_llm_call_hook(self._before_call)
+
+    def start(self, llm: LLM, allowance: int) -> None:
+        with self._lock:
+            self._calls[id(llm)], self._allowance[id(llm)] = 0, allowance
+
+    def stop(self, llm: LLM) -> int:
+        with self._lock:
+            self._allowance.pop(id(llm), None)
+            return self._calls.pop(id(llm), 0)
+
+    def _before_call(self, context: LLMCallHookContext) -> bool | None:
+        key = id(context.llm)
+        with self._lock:
+            if key not in self._allowance:
+                return None  # not a crew run of leadq's
+            if self._calls[key] >= self._allowance[key]:
+                return False  # CrewAI raises: the run fails, its calls are billed, the lead goes to review
+            self._calls[key] += 1
+        return None
+
+
+_meter = _CallMeter()  # this module loads only when an LLM is configured
+
+
 def make_runner(
     settings: LlmSettings, api_key: str, facts: Callable[[str], dict[str, Any]]
 ) -> Callable[[dict[str, Any]], tuple[str, int, int, int]]:
@@ -88,8 +124,13 @@ def make_runner(
             model=settings.model, base_url=settings.base_url or None, api_key=api_key or "not-set",
             temperature=settings.temperature, timeout=settings.timeout_s, max_retries=0,
         )  # fmt: skip
-        answer = LeadCrew(llm, CompanyFactsTool(facts), settings).assess(inputs)
+        _meter.start(llm, settings.calls_per_crew_run)
+        try:
+            answer = LeadCrew(llm, CompanyFactsTool(facts), settings).assess(inputs)
+        except Exception as exc:
+            usage = llm.get_token_usage_summary()
+            raise CrewRunFailed(exc, _meter.stop(llm), usage.prompt_tokens, usage.completion_tokens) from exc
         usage = llm.get_token_usage_summary()
-        return answer, usage.successful_requests, usage.prompt_tokens, usage.completion_tokens
+        return answer, _meter.stop(llm), usage.prompt_tokens, usage.completion_tokens
 
     return run

@@ -220,3 +220,11 @@ def _uncertain_companies(n: int) -> pl.DataFrame:
         "country": ["US"] * n,
     }
     return score_leads(pl.DataFrame(rows), load_icp(settings.config_path("icp.yaml")))
+
+
+def test_a_researcher_stuck_in_a_tool_loop_is_stopped_at_the_reserved_calls(llm: ScriptedLlm, tmp_path: Path) -> None:
+    llm.tool_rounds = 50  # the model asks for the tool forever
+    judge = _judge()
+    judge.judge(_leads(tmp_path), None)
+    runs = 2 * judge.llm.max_attempts  # two uncertain companies, each tried max_attempts times at most
+    assert judge.budget.calls == llm.calls <= runs * judge.llm.calls_per_crew_run
