@@ -14,6 +14,11 @@ from tests import loopback_only
 from tests.fakes import FakeHttp
 
 loopback_only.install()  # before any test module runs: nothing here reaches past this machine
+# ... and nothing that a test starts: every Python subprocess loads tests/hermetic/sitecustomize.py
+HERMETIC = Path(__file__).resolve().parent / "hermetic"
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERMETIC), os.environ.get("PYTHONPATH")]))
+ESCAPE_LOG = Path(tempfile.mkdtemp(prefix="leadq-hermetic-")) / "escapes.log"
+os.environ[loopback_only.ESCAPE_LOG] = str(ESCAPE_LOG)
 
 # Before anything imports Prefect: its state in a throwaway folder, nothing phones home.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="leadq-test-prefect-")
@@ -30,8 +35,10 @@ SAMPLE = REPO / "config" / "data" / "sample_signups.csv"
 def _stays_on_loopback() -> Iterator[None]:
     """Fail the test that tried to reach past loopback, even if the code under test swallowed the error."""
     loopback_only.escapes.clear()
+    ESCAPE_LOG.write_text("")
     yield
     tried, loopback_only.escapes[:] = list(loopback_only.escapes), []
+    tried += [f"in a subprocess: {line}" for line in ESCAPE_LOG.read_text().splitlines()]
     if tried:
         pytest.fail("the test reached past loopback: " + "; ".join(dict.fromkeys(tried)), pytrace=False)
 

@@ -2,16 +2,22 @@
 other than loopback is refused (as an OSError, as if offline) and recorded, and the test that made
 it fails, even when the code under test swallowed the error.
 
-Installed by tests/conftest.py before any test module is imported.
+Installed by tests/conftest.py before any test module is imported, and in every Python process a test
+starts (`leadq run`, `prefect server start`, `leadq serve`) by tests/hermetic/sitecustomize.py: there an
+escape is also written to the file named by HERMETIC_ESCAPE_LOG, which the suite reads after each test.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import sys
 from typing import Any
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+ESCAPE_LOG = "HERMETIC_ESCAPE_LOG"  # where the processes a test starts record what they tried
+in_subprocess = False  # set by tests/hermetic/sitecustomize.py: record escapes in the log, not in `escapes`
 escapes: list[str] = []  # what the current test tried; conftest fails the test when it is not empty
 
 _getaddrinfo = socket.getaddrinfo
@@ -39,6 +45,10 @@ def _is_loopback(host: Any) -> bool:
 
 def _refuse(what: str) -> NetworkEscape:
     escapes.append(what)
+    log = os.environ.get(ESCAPE_LOG) if in_subprocess else None
+    if log:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(f"{what} (pid {os.getpid()}: {' '.join(sys.argv)[:200]})\n")
     return NetworkEscape(f"the test suite reaches only loopback: {what} refused")
 
 
