@@ -44,10 +44,16 @@ class _Llm(BaseHTTPRequestHandler):
             content = {
                 "leads": [{"ref": r, "score": 60, "tier": "B", "confidence": 0.7, "summary": "ok"} for r in refs]
             }
-        reply = {"id": "x", "object": "chat.completion", "created": 0, "model": body.get("model"),
-                 "choices": [{"index": 0, "message": {"role": "assistant", "content": json.dumps(content)},
-                              "finish_reason": "stop"}],
-                 "usage": {"prompt_tokens": 500, "completion_tokens": 80, "total_tokens": 580}}  # fmt: skip
+        reply = {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model"),
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": json.dumps(content)}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 500, "completion_tokens": 80, "total_tokens": 580},
+        }
         data = json.dumps(reply).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -75,10 +81,15 @@ def main() -> None:
         signups.write_csv(folder / "signups.csv")
         companies.write_csv(folder / "companies.csv")
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEADQ__")}
-        env |= {"LEADQ_HOME": str(folder / "home"), "LEADQ__ENRICHMENT__REFERENCE__PATH": str(folder / "companies.csv"),
-                "LEADQ__LLM__MODEL": "openai/gpt-4o-mini", "LEADQ__LLM__BASE_URL": base_url,
-                "LEADQ__LLM__MAX_CALLS_PER_RUN": "100000", "LEADQ__LLM__MAX_COST_USD_PER_RUN": "1000",
-                "LEADQ__LLM__MAX_WORKERS": "4"}  # fmt: skip
+        env |= {
+            "LEADQ_HOME": str(folder / "home"),
+            "LEADQ__ENRICHMENT__REFERENCE__PATH": str(folder / "companies.csv"),
+            "LEADQ__LLM__MODEL": "openai/gpt-4o-mini",
+            "LEADQ__LLM__BASE_URL": base_url,
+            "LEADQ__LLM__MAX_CALLS_PER_RUN": "100000",
+            "LEADQ__LLM__MAX_COST_USD_PER_RUN": "1000",
+            "LEADQ__LLM__MAX_WORKERS": "4",
+        }
         started = time.perf_counter()
         command = [
             str(Path(sys.executable).with_name("leadq")),
@@ -102,17 +113,27 @@ def main() -> None:
     started = time.perf_counter()
     for row in signups.head(args.per_lead_sample).to_dicts():
         lead = {"ref": "L1", "job_title": row["job_title"], "country": row["country"]}
-        run({"domain": row["website"], "company": json.dumps({"domain": row["website"]}), "icp": "-",
-             "leads": json.dumps([lead])})  # fmt: skip
+        run(
+            {
+                "domain": row["website"],
+                "company": json.dumps({"domain": row["website"]}),
+                "icp": "-",
+                "leads": json.dumps([lead]),
+            }
+        )
     per_lead_s = (time.perf_counter() - started) / args.per_lead_sample
     per_lead_calls = (CALLS["n"] - before) / args.per_lead_sample
     server.shutdown()
     leads = hybrid["leads"]
     print(f"{args.n:,} signups, {leads:,} leads, LLM latency {args.latency_ms:g} ms per call")
-    print(f"hybrid (leadq):   {hybrid['llm_calls'] / leads:.3f} LLM calls per lead, {hybrid['llm_calls']:,} calls,"
-          f" {hybrid['crew_leads']:,} leads judged by the crew, wall {hybrid_s:.1f} s")  # fmt: skip
-    print(f"per-lead pattern: {per_lead_calls:.3f} LLM calls per lead, {per_lead_calls * leads:,.0f} calls,"
-          f" wall {per_lead_s * leads:.1f} s projected from {args.per_lead_sample} kickoffs")  # fmt: skip
+    print(
+        f"hybrid (leadq):   {hybrid['llm_calls'] / leads:.3f} LLM calls per lead, {hybrid['llm_calls']:,} calls,"
+        f" {hybrid['crew_leads']:,} leads judged by the crew, wall {hybrid_s:.1f} s"
+    )
+    print(
+        f"per-lead pattern: {per_lead_calls:.3f} LLM calls per lead, {per_lead_calls * leads:,.0f} calls,"
+        f" wall {per_lead_s * leads:.1f} s projected from {args.per_lead_sample} kickoffs"
+    )
     print(f"ratio: {per_lead_calls / max(hybrid['llm_calls'] / leads, 1e-9):.1f}x fewer calls per lead")
 
 

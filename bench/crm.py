@@ -32,14 +32,23 @@ from tests.fake_salesforce import FakeSalesforce  # noqa: E402
 from tests.fakes import FakeHttp  # noqa: E402
 
 LIMIT, WINDOW_S = 100, 10.0
-SDRS = ["avery@example.com", "blake@example.com", "casey@example.com", "devon@example.com", "emery@example.com",
-        "finley@example.com", "gray@example.com", "harper@example.com"]  # fmt: skip
+SDRS = [
+    "avery@example.com",
+    "blake@example.com",
+    "casey@example.com",
+    "devon@example.com",
+    "emery@example.com",
+    "finley@example.com",
+    "gray@example.com",
+    "harper@example.com",
+]
 
 
 def _run(source: Path, env: dict[str, str]) -> dict[str, Any]:
     leadq = Path(sys.executable).with_name("leadq")
-    proc = subprocess.run([str(leadq), "run", "--source", str(source), "--json"], env=env, capture_output=True,
-                          text=True)  # fmt: skip
+    proc = subprocess.run(
+        [str(leadq), "run", "--source", str(source), "--json"], env=env, capture_output=True, text=True
+    )
     if proc.returncode:
         raise SystemExit(proc.stderr[-3000:])
     return dict(json.loads(proc.stdout))
@@ -60,8 +69,12 @@ def _bench(kind: str, n: int, folder: Path) -> None:
     signups.write_csv(source)
     companies.write_csv(reference)
     with FakeHttp().running() as server:
-        env = {**os.environ, "LEADQ_HOME": str(folder / f"{kind}-home"), "LEADQ__CRM__KIND": kind,
-               "LEADQ__ENRICHMENT__REFERENCE__PATH": str(reference)}  # fmt: skip
+        env = {
+            **os.environ,
+            "LEADQ_HOME": str(folder / f"{kind}-home"),
+            "LEADQ__CRM__KIND": kind,
+            "LEADQ__ENRICHMENT__REFERENCE__PATH": str(reference),
+        }
         fake: FakeHubSpot | FakeSalesforce
         if kind == "hubspot":
             fake = FakeHubSpot(server, window=Window(LIMIT, WINDOW_S), owners=hubspot_owners(SDRS))
@@ -69,8 +82,11 @@ def _bench(kind: str, n: int, folder: Path) -> None:
         else:
             users = [{"Id": f"005SDR{i:04d}", "Email": e, "IsActive": True} for i, e in enumerate(SDRS)]
             fake = FakeSalesforce(server, window=Window(LIMIT, WINDOW_S), users=users)
-            env |= {"SALESFORCE_CLIENT_ID": fake.client_id, "SALESFORCE_CLIENT_SECRET": fake.client_secret,
-                    "LEADQ__CRM__SALESFORCE__LOGIN_URL": server.url}  # fmt: skip
+            env |= {
+                "SALESFORCE_CLIENT_ID": fake.client_id,
+                "SALESFORCE_CLIENT_SECRET": fake.client_secret,
+                "LEADQ__CRM__SALESFORCE__LOGIN_URL": server.url,
+            }
         started = time.perf_counter()
         summary = _run(source, env)
         elapsed = time.perf_counter() - started

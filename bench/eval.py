@@ -45,12 +45,16 @@ def main() -> None:
             peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
             print(f"{n:>9,} {'eval':<10} {wall:>7.1f} {peak:>8,.0f}  ROC AUC {m['roc_auc']}, F1 {m['f1']}", flush=True)
             out = Path(tmp) / "icp.calibrated.yaml"
-            wall, h = timed([leadq, "calibrate", str(path), "--outcome", "label_qualified", "--out", str(out),
-                             "--json"], env)  # fmt: skip
+            wall, h = timed(
+                [leadq, "calibrate", str(path), "--outcome", "label_qualified", "--out", str(out), "--json"], env
+            )
             peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            print(f"{n:>9,} {'calibrate':<10} {wall:>7.1f} {peak:>8,.0f}  held-out ROC AUC: active "
-                  f"{h['auc_active_icp']}, tuned LR {h['auc_logistic_regression']}, calibrated "
-                  f"{h['auc_calibrated_icp']}", flush=True)  # fmt: skip
+            print(
+                f"{n:>9,} {'calibrate':<10} {wall:>7.1f} {peak:>8,.0f}  held-out ROC AUC: active "
+                f"{h['auc_active_icp']}, tuned LR {h['auc_logistic_regression']}, calibrated "
+                f"{h['auc_calibrated_icp']}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

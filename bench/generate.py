@@ -16,10 +16,21 @@ import numpy as np
 import polars as pl
 
 TITLES = [
-    "VP of Revenue Operations", "Sales Operations Manager", "Director of Growth", "Head of Sales",
-    "Software Engineer", "CEO", "Marketing Manager", "Account Executive", "Data Analyst", "CTO",
-    "Marketing Intern", "Product Manager", "Chief Revenue Officer", "Customer Success Manager",
-]  # fmt: skip
+    "VP of Revenue Operations",
+    "Sales Operations Manager",
+    "Director of Growth",
+    "Head of Sales",
+    "Software Engineer",
+    "CEO",
+    "Marketing Manager",
+    "Account Executive",
+    "Data Analyst",
+    "CTO",
+    "Marketing Intern",
+    "Product Manager",
+    "Chief Revenue Officer",
+    "Customer Success Manager",
+]
 COUNTRIES = [
     "United States",
     "US",
@@ -53,12 +64,16 @@ def generate(n: int, seed: int = 7) -> tuple[pl.DataFrame, pl.DataFrame]:
     frame = pl.DataFrame({"i": ids, "company": company, "kind": kind})
     domain = pl.format("company{}.com", pl.col("company"))
     email = (
-        pl.when(pl.col("kind") == "free").then(pl.format("person{}@gmail.com", pl.col("i")))
-        .when(pl.col("kind") == "disposable").then(pl.format("person{}@mailinator.com", pl.col("i")))
-        .when(pl.col("kind") == "role").then(pl.format("info@{}", domain))
-        .when(pl.col("kind") == "bad").then(pl.format("person{} at {}", pl.col("i"), domain))
+        pl.when(pl.col("kind") == "free")
+        .then(pl.format("person{}@gmail.com", pl.col("i")))
+        .when(pl.col("kind") == "disposable")
+        .then(pl.format("person{}@mailinator.com", pl.col("i")))
+        .when(pl.col("kind") == "role")
+        .then(pl.format("info@{}", domain))
+        .when(pl.col("kind") == "bad")
+        .then(pl.format("person{} at {}", pl.col("i"), domain))
         .otherwise(pl.format("person{}@{}", pl.col("i"), domain))
-    )  # fmt: skip
+    )
     start = datetime(2026, 1, 1)
     signups = frame.select(
         pl.format("s-{}", pl.col("i")).alias("signup_id"),

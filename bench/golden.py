@@ -35,18 +35,50 @@ sys.path.insert(0, str(REPO))
 from connectors.routing import assign_queues, load_routing  # noqa: E402
 
 # The hidden truth: log-odds effects on converting.
-INDUSTRY = {"computer software": 1.2, "internet": 0.9, "information technology and services": 0.6,
-            "financial services": 0.5, "marketing and advertising": 0.2, "e-learning": 0.0, "retail": -0.6,
-            "hospital & health care": -0.4, "mechanical or industrial engineering": -0.8}  # fmt: skip
-TITLES = {"Chief Revenue Officer": 1.1, "VP of Revenue Operations": 1.2, "VP Sales": 0.9, "Head of Growth": 0.9,
-          "Director of Sales Operations": 0.9, "Director of Marketing": 0.5, "RevOps Manager": 0.7,
-          "Sales Manager": 0.4, "Marketing Manager": 0.2, "Account Executive": 0.1, "CEO": 0.4,
-          "Software Engineer": -0.5, "Product Manager": -0.1, "Data Analyst": -0.3, "Marketing Intern": -1.5,
-          "Student": -1.8}  # fmt: skip
+INDUSTRY = {
+    "computer software": 1.2,
+    "internet": 0.9,
+    "information technology and services": 0.6,
+    "financial services": 0.5,
+    "marketing and advertising": 0.2,
+    "e-learning": 0.0,
+    "retail": -0.6,
+    "hospital & health care": -0.4,
+    "mechanical or industrial engineering": -0.8,
+}
+TITLES = {
+    "Chief Revenue Officer": 1.1,
+    "VP of Revenue Operations": 1.2,
+    "VP Sales": 0.9,
+    "Head of Growth": 0.9,
+    "Director of Sales Operations": 0.9,
+    "Director of Marketing": 0.5,
+    "RevOps Manager": 0.7,
+    "Sales Manager": 0.4,
+    "Marketing Manager": 0.2,
+    "Account Executive": 0.1,
+    "CEO": 0.4,
+    "Software Engineer": -0.5,
+    "Product Manager": -0.1,
+    "Data Analyst": -0.3,
+    "Marketing Intern": -1.5,
+    "Student": -1.8,
+}
 PLANS = {"free": -0.6, "team": 0.0, "business": 0.4, "enterprise": 0.9}
 SOURCES = {"partner": 0.6, "webinar": 0.4, "paid_search": 0.1, "organic": 0.0, "product_hunt": -0.3}
-COUNTRIES = {"US": 0.2, "CA": 0.2, "GB": 0.1, "DE": 0.1, "NL": 0.1, "FR": 0.0, "SE": 0.0, "AU": 0.0, "IN": -0.2,
-             "BR": -0.2, "JP": -0.1}  # fmt: skip
+COUNTRIES = {
+    "US": 0.2,
+    "CA": 0.2,
+    "GB": 0.1,
+    "DE": 0.1,
+    "NL": 0.1,
+    "FR": 0.0,
+    "SE": 0.0,
+    "AU": 0.0,
+    "IN": -0.2,
+    "BR": -0.2,
+    "JP": -0.1,
+}
 EMAIL = {"work": 0.0, "free": -1.0, "role": -0.5, "disposable": -3.0, "bad": 0.0}
 COMPETITORS = ["hubspot.com", "salesforce.com"]
 
@@ -64,8 +96,9 @@ def generate(n: int, seed: int = 11) -> pl.DataFrame:
     n_companies = max(n // 5, 2)
     industries = rng.choice(list(INDUSTRY), n_companies, p=[0.25, 0.15, 0.12, 0.1, 0.1, 0.06, 0.1, 0.06, 0.06])
     employees = rng.lognormal(4.6, 1.6, n_companies).astype(int) + 1
-    countries = rng.choice(list(COUNTRIES), n_companies,
-                           p=[0.4, 0.05, 0.1, 0.08, 0.05, 0.05, 0.03, 0.05, 0.08, 0.06, 0.05])  # fmt: skip
+    countries = rng.choice(
+        list(COUNTRIES), n_companies, p=[0.4, 0.05, 0.1, 0.08, 0.05, 0.05, 0.03, 0.05, 0.08, 0.06, 0.05]
+    )
     domains = np.array([f"firm{c}.com" for c in range(n_companies)])
     domains[:2] = COMPETITORS
 
@@ -100,21 +133,35 @@ def generate(n: int, seed: int = 11) -> pl.DataFrame:
     domain = domains[company]
     email = np.select(
         [kind == "free", kind == "disposable", kind == "role", kind == "bad"],
-        [np.char.add(np.char.add("person", i.astype(str)), "@gmail.com"),
-         np.char.add(np.char.add("person", i.astype(str)), "@mailinator.com"),
-         np.char.add("info", np.char.add(np.char.add("+", i.astype(str)), np.char.add("@", domain))),
-         np.char.add(np.char.add("person", i.astype(str)), np.char.add(" at ", domain))],
+        [
+            np.char.add(np.char.add("person", i.astype(str)), "@gmail.com"),
+            np.char.add(np.char.add("person", i.astype(str)), "@mailinator.com"),
+            np.char.add("info", np.char.add(np.char.add("+", i.astype(str)), np.char.add("@", domain))),
+            np.char.add(np.char.add("person", i.astype(str)), np.char.add(" at ", domain)),
+        ],
         np.char.add(np.char.add("person", i.astype(str)), np.char.add("@", domain)),
-    )  # fmt: skip
-    frame = pl.DataFrame({
-        "signup_id": [f"g-{k}" for k in i], "email": email, "first_name": [f"First{k}" for k in i],
-        "last_name": [f"Last{k}" for k in i], "job_title": title, "company_name": [f"Firm {c}" for c in company],
-        "website": domain, "country": countries[company], "industry": industries[company],
-        "employees": employees[company], "company_country": countries[company], "seats_requested": seats,
-        "plan": plan, "source": source,
-        "signed_up_at": [f"2026-0{1 + k % 9}-{1 + k % 28:02d}T{k % 24:02d}:00:00Z" for k in i],
-        "label_qualified": converted.astype(int), "label_tier": tier,
-    })  # fmt: skip
+    )
+    frame = pl.DataFrame(
+        {
+            "signup_id": [f"g-{k}" for k in i],
+            "email": email,
+            "first_name": [f"First{k}" for k in i],
+            "last_name": [f"Last{k}" for k in i],
+            "job_title": title,
+            "company_name": [f"Firm {c}" for c in company],
+            "website": domain,
+            "country": countries[company],
+            "industry": industries[company],
+            "employees": employees[company],
+            "company_country": countries[company],
+            "seats_requested": seats,
+            "plan": plan,
+            "source": source,
+            "signed_up_at": [f"2026-0{1 + k % 9}-{1 + k % 28:02d}T{k % 24:02d}:00:00Z" for k in i],
+            "label_qualified": converted.astype(int),
+            "label_tier": tier,
+        }
+    )
     routing = load_routing(REPO / "config" / "routing.yaml")
     queued = assign_queues(frame.with_columns(pl.col("label_tier").alias("tier")), routing)
     return frame.with_columns(queued["queue"].alias("label_queue"))

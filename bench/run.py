@@ -44,8 +44,11 @@ def run_once(n: int, work: Path, task_runner: str = "threads") -> dict[str, floa
     started = time.perf_counter()
     proc = subprocess.run(
         [str(leadq), "run", "--source", str(folder / "signups.csv"), "--json"],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"leadq run failed for n={n}:\n{proc.stderr[-3000:]}")

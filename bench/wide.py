@@ -24,10 +24,11 @@ def wide_file(columns: int) -> Path:
     path = OUT / f"wide-{columns}.csv"
     header = ",".join(["email", "signed_up_at", *(f"signal_{i}" for i in range(columns))])
     body = "".join(
-        f"user{r}@company{r % 40}.com,2026-03-01T09:{r % 60:02d}:00Z," + ",".join(str(r % 7) for _ in range(columns))
+        f"user{r}@company{r % 40}.com,2026-03-01T09:{r % 60:02d}:00Z,"
+        + ",".join(str(r % 7) for _ in range(columns))
         + "\n"
         for r in range(ROWS)
-    )  # fmt: skip
+    )
     path.write_text(header + "\n" + body)
     return path
 

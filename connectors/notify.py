@@ -154,16 +154,18 @@ def review_message(held: pl.DataFrame) -> str:
     """Leads that now wait for a person, with why they are held."""
     lines = [
         f"• {escape(email)} ({escape(domain or '-')}), tier {tier}, score {score}: {escape(why)}"
-        for email, domain, tier, score, why in held.select(
-            "email", "company_domain", "tier", "score", "hold_reason"
-        ).head(MAX_LINES).iter_rows()
-    ]  # fmt: skip
+        for email, domain, tier, score, why in held.select("email", "company_domain", "tier", "score", "hold_reason")
+        .head(MAX_LINES)
+        .iter_rows()
+    ]
     more = f"\n…and {held.height - MAX_LINES} more" if held.height > MAX_LINES else ""
     noun = "lead waits" if held.height == 1 else "leads wait"
     return (
-        f"*{held.height} {noun} for review*\n" + "\n".join(lines) + more
+        f"*{held.height} {noun} for review*\n"
+        + "\n".join(lines)
+        + more
         + "\nDecide in the Prefect UI (review-leads) or with `leadq review list` / `leadq review approve`."
-    )  # fmt: skip
+    )
 
 
 def alert_message(title: str, details: Sequence[str]) -> str:

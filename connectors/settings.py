@@ -79,8 +79,15 @@ class AlertSettings(_Section):
 
 
 # Lead statuses people set: Salesforce's standard Lead Status values and HubSpot's hs_lead_status.
-QUALIFIED_STATUSES = ("Working", "Working - Contacted", "Qualified", "Converted", "IN_PROGRESS", "OPEN_DEAL",
-                      "CONNECTED")  # fmt: skip
+QUALIFIED_STATUSES = (
+    "Working",
+    "Working - Contacted",
+    "Qualified",
+    "Converted",
+    "IN_PROGRESS",
+    "OPEN_DEAL",
+    "CONNECTED",
+)
 DISQUALIFIED_STATUSES = ("Unqualified", "Closed - Not Converted", "UNQUALIFIED", "BAD_TIMING")
 
 
@@ -212,23 +219,48 @@ class CrmApiSettings(_Section):
 
 
 HUBSPOT_CONTACT_PROPERTIES = {
-    "email": "email", "first_name": "firstname", "last_name": "lastname", "job_title": "jobtitle",
-    "phone": "phone", "country": "country", "score": "leadq_score", "tier": "leadq_tier",
-    "reasons": "leadq_reasons", "queue": "leadq_queue", "icp_version": "leadq_icp_version",
-    "method": "leadq_method", "needs_review": "leadq_needs_review",
-}  # fmt: skip
+    "email": "email",
+    "first_name": "firstname",
+    "last_name": "lastname",
+    "job_title": "jobtitle",
+    "phone": "phone",
+    "country": "country",
+    "score": "leadq_score",
+    "tier": "leadq_tier",
+    "reasons": "leadq_reasons",
+    "queue": "leadq_queue",
+    "icp_version": "leadq_icp_version",
+    "method": "leadq_method",
+    "needs_review": "leadq_needs_review",
+}
 HUBSPOT_COMPANY_PROPERTIES = {
-    "company_domain": "domain", "company_legal_name": "name", "industry": "leadq_industry",
-    "employees": "numberofemployees", "company_country": "country", "linkedin_url": "linkedin_company_page",
+    "company_domain": "domain",
+    "company_legal_name": "name",
+    "industry": "leadq_industry",
+    "employees": "numberofemployees",
+    "company_country": "country",
+    "linkedin_url": "linkedin_company_page",
     "description": "description",
-}  # fmt: skip
+}
 SALESFORCE_LEAD_FIELDS = {
-    "email": "Email", "first_name": "FirstName", "last_name": "LastName", "job_title": "Title", "phone": "Phone",
-    "country": "Country", "company_label": "Company", "company_domain": "Website", "industry": "Industry",
-    "employees": "NumberOfEmployees", "score": "Leadq_Score__c", "tier": "Leadq_Tier__c",
-    "reasons": "Leadq_Reasons__c", "queue": "Leadq_Queue__c", "icp_version": "Leadq_ICP_Version__c",
-    "method": "Leadq_Method__c", "needs_review": "Leadq_Needs_Review__c",
-}  # fmt: skip
+    "email": "Email",
+    "first_name": "FirstName",
+    "last_name": "LastName",
+    "job_title": "Title",
+    "phone": "Phone",
+    "country": "Country",
+    "company_label": "Company",
+    "company_domain": "Website",
+    "industry": "Industry",
+    "employees": "NumberOfEmployees",
+    "score": "Leadq_Score__c",
+    "tier": "Leadq_Tier__c",
+    "reasons": "Leadq_Reasons__c",
+    "queue": "Leadq_Queue__c",
+    "icp_version": "Leadq_ICP_Version__c",
+    "method": "Leadq_Method__c",
+    "needs_review": "Leadq_Needs_Review__c",
+}
 
 
 class HubSpotSettings(CrmApiSettings):

@@ -27,8 +27,13 @@ def build_judge(settings: Settings, icp: Icp, store: Store, environ: dict[str, s
     env = os.environ if environ is None else environ
     folder = settings.config_path("crew")
     use_config(folder)
-    budget = LlmBudget(llm.max_calls_per_run, llm.max_cost_usd_per_run, llm.usd_per_1k_prompt_tokens,
-                       llm.usd_per_1k_completion_tokens, llm.calls_per_crew_run)  # fmt: skip
+    budget = LlmBudget(
+        llm.max_calls_per_run,
+        llm.max_cost_usd_per_run,
+        llm.usd_per_1k_prompt_tokens,
+        llm.usd_per_1k_completion_tokens,
+        llm.calls_per_crew_run,
+    )
     runner = make_runner(llm, secret(env.get(llm.api_key_env, "")), lambda domain: company_facts(store, domain))
     return Judge(llm, settings.triage, icp, prompt_version(folder), runner, budget)
 
@@ -44,6 +49,8 @@ def company_facts(store: Store, domain: str) -> dict[str, Any]:
     return {
         "domain": domain,
         "known": True,
-        "facts": {name: {"value": p.get("value"), "source": p.get("source"), "method": p.get("method")}
-                  for name, p in provenance.items()},
-    }  # fmt: skip
+        "facts": {
+            name: {"value": p.get("value"), "source": p.get("source"), "method": p.get("method")}
+            for name, p in provenance.items()
+        },
+    }

@@ -31,13 +31,46 @@ from crew.scorer import criterion_values, score_leads
 
 MAX_CATEGORIES = 30
 NOT_SIGNALS = {
-    "email", "signup_id", "first_name", "last_name", "phone", "website", "company_name", "company_domain",
-    "email_domain", "signed_up_at", "job_title", "label_qualified", "label_tier", "label_queue", "_row",
-    "email_in", "email_ok", "company_legal_name", "description", "linkedin_url", "technologies", "company_sources",
-    "company_provenance", "enrichment_notes", "company_changed", "founded_year", "email_provider", "score", "tier",
-    "confidence", "reasons", "disqualified_by", "icp_version", "method", "needs_review", "segment", "territory",
-    "queue", "evidence",
-}  # fmt: skip
+    "email",
+    "signup_id",
+    "first_name",
+    "last_name",
+    "phone",
+    "website",
+    "company_name",
+    "company_domain",
+    "email_domain",
+    "signed_up_at",
+    "job_title",
+    "label_qualified",
+    "label_tier",
+    "label_queue",
+    "_row",
+    "email_in",
+    "email_ok",
+    "company_legal_name",
+    "description",
+    "linkedin_url",
+    "technologies",
+    "company_sources",
+    "company_provenance",
+    "enrichment_notes",
+    "company_changed",
+    "founded_year",
+    "email_provider",
+    "score",
+    "tier",
+    "confidence",
+    "reasons",
+    "disqualified_by",
+    "icp_version",
+    "method",
+    "needs_review",
+    "segment",
+    "territory",
+    "queue",
+    "evidence",
+}
 
 
 @dataclass
@@ -135,20 +168,23 @@ def calibrate(leads: pl.DataFrame, icp: Icp, signals: list[str] | None = None, s
     x, features = design(leads, extended)
     index = np.arange(len(y))
     train, test = train_test_split(index, test_size=0.2, stratify=y, random_state=seed)
-    model = LogisticRegressionCV(Cs=12, cv=5, scoring="roc_auc", max_iter=5000, random_state=seed, l1_ratios=(0.0,),
-                                 use_legacy_attributes=False)  # fmt: skip
+    model = LogisticRegressionCV(
+        Cs=12, cv=5, scoring="roc_auc", max_iter=5000, random_state=seed, l1_ratios=(0.0,), use_legacy_attributes=False
+    )
     model.fit(x[train], y[train])
     new_icp, dropped = _to_icp(extended, features, model.coef_[0], leads[train], y[train])
     current = score_leads(leads[test], icp)["score"].to_numpy()
     calibrated = score_leads(leads[test], new_icp)["score"].to_numpy()
     holdout = {
-        "train": len(train), "test": len(test), "test_positives": int(y[test].sum()),
+        "train": len(train),
+        "test": len(test),
+        "test_positives": int(y[test].sum()),
         "auc_active_icp": _auc(y[test], current),
         "auc_logistic_regression": _auc(y[test], model.decision_function(x[test])),
         "auc_calibrated_icp": _auc(y[test], calibrated),
         "regularisation_C": round(float(np.ravel(model.C_)[0]), 4),
         "signals": signals,
-    }  # fmt: skip
+    }
     return Calibration(new_icp, holdout, dropped)
 
 
@@ -175,11 +211,19 @@ def _to_icp(
         fractions = {f.level: round(w / size, 2) for f, w in by_criterion[name]}
         if c.match is not None:
             match = {level: fraction for level, fraction in fractions.items() if level != "(other)"}
-            criteria[name] = Criterion(field=c.field, fallback_field=c.fallback_field, weight=weight, match=match,
-                                       default=fractions.get("(other)", 0.0))  # fmt: skip
+            criteria[name] = Criterion(
+                field=c.field,
+                fallback_field=c.fallback_field,
+                weight=weight,
+                match=match,
+                default=fractions.get("(other)", 0.0),
+            )
         else:
-            bands = [Band(min=f.band.min, max=f.band.max, fraction=fractions[f.level])
-                     for f, _ in by_criterion[name] if f.band is not None]  # fmt: skip
+            bands = [
+                Band(min=f.band.min, max=f.band.max, fraction=fractions[f.level])
+                for f, _ in by_criterion[name]
+                if f.band is not None
+            ]
             criteria[name] = Criterion(field=c.field, fallback_field=c.fallback_field, weight=weight, bands=bands)
     lows = [min(0.0, *(_fractions(c))) * c.weight for c in criteria.values()]
     highs = [max(0.0, *(_fractions(c))) * c.weight for c in criteria.values()]

@@ -119,8 +119,10 @@ class Judge:
                 failure = f"answer failed validation: {_short(exc)}"
                 continue
             by_ref: dict[str, LeadJudgement] = {j.ref: j for j in answer.leads}
-            fresh = {email: by_ref[ref].model_dump() if ref in by_ref else {"failed": "no answer for this lead"}
-                     for ref, email in refs.items()}  # fmt: skip
+            fresh = {
+                email: by_ref[ref].model_dump() if ref in by_ref else {"failed": "no answer for this lead"}
+                for ref, email in refs.items()
+            }
             self.budget.settle(
                 held, calls, prompt, completion, leads=sum(1 for v in fresh.values() if "failed" not in v)
             )
@@ -130,13 +132,24 @@ class Judge:
     def _apply(self, leads: pl.DataFrame, todo: pl.DataFrame, answers: dict[str, dict[str, Any]]) -> pl.DataFrame:
         """Guardrails, vectorised: bounded moves, review on larger ones, tiers from thresholds."""
         rows = [
-            {"email": e, "crew_score": a.get("score"), "crew_confidence": a.get("confidence"),
-             "crew_summary": a.get("summary"), "crew_failed": a.get("failed"),
-             "crew_evidence": json.dumps(a.get("evidence")) if "evidence" in a else None}
+            {
+                "email": e,
+                "crew_score": a.get("score"),
+                "crew_confidence": a.get("confidence"),
+                "crew_summary": a.get("summary"),
+                "crew_failed": a.get("failed"),
+                "crew_evidence": json.dumps(a.get("evidence")) if "evidence" in a else None,
+            }
             for e, a in answers.items()
-        ]  # fmt: skip
-        schema = {"email": pl.String, "crew_score": pl.Int64, "crew_confidence": pl.Float64, "crew_summary": pl.String,
-                  "crew_failed": pl.String, "crew_evidence": pl.String}  # fmt: skip
+        ]
+        schema = {
+            "email": pl.String,
+            "crew_score": pl.Int64,
+            "crew_confidence": pl.Float64,
+            "crew_summary": pl.String,
+            "crew_failed": pl.String,
+            "crew_evidence": pl.String,
+        }
         crew = pl.DataFrame(rows, schema=schema, orient="row")
         frame = leads.join(crew, on="email", how="left")
         judged = pl.col("crew_score").is_not_null()
@@ -145,11 +158,16 @@ class Judge:
         frame = frame.with_columns(
             pl.when(within).then(pl.col("crew_score")).otherwise(pl.col("score")).cast(pl.Int32).alias("score"),
             pl.when(within).then(pl.col("crew_confidence")).otherwise(pl.col("confidence")).alias("confidence"),
-            pl.when(within).then(pl.lit("crew")).when(too_far).then(pl.lit("review")).otherwise(pl.lit("rules")).alias("method"),
+            pl.when(within)
+            .then(pl.lit("crew"))
+            .when(too_far)
+            .then(pl.lit("review"))
+            .otherwise(pl.lit("rules"))
+            .alias("method"),
             (too_far | pl.col("crew_failed").is_not_null()).alias("needs_review"),
             pl.when(judged).then(pl.col("crew_evidence")).alias("evidence"),
             _reasons(within, too_far),
-        )  # fmt: skip
+        )
         frame = frame.with_columns(tier_expr(self.icp))
         return frame.drop("crew_score", "crew_confidence", "crew_summary", "crew_failed", "crew_evidence")
 
@@ -171,12 +189,15 @@ def _reasons(within: pl.Expr, too_far: pl.Expr) -> pl.Expr:
         "review: the crew said {} (rules {}): {}; {}", pl.col("crew_score"), pl.col("score"), summary, reasons
     )
     return (
-        pl.when(within).then(pl.format("crew: {}; {}", summary, reasons))
-        .when(too_far).then(disagreed)
-        .when(pl.col("crew_failed").is_not_null()).then(pl.format("review: {}; {}", pl.col("crew_failed"), reasons))
+        pl.when(within)
+        .then(pl.format("crew: {}; {}", summary, reasons))
+        .when(too_far)
+        .then(disagreed)
+        .when(pl.col("crew_failed").is_not_null())
+        .then(pl.format("review: {}; {}", pl.col("crew_failed"), reasons))
         .otherwise(reasons)
         .alias("reasons")
-    )  # fmt: skip
+    )
 
 
 def prompt_version(folder: Path) -> str:

@@ -42,16 +42,22 @@ class LeadCrew:
     def company_researcher(self) -> Agent:
         return Agent(
             config=self.agents_config["company_researcher"],
-            llm=self.llm, tools=[self.facts_tool], allow_delegation=False,
-            max_iter=self.settings.researcher_max_iter, verbose=False,
-        )  # fmt: skip
+            llm=self.llm,
+            tools=[self.facts_tool],
+            allow_delegation=False,
+            max_iter=self.settings.researcher_max_iter,
+            verbose=False,
+        )
 
     @agent
     def icp_analyst(self) -> Agent:
         return Agent(
             config=self.agents_config["icp_analyst"],
-            llm=self.llm, allow_delegation=False, max_iter=self.settings.analyst_max_iter, verbose=False,
-        )  # fmt: skip
+            llm=self.llm,
+            allow_delegation=False,
+            max_iter=self.settings.analyst_max_iter,
+            verbose=False,
+        )
 
     @task
     def research_company(self) -> Task:
@@ -63,15 +69,20 @@ class LeadCrew:
 
     def assess(self, inputs: dict[str, Any]) -> str:
         """Research, then assess: the analyst sees the research only as untrusted data."""
-        research = Crew(agents=[self.company_researcher()], tasks=[self.research_company()],
-                        process=Process.sequential, verbose=False).kickoff(inputs=inputs)  # fmt: skip
+        research = Crew(
+            agents=[self.company_researcher()],
+            tasks=[self.research_company()],
+            process=Process.sequential,
+            verbose=False,
+        ).kickoff(inputs=inputs)
         try:
             profile = CompanyProfile.model_validate_json(json_text(str(research.raw)))
             findings: dict[str, Any] = profile.model_dump(exclude_none=True)
         except ValidationError:
             findings = {"unstructured_notes": str(research.raw)[:2000]}
-        assessment = Crew(agents=[self.icp_analyst()], tasks=[self.assess_leads()],
-                          process=Process.sequential, verbose=False)  # fmt: skip
+        assessment = Crew(
+            agents=[self.icp_analyst()], tasks=[self.assess_leads()], process=Process.sequential, verbose=False
+        )
         return str(assessment.kickoff(inputs={**inputs, "research": untrusted(findings)}).raw)
 
 
@@ -121,9 +132,13 @@ def make_runner(
 
     def run(inputs: dict[str, Any]) -> tuple[str, int, int, int]:
         llm = LLM(
-            model=settings.model, base_url=settings.base_url or None, api_key=api_key or "not-set",
-            temperature=settings.temperature, timeout=settings.timeout_s, max_retries=0,
-        )  # fmt: skip
+            model=settings.model,
+            base_url=settings.base_url or None,
+            api_key=api_key or "not-set",
+            temperature=settings.temperature,
+            timeout=settings.timeout_s,
+            max_retries=0,
+        )
         _meter.start(llm, settings.calls_per_crew_run)
         try:
             answer = LeadCrew(llm, CompanyFactsTool(facts), settings).assess(inputs)

@@ -104,12 +104,27 @@ def criterion_lift(scored: pl.DataFrame, weights: dict[str, float]) -> pl.DataFr
         strong = scored.filter(pl.col(column) >= weight / 2)
         rate = float(strong["label_qualified"].mean() or 0.0) if strong.height else None  # type: ignore[arg-type]
         auc = roc_auc_score(y.to_numpy(), scored[column].to_numpy()) if y.n_unique() == 2 else None
-        rows.append({
-            "criterion": name, "weight": weight, "favoured": strong.height, "favoured_rate": _round(rate),
-            "lift": _round(rate / base) if rate is not None and base else None, "auc": _round(auc),
-        })  # fmt: skip
-    return pl.DataFrame(rows, schema={"criterion": pl.String, "weight": pl.Float64, "favoured": pl.Int64,
-                                      "favoured_rate": pl.Float64, "lift": pl.Float64, "auc": pl.Float64})  # fmt: skip
+        rows.append(
+            {
+                "criterion": name,
+                "weight": weight,
+                "favoured": strong.height,
+                "favoured_rate": _round(rate),
+                "lift": _round(rate / base) if rate is not None and base else None,
+                "auc": _round(auc),
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "criterion": pl.String,
+            "weight": pl.Float64,
+            "favoured": pl.Int64,
+            "favoured_rate": pl.Float64,
+            "lift": pl.Float64,
+            "auc": pl.Float64,
+        },
+    )
 
 
 def tier_confusion(scored: pl.DataFrame) -> dict[str, Any]:

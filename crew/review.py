@@ -49,24 +49,33 @@ def apply_decisions(leads: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFram
     unless a tier, queue or owner was overridden. Either way the method is `review` and the
     lead is no longer held. Adds `review_status`, `queue_override` and `owner_override`."""
     decided = decisions.select(
-        "email", pl.col("status").alias("review_status"), "decided_by", "why", "tier_override", "queue_override",
+        "email",
+        pl.col("status").alias("review_status"),
+        "decided_by",
+        "why",
+        "tier_override",
+        "queue_override",
         "owner_override",
-    )  # fmt: skip
+    )
     frame = leads.drop("review_status", "queue_override", "owner_override", strict=False)
     frame = frame.join(decided, on="email", how="left")
     reviewed = pl.col("review_status").is_not_null()
     rejected = pl.col("review_status") == "rejected"
     note = pl.format("review by {}: {}", pl.col("decided_by"), pl.col("why"))
     return frame.with_columns(
-        pl.when(rejected).then(pl.lit(Tier.DISQUALIFIED.value))
-        .when(reviewed).then(pl.coalesce("tier_override", "tier")).otherwise("tier").alias("tier"),
+        pl.when(rejected)
+        .then(pl.lit(Tier.DISQUALIFIED.value))
+        .when(reviewed)
+        .then(pl.coalesce("tier_override", "tier"))
+        .otherwise("tier")
+        .alias("tier"),
         pl.when(rejected).then(note).otherwise(pl.col("disqualified_by")).alias("disqualified_by"),
         pl.when(reviewed).then(pl.lit("review")).otherwise(pl.col("method")).alias("method"),
         pl.when(reviewed).then(pl.lit(False)).otherwise(pl.col("needs_review")).alias("needs_review"),
         pl.when(reviewed).then(pl.format("{}; {}", note, pl.col("reasons"))).otherwise("reasons").alias("reasons"),
         pl.when(rejected).then(None).otherwise(pl.col("queue_override")).alias("queue_override"),
         pl.when(rejected).then(None).otherwise(pl.col("owner_override")).alias("owner_override"),
-    ).drop("decided_by", "why", "tier_override")  # fmt: skip
+    ).drop("decided_by", "why", "tier_override")
 
 
 def mark_holds(leads: pl.DataFrame, rules: HoldRules) -> pl.DataFrame:
@@ -81,15 +90,21 @@ def mark_holds(leads: pl.DataFrame, rules: HoldRules) -> pl.DataFrame:
     auto = rules.autonomy
     checks: list[tuple[pl.Expr, pl.Expr]] = [
         (pl.col("needs_review").fill_null(False), pl.lit("the crew flagged it (see reasons)")),
-        (pl.col("company_domain").is_in(rules.approval_domains).fill_null(False),
-         pl.format("account {} requires approval", pl.col("company_domain"))),
-        (borderline, pl.format("score {} is within {} of the qualified threshold {}", score, pl.lit(points),
-                               pl.lit(threshold))),
+        (
+            pl.col("company_domain").is_in(rules.approval_domains).fill_null(False),
+            pl.format("account {} requires approval", pl.col("company_domain")),
+        ),
+        (
+            borderline,
+            pl.format("score {} is within {} of the qualified threshold {}", score, pl.lit(points), pl.lit(threshold)),
+        ),
         (pl.lit(auto.crm_write == "approve"), pl.lit("crm_write is set to approve")),
-        (pl.lit(auto.owner_assignment == "approve") & pl.col("queue").is_in(rules.staffed_queues).fill_null(False),
-         pl.lit("owner_assignment is set to approve")),
+        (
+            pl.lit(auto.owner_assignment == "approve") & pl.col("queue").is_in(rules.staffed_queues).fill_null(False),
+            pl.lit("owner_assignment is set to approve"),
+        ),
         (pl.lit(auto.notify == "approve") & tier.is_in(rules.notify_tiers), pl.lit("notify is set to approve")),
-    ]  # fmt: skip
+    ]
     reasons = pl.concat_list([pl.when(hit).then(why) for hit, why in checks]).list.drop_nulls().list.join("; ")
     reviewed = pl.col("review_status").is_not_null() if "review_status" in leads.columns else pl.lit(False)
     return leads.with_columns(pl.when(~reviewed & (reasons != "")).then(reasons).alias(HOLD))

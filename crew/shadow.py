@@ -70,10 +70,13 @@ def compare(
         people = people.with_columns(pl.lit(None, pl.Int8).alias("qualified"))
     status = pl.col("crm_status")
     verdict = (
-        pl.when(pl.col("qualified").is_not_null()).then(pl.col("qualified") == 1)
-        .when(status.is_in(qualified_statuses)).then(True)
-        .when(status.is_in(disqualified_statuses)).then(False)
-    )  # fmt: skip
+        pl.when(pl.col("qualified").is_not_null())
+        .then(pl.col("qualified") == 1)
+        .when(status.is_in(qualified_statuses))
+        .then(True)
+        .when(status.is_in(disqualified_statuses))
+        .then(False)
+    )
     joined = (
         decisions.select("email", "tier", "queue", "owner")
         .join(people.select(*PEOPLE_COLUMNS, "qualified").unique("email", keep="last"), on="email", how="left")

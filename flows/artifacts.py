@@ -13,14 +13,27 @@ REPORT_KEY = "qualify-signups-report"
 def publish_run_artifacts(summary: dict[str, Any]) -> None:
     rows = [
         {"metric": name, "value": summary[name]}
-        for name in ("processed", "rejected", "leads", "qualified", "held_for_review", "duplicates", "batches",
-                     "duration_s")
-    ]  # fmt: skip
-    rows += [{"metric": name, "value": summary.get(name)} for name in ("crm", "crm_api_calls", "crm_written",
-                                                                        "crm_failed", "crm_stopped")]  # fmt: skip
+        for name in (
+            "processed",
+            "rejected",
+            "leads",
+            "qualified",
+            "held_for_review",
+            "duplicates",
+            "batches",
+            "duration_s",
+        )
+    ]
+    rows += [
+        {"metric": name, "value": summary.get(name)}
+        for name in ("crm", "crm_api_calls", "crm_written", "crm_failed", "crm_stopped")
+    ]
     rows += [{"metric": f"held: {why}", "value": n} for why, n in (summary.get("held_reasons") or {}).items()]
-    rows += [{"metric": name, "value": summary[name]} for name in ("notifications_sent", "notifications_failed")
-             if name in summary]  # fmt: skip
+    rows += [
+        {"metric": name, "value": summary[name]}
+        for name in ("notifications_sent", "notifications_failed")
+        if name in summary
+    ]
     rows += [{"metric": "alert", "value": alert} for alert in summary.get("alerts") or []]
     rows += [{"metric": f"tier {tier}", "value": n} for tier, n in summary["by_tier"].items()]
     rows += [{"metric": f"queue {queue}", "value": n} for queue, n in summary["by_queue"].items()]
@@ -95,8 +108,11 @@ def render_markdown(summary: dict[str, Any]) -> str:
         ]
         lines += ["", "Decide with the review-leads deployment (a form per lead) or `leadq review list`."]
     if "notifications_sent" in summary:
-        lines += ["", f"Slack: {summary['notifications_sent']} messages sent, "
-                      f"{summary['notifications_failed']} not sent (see the log)."]  # fmt: skip
+        lines += [
+            "",
+            f"Slack: {summary['notifications_sent']} messages sent, "
+            f"{summary['notifications_failed']} not sent (see the log).",
+        ]
     lines += ["", "## CRM", ""]
     if summary.get("dry_run"):
         plan = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in (summary.get("crm_plan") or {}).items())

@@ -69,8 +69,12 @@ def backfill_signups(params: BackfillParams) -> dict[str, Any]:
         done_before = _done(store, source_key) if store.exists() else set()
         progress = create_progress_artifact(0.0, key=PROGRESS_KEY, description="backfill chunks done")
         assert isinstance(progress, UUID)  # called from a sync flow, so not a coroutine
-        totals: dict[str, Any] = {"chunks": len(ranges), "chunks_run": 0, "chunks_skipped": 0,
-                                  **dict.fromkeys(COUNTED, 0)}  # fmt: skip
+        totals: dict[str, Any] = {
+            "chunks": len(ranges),
+            "chunks_run": 0,
+            "chunks_skipped": 0,
+            **dict.fromkeys(COUNTED, 0),
+        }
         table: list[dict[str, Any]] = []
         for i, (start, end) in enumerate(ranges, 1):
             key = _chunk_key(start, end)
@@ -80,15 +84,21 @@ def backfill_signups(params: BackfillParams) -> dict[str, Any]:
                 logger.info("chunk %s already backfilled: skipped", key)
             else:
                 summary = backfill_chunk(start, end, params.source, params.dry_run)
-                table.append({"chunk": key, "status": "stopped" if summary.get("crm_stopped") else "run",
-                              **{name: summary.get(name, 0) for name in COUNTED}})  # fmt: skip
+                table.append(
+                    {
+                        "chunk": key,
+                        "status": "stopped" if summary.get("crm_stopped") else "run",
+                        **{name: summary.get(name, 0) for name in COUNTED},
+                    }
+                )
                 for name in COUNTED:
                     totals[name] += summary.get(name, 0)
                 totals["chunks_run"] += 1
                 if summary.get("crm_stopped"):
                     totals["crm_stopped"] = summary["crm_stopped"]
-                    logger.warning("backfill stopped at chunk %s: %s; start it again to resume", key,
-                                   summary["crm_stopped"])  # fmt: skip
+                    logger.warning(
+                        "backfill stopped at chunk %s: %s; start it again to resume", key, summary["crm_stopped"]
+                    )
                     break
                 if not params.dry_run:
                     _mark_done(store, source_key, key)
@@ -97,23 +107,35 @@ def backfill_signups(params: BackfillParams) -> dict[str, Any]:
     check_books(books, f"the backfill {params.start}..{params.end}")
     totals["ledger"] = {**books, "balanced": True}
     create_markdown_artifact(markdown=_render(params, table, totals), key=SUMMARY_KEY, description="leadq backfill")
-    logger.info("backfill %s..%s: %d chunks run, %d skipped, %d signups processed", params.start, params.end,
-                totals["chunks_run"], totals["chunks_skipped"], totals["processed"])  # fmt: skip
+    logger.info(
+        "backfill %s..%s: %d chunks run, %d skipped, %d signups processed",
+        params.start,
+        params.end,
+        totals["chunks_run"],
+        totals["chunks_skipped"],
+        totals["processed"],
+    )
     return {"start": str(params.start), "end": str(params.end), "dry_run": params.dry_run, **totals}
 
 
 def _render(params: BackfillParams, table: list[dict[str, Any]], totals: dict[str, Any]) -> str:
     """The backfill's chunks, one row each with its own books, and the totals."""
     names = ("processed", "leads", "duplicates", "rejected", "skipped_known", "crm_written")
-    lines = [f"# backfill-signups {params.start}..{params.end}" + (" (dry run)" if params.dry_run else ""), "",
-             "| chunk | status | " + " | ".join(n.replace("_", " ") for n in names) + " |",
-             "|---|---|" + "---:|" * len(names)]  # fmt: skip
+    lines = [
+        f"# backfill-signups {params.start}..{params.end}" + (" (dry run)" if params.dry_run else ""),
+        "",
+        "| chunk | status | " + " | ".join(n.replace("_", " ") for n in names) + " |",
+        "|---|---|" + "---:|" * len(names),
+    ]
     for row in table:
         day = row["chunk"][:10] if row["chunk"][11:16] == "00:00" else row["chunk"]
         lines.append(f"| {day} | {row['status']} | " + " | ".join(str(row.get(n, "")) for n in names) + " |")
     lines.append("| **total** | | " + " | ".join(str(totals[n]) for n in names) + " |")
-    lines += ["", f"{totals['chunks_run']} chunks run, {totals['chunks_skipped']} done before. "
-              "processed = leads + duplicates + rejected + skipped (known)."]  # fmt: skip
+    lines += [
+        "",
+        f"{totals['chunks_run']} chunks run, {totals['chunks_skipped']} done before. "
+        "processed = leads + duplicates + rejected + skipped (known).",
+    ]
     return "\n".join(lines) + "\n"
 
 

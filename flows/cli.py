@@ -143,8 +143,13 @@ def backfill(
     from flows.backfill import BackfillParams, backfill_signups
 
     _console_logs(verbose)
-    params = BackfillParams(start=start.date(), end=end.date(), chunk_days=chunk_days,
-                            source=str(source) if source else None, dry_run=dry_run)  # fmt: skip
+    params = BackfillParams(
+        start=start.date(),
+        end=end.date(),
+        chunk_days=chunk_days,
+        source=str(source) if source else None,
+        dry_run=dry_run,
+    )
     hint = "Start it again with the same dates: finished chunks are skipped."
     with _flow_errors("backfill", hint), _progress(err.is_terminal and not verbose):
         summary = backfill_signups(params)
@@ -188,8 +193,9 @@ def export(
         raise fail(exc) from None
 
 
-dead_letters_app = typer.Typer(help="Rows and records leadq could not process, each with its reason.",
-                                no_args_is_help=True)  # fmt: skip
+dead_letters_app = typer.Typer(
+    help="Rows and records leadq could not process, each with its reason.", no_args_is_help=True
+)
 app.add_typer(dead_letters_app, name="dead-letters")
 
 
@@ -224,8 +230,9 @@ def dead_letters_list(
     out.print(table)
 
 
-review_app = typer.Typer(help="Leads leadq held for a person: list them, approve or override, reject.",
-                          no_args_is_help=True)  # fmt: skip
+review_app = typer.Typer(
+    help="Leads leadq held for a person: list them, approve or override, reject.", no_args_is_help=True
+)
 app.add_typer(review_app, name="review")
 
 
@@ -255,11 +262,21 @@ def review_list(
         status = (
             row["status"] if row["status"] == "pending" else f"{row['status']} by {row['decided_by']}: {row['why']}"
         )
-        table.add_row(cell(row["email"]), cell(row["company_domain"]), str(row["score"]), cell(row["tier"]),
-                      cell(row["queue"]), cell(row["held_because"]), cell(status))  # fmt: skip
+        table.add_row(
+            cell(row["email"]),
+            cell(row["company_domain"]),
+            str(row["score"]),
+            cell(row["tier"]),
+            cell(row["queue"]),
+            cell(row["held_because"]),
+            cell(status),
+        )
     out.print(table)
-    out.print("Decide: leadq review approve EMAIL --reason '...' [--tier B] [--queue Q] [--owner SDR]; "
-              "leadq review reject EMAIL --reason '...'", highlight=False)  # fmt: skip
+    out.print(
+        "Decide: leadq review approve EMAIL --reason '...' [--tier B] [--queue Q] [--owner SDR]; "
+        "leadq review reject EMAIL --reason '...'",
+        highlight=False,
+    )
 
 
 Reason = Annotated[str, typer.Option("--reason", help="Why (kept with the decision as a labelled example).")]
@@ -307,8 +324,9 @@ def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: boo
         raise typer.Exit(2)
     who = by.strip() or _os_user()
     try:
-        decisions = [Decision(email=e.strip().lower(), decision=decision, why=reason, who=who, **overrides)
-                     for e in emails]  # fmt: skip
+        decisions = [
+            Decision(email=e.strip().lower(), decision=decision, why=reason, who=who, **overrides) for e in emails
+        ]
         ctx = preload_context()
         check_decisions(ctx, [d.model_dump() for d in decisions])
         waiting = ctx.store.pending_reviews([d.email for d in decisions]) if ctx.store.exists() else set()
@@ -326,8 +344,10 @@ def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: boo
     if as_json:
         print(json.dumps(summary, default=str))
         return
-    out.print(f"{len(decisions)} {decision} by {who}; {summary['applied']} leads routed and written "
-              f"({summary['qualified']} qualified); {summary['pending']} still wait for review.")  # fmt: skip
+    out.print(
+        f"{len(decisions)} {decision} by {who}; {summary['applied']} leads routed and written "
+        f"({summary['qualified']} qualified); {summary['pending']} still wait for review."
+    )
 
 
 @dead_letters_app.command("retry")
@@ -356,15 +376,23 @@ def dead_letters_retry(
     if as_json:
         print(json.dumps(outcome))
         return
-    out.print(f"{outcome['retried']} dead letters retried: {outcome['fixed']} fixed and removed, "
-              f"{outcome['still_failing']} still failing (leadq dead-letters list shows why)")  # fmt: skip
+    out.print(
+        f"{outcome['retried']} dead letters retried: {outcome['fixed']} fixed and removed, "
+        f"{outcome['still_failing']} still failing (leadq dead-letters list shows why)"
+    )
 
 
 EDITABLE = {
-    "name": "name", "industry": "industry", "employees": "employees", "country": "country",
-    "founded_year": "founded_year", "linkedin_url": "linkedin_url", "description": "description",
-    "email_provider": "email_provider", "technologies": "technologies",
-}  # fmt: skip
+    "name": "name",
+    "industry": "industry",
+    "employees": "employees",
+    "country": "country",
+    "founded_year": "founded_year",
+    "linkedin_url": "linkedin_url",
+    "description": "description",
+    "email_provider": "email_provider",
+    "technologies": "technologies",
+}
 
 
 @app.command("edit-company")
@@ -419,9 +447,11 @@ def serve(
         raise fail(exc) from None
     url = PREFECT_API_URL.value()
     if not url:
-        err.print("leadq: error: `leadq serve` needs a Prefect server, so the UI can show and start the runs.\n"
-                  "Start one with `leadq server` (another terminal), then: "
-                  "export PREFECT_API_URL=http://127.0.0.1:4200/api")  # fmt: skip
+        err.print(
+            "leadq: error: `leadq serve` needs a Prefect server, so the UI can show and start the runs.\n"
+            "Start one with `leadq server` (another terminal), then: "
+            "export PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
         raise typer.Exit(2)
     from prefect.client.orchestration import get_client
 
@@ -431,8 +461,10 @@ def serve(
                 f"leadq: error: no Prefect server answers at PREFECT_API_URL={url}; start it with `leadq server`"
             )
             raise typer.Exit(2)
-    err.print(f"Serving qualify-signups ({settings.run.schedule_cron} {settings.run.schedule_timezone}), "
-              f"backfill-signups and review-leads against {url}. Ctrl-C stops (schedules pause).")  # fmt: skip
+    err.print(
+        f"Serving qualify-signups ({settings.run.schedule_cron} {settings.run.schedule_timezone}), "
+        f"backfill-signups and review-leads against {url}. Ctrl-C stops (schedules pause)."
+    )
     from flows.serve import serve_all
 
     serve_all(settings, limit)

@@ -53,13 +53,18 @@ def _lines(story: dict[str, Any]) -> list[str]:
     lead = story["lead"]
     if lead:
         who = " ".join(v for v in (lead.get("first_name"), lead.get("last_name")) if v) or "(no name)"
-        lines.append(f"  {who}, {lead.get('job_title') or 'no title'} ({lead.get('seniority') or '-'}), "
-                     f"company {lead.get('company_domain') or '-'}, {lead.get('country') or '-'}")  # fmt: skip
-    lines += _section("Signup rows", [
-        f"{_t(s['signed_up_at'])}  {s['outcome']:<9} {_where(s['source_key'], s['row_number'])}"
-        + (f" id {s['signup_id']}" if s.get("signup_id") and "|" not in str(s["signup_id"]) else "")
-        for s in story["signups"]
-    ])  # fmt: skip
+        lines.append(
+            f"  {who}, {lead.get('job_title') or 'no title'} ({lead.get('seniority') or '-'}), "
+            f"company {lead.get('company_domain') or '-'}, {lead.get('country') or '-'}"
+        )
+    lines += _section(
+        "Signup rows",
+        [
+            f"{_t(s['signed_up_at'])}  {s['outcome']:<9} {_where(s['source_key'], s['row_number'])}"
+            + (f" id {s['signup_id']}" if s.get("signup_id") and "|" not in str(s["signup_id"]) else "")
+            for s in story["signups"]
+        ],
+    )
     decisions = []
     for d in story["decisions"]:
         detail = d["detail"]
@@ -75,8 +80,9 @@ def _lines(story: dict[str, Any]) -> list[str]:
     lines += _section("Decisions (assessment, queue, owner, CRM)", decisions)
     evidence = [
         f"{a['icp_version'][:12]} ({a['method']}): {json.dumps(a['evidence'], default=str)}"
-        for a in story["assessments"] if a.get("evidence")
-    ]  # fmt: skip
+        for a in story["assessments"]
+        if a.get("evidence")
+    ]
     if evidence:
         lines += _section("Crew evidence", evidence)
     a = story["assignment"]
@@ -90,15 +96,19 @@ def _lines(story: dict[str, Any]) -> list[str]:
     for r in story["reviews"]:
         reviews.append(f"{_t(r['held_at'])}  held: {r['held_because']} (proposed {r['tier']}, {r['queue'] or '-'})")
         if r["status"] != "pending":
-            overrides = ", ".join(f"{k.split('_')[0]} {r[k]}" for k in ("tier_override", "queue_override",
-                                                                        "owner_override") if r.get(k))  # fmt: skip
-            reviews.append(f"{_t(r['decided_at'])}  {r['status']} by {r['decided_by']}: {r['why']}"
-                           + (f" ({overrides})" if overrides else ""))  # fmt: skip
+            overrides = ", ".join(
+                f"{k.split('_')[0]} {r[k]}" for k in ("tier_override", "queue_override", "owner_override") if r.get(k)
+            )
+            reviews.append(
+                f"{_t(r['decided_at'])}  {r['status']} by {r['decided_by']}: {r['why']}"
+                + (f" ({overrides})" if overrides else "")
+            )
     if reviews:
         lines += _section("Review", reviews)
     if story["crm_refusals"]:
-        lines += _section("CRM refusals", [f"{_t(c['created_at'])}  {c['source_key']}: {c['reason']}"
-                                           for c in story["crm_refusals"]])  # fmt: skip
+        lines += _section(
+            "CRM refusals", [f"{_t(c['created_at'])}  {c['source_key']}: {c['reason']}" for c in story["crm_refusals"]]
+        )
     if story["notifications"]:
         lines += _section("Notifications", [f"{_t(n['at'])}  Slack: {n['kind']}" for n in story["notifications"]])
     company = story["company"]
@@ -107,7 +117,7 @@ def _lines(story: dict[str, Any]) -> list[str]:
             f"{name}: {f['value']}  <- {f.get('source')}"
             + (f" ({f['method']}, {str(f.get('fetched_at'))[:10]}, conf {f['confidence']})" if f.get("method") else "")
             for name, f in company["fields"].items()
-        ]  # fmt: skip
+        ]
         fields += [f"not found by {p}: {why}" for p, why in company["not_found"].items()]
         lines += _section(f"Company {company['domain']}", fields)
     return lines

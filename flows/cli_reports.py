@@ -56,8 +56,13 @@ def shadow_report(
             with err.status(f"reading owner and lead status of {decisions.height:,} leads from {crm.name}…"):
                 people = crm.people_decisions(decisions["email"].to_list())
         icp = load_icp(settings.config_path(settings.scoring.icp_file))
-        report = compare(decisions, people, icp.qualified_tiers, settings.shadow.qualified_statuses,
-                         settings.shadow.disqualified_statuses)  # fmt: skip
+        report = compare(
+            decisions,
+            people,
+            icp.qualified_tiers,
+            settings.shadow.qualified_statuses,
+            settings.shadow.disqualified_statuses,
+        )
         if out_path is not None:
             write_export(report.leads, out_path)
             err.print(f"wrote {report.leads.height:,} leads to {out_path}")
@@ -85,19 +90,24 @@ def _print_shadow(report: ShadowReport, where: Path | str) -> None:
     )
     for key, frame in (("tier", report.by_tier), ("queue", report.by_queue)):
         table = Table(title=f"agreement by {key}", title_justify="left")
-        for column in (key, "leads", "with verdict", "people qualified", "verdict agrees", "with owner",
-                       "same owner"):  # fmt: skip
+        for column in (key, "leads", "with verdict", "people qualified", "verdict agrees", "with owner", "same owner"):
             table.add_column(column, justify="left" if column == key else "right")
         for row in frame.iter_rows(named=True):
             table.add_row(
-                row[key], f"{row['leads']:,}", f"{row['with_verdict']:,}", f"{row['people_qualified']:,}",
-                _ratio(row["verdict_agrees"], row["with_verdict"]), f"{row['with_owner']:,}",
+                row[key],
+                f"{row['leads']:,}",
+                f"{row['with_verdict']:,}",
+                f"{row['people_qualified']:,}",
+                _ratio(row["verdict_agrees"], row["with_verdict"]),
+                f"{row['with_owner']:,}",
                 _ratio(row["owner_agrees"], row["with_owner"]),
-            )  # fmt: skip
+            )
         out.print(table)
     if not o["with_verdict"] and not o["with_owner"]:
-        out.print("Nothing to compare yet: no lead has a qualified/disqualified status or a person as owner "
-                  "(statuses counted: [shadow] in settings.toml).")  # fmt: skip
+        out.print(
+            "Nothing to compare yet: no lead has a qualified/disqualified status or a person as owner "
+            "(statuses counted: [shadow] in settings.toml)."
+        )
 
 
 def _pct(value: float | None) -> str:
@@ -154,16 +164,25 @@ def eval_command(
 
 def _print_eval(runs: dict[str, dict[str, Any]]) -> None:
     first = next(iter(runs.values()))
-    out.print(f"[bold]{first['leads']:,} labelled leads[/] from {first['dataset']} ({first['positives']:,} qualified, "
-              f"base rate {first['base_rate']:.1%}); {first['rejected']:,} rows rejected by prepare; "
-              f"decided by {first['method']}.", highlight=False)  # fmt: skip
+    out.print(
+        f"[bold]{first['leads']:,} labelled leads[/] from {first['dataset']} ({first['positives']:,} qualified, "
+        f"base rate {first['base_rate']:.1%}); {first['rejected']:,} rows rejected by prepare; "
+        f"decided by {first['method']}.",
+        highlight=False,
+    )
     table = Table(title="metrics (qualified = tier in qualified_tiers)", title_justify="left")
     table.add_column("metric")
     for name, m in runs.items():
         table.add_column(f"{name} ({m['icp_version']})", justify="right")
-    rows = [("ROC AUC", "roc_auc"), ("precision", "precision"), ("recall", "recall"), ("F1", "f1"),
-            ("leads qualified", "predicted_qualified"), ("routing accuracy", "routing_accuracy"),
-            ("crew stability", "crew_stability")]  # fmt: skip
+    rows = [
+        ("ROC AUC", "roc_auc"),
+        ("precision", "precision"),
+        ("recall", "recall"),
+        ("F1", "f1"),
+        ("leads qualified", "predicted_qualified"),
+        ("routing accuracy", "routing_accuracy"),
+        ("crew stability", "crew_stability"),
+    ]
     for label, key in rows:
         table.add_row(label, *(_fmt(m.get(key)) for m in runs.values()))
     table.add_row("tier accuracy", *(_fmt((m.get("tier_confusion") or {}).get("accuracy")) for m in runs.values()))
@@ -175,14 +194,25 @@ def _print_eval(runs: dict[str, dict[str, Any]]) -> None:
         for column in ("decile", "leads", "scores", "mean score", "qualified rate"):
             calibration.add_column(column, justify="right")
         for r in m["calibration"]:
-            calibration.add_row(str(r["decile"]), f"{r['leads']:,}", f"{r['score_min']}-{r['score_max']}",
-                                _fmt(r["mean_score"]), _fmt(r["qualified_rate"]))  # fmt: skip
+            calibration.add_row(
+                str(r["decile"]),
+                f"{r['leads']:,}",
+                f"{r['score_min']}-{r['score_max']}",
+                _fmt(r["mean_score"]),
+                _fmt(r["qualified_rate"]),
+            )
         lift = Table(title=f"{name}: per-criterion lift", title_justify="left")
         for column in ("criterion", "weight", "favoured leads", "their qualified rate", "lift", "AUC alone"):
             lift.add_column(column, justify="left" if column == "criterion" else "right")
         for r in m["criterion_lift"]:
-            lift.add_row(r["criterion"], _fmt(r["weight"]), f"{r['favoured']:,}", _fmt(r["favoured_rate"]),
-                         _fmt(r["lift"]), _fmt(r["auc"]))  # fmt: skip
+            lift.add_row(
+                r["criterion"],
+                _fmt(r["weight"]),
+                f"{r['favoured']:,}",
+                _fmt(r["favoured_rate"]),
+                _fmt(r["lift"]),
+                _fmt(r["auc"]),
+            )
         out.print(calibration, lift)
 
 
@@ -249,10 +279,15 @@ def calibrate_command(
     if as_json:
         print(json.dumps({**h, "out": str(target), "dropped": result.dropped}))
         return
-    out.print(f"Fitted on {h['train']:,} leads; ROC AUC on {h['test']:,} held out ({h['test_positives']:,} converted):",
-              highlight=False)  # fmt: skip
-    out.print(f"  active ICP {h['auc_active_icp']} · tuned logistic regression {h['auc_logistic_regression']} "
-              f"(C={h['regularisation_C']}) · calibrated ICP {h['auc_calibrated_icp']}", highlight=False)  # fmt: skip
+    out.print(
+        f"Fitted on {h['train']:,} leads; ROC AUC on {h['test']:,} held out ({h['test_positives']:,} converted):",
+        highlight=False,
+    )
+    out.print(
+        f"  active ICP {h['auc_active_icp']} · tuned logistic regression {h['auc_logistic_regression']} "
+        f"(C={h['regularisation_C']}) · calibrated ICP {h['auc_calibrated_icp']}",
+        highlight=False,
+    )
     out.print(f"Signals learnt besides the ICP's criteria: {', '.join(h['signals']) or 'none'}.", highlight=False)
     out.print(f"Wrote {target}. Compare: leadq eval LABELLED --compare {target}", highlight=False)
 

@@ -42,8 +42,11 @@ def fail(exc: LeadqError) -> typer.Exit:
 
 def error_line(message: str) -> None:
     """One error line on stderr: the message as data (no markup from it, nothing unprintable)."""
-    err.print(Text("leadq: ", style="bold red") + Text(printable(message.removeprefix("leadq: "))),
-              highlight=False, soft_wrap=True)  # fmt: skip
+    err.print(
+        Text("leadq: ", style="bold red") + Text(printable(message.removeprefix("leadq: "))),
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def print_json_lines(frame: pl.DataFrame) -> None:

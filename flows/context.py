@@ -80,8 +80,12 @@ _shared: tuple[tuple[object, ...], RunContext] | None = None
 
 
 def _key(source: str | None) -> tuple[object, ...]:
-    return (source, os.environ.get("LEADQ_CONFIG_DIR"), os.environ.get("LEADQ_HOME"),
-            tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("LEADQ__"))))  # fmt: skip
+    return (
+        source,
+        os.environ.get("LEADQ_CONFIG_DIR"),
+        os.environ.get("LEADQ_HOME"),
+        tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("LEADQ__"))),
+    )
 
 
 def preload_context(source: str | None = None) -> RunContext:

@@ -27,14 +27,18 @@ def write_report(runs: dict[str, tuple[dict[str, Any], pl.DataFrame]], path: Pat
     parts = [f"<!doctype html><meta charset='utf-8'><title>leadq eval</title><style>{STYLE}</style>"]
     first = next(iter(runs.values()))[0]
     parts.append(f"<h1>leadq eval: {_e(first['dataset'])}</h1>")
-    parts.append(f"<p>{first['leads']:,} labelled leads ({first['positives']:,} qualified, base rate "
-                 f"{first['base_rate']:.1%}); {first['rejected']:,} rows rejected by prepare; decided by "
-                 f"{first['method']}; firmographics from {first['enrichment']}.</p>")  # fmt: skip
+    parts.append(
+        f"<p>{first['leads']:,} labelled leads ({first['positives']:,} qualified, base rate "
+        f"{first['base_rate']:.1%}); {first['rejected']:,} rows rejected by prepare; decided by "
+        f"{first['method']}; firmographics from {first['enrichment']}.</p>"
+    )
     parts.append(_summary_table(runs))
     parts.append("<div class='plots'>")
-    parts += [_figure(_distribution(runs), "Score distribution per label"),
-              _figure(_calibration(runs), "Calibration: qualified rate per score decile"),
-              _figure(_roc(runs), "ROC curve")]  # fmt: skip
+    parts += [
+        _figure(_distribution(runs), "Score distribution per label"),
+        _figure(_calibration(runs), "Calibration: qualified rate per score decile"),
+        _figure(_roc(runs), "ROC curve"),
+    ]
     parts.append("</div>")
     for name, (metrics, _) in runs.items():
         parts.append(f"<h2>{_e(name)} (ICP {_e(metrics['icp_version'])})</h2>")
@@ -42,8 +46,11 @@ def write_report(runs: dict[str, tuple[dict[str, Any], pl.DataFrame]], path: Pat
         if "tier_confusion" in metrics:
             matrix = metrics["tier_confusion"]["matrix"]
             tiers = sorted({t for row in matrix.values() for t in row} | set(matrix))
-            rows = [{"label \\ predicted": label, **{t: matrix[label].get(t, 0) for t in tiers}} for label in tiers
-                    if label in matrix]  # fmt: skip
+            rows = [
+                {"label \\ predicted": label, **{t: matrix[label].get(t, 0) for t in tiers}}
+                for label in tiers
+                if label in matrix
+            ]
             parts.append(f"<h3>Tier confusion (accuracy {metrics['tier_confusion']['accuracy']})</h3>" + _table(rows))
         parts.append("<h3>Calibration by score decile</h3>" + _table(metrics["calibration"]))
         parts.append("<h3>Per-criterion lift</h3>" + _table(metrics["criterion_lift"]))
@@ -54,8 +61,12 @@ def write_report(runs: dict[str, tuple[dict[str, Any], pl.DataFrame]], path: Pat
 def _summary_table(runs: dict[str, tuple[dict[str, Any], pl.DataFrame]]) -> str:
     names = ("roc_auc", "precision", "recall", "f1", "predicted_qualified", "routing_accuracy", "crew_stability")
     rows = [{"metric": n, **{label: m.get(n) for label, (m, _) in runs.items()}} for n in names]
-    rows.append({"metric": "tier accuracy", **{label: (m.get("tier_confusion") or {}).get("accuracy")
-                                               for label, (m, _) in runs.items()}})  # fmt: skip
+    rows.append(
+        {
+            "metric": "tier accuracy",
+            **{label: (m.get("tier_confusion") or {}).get("accuracy") for label, (m, _) in runs.items()},
+        }
+    )
     return _table(rows)
 
 
@@ -64,8 +75,9 @@ def _distribution(runs: dict[str, tuple[dict[str, Any], pl.DataFrame]]) -> str:
     for ax, (name, (_, leads)) in zip(axes[0], runs.items(), strict=True):
         for label, colour in ((1, "#2a9d8f"), (0, "#e76f51")):
             scores = leads.filter(pl.col("label_qualified") == label)["score"].to_numpy()
-            ax.hist(scores, bins=range(0, 102, 4), alpha=0.6, color=colour,
-                    label="qualified" if label else "not qualified")  # fmt: skip
+            ax.hist(
+                scores, bins=range(0, 102, 4), alpha=0.6, color=colour, label="qualified" if label else "not qualified"
+            )
         ax.set(title=name, xlabel="score", ylabel="leads")
         ax.legend()
     return _png(fig)

@@ -91,10 +91,15 @@ def evaluate_file(
     icp = load_icp(icp_path) if icp_path else ctx.icp
     labelled = labelled_leads(path, "label_qualified", ctx, icp, stability_run=True)
     metrics = evaluate(labelled.leads, icp.qualified_tiers, {n: c.weight for n, c in icp.criteria.items()})
-    metrics |= {"dataset": str(path), "icp_version": icp.version, "icp": str(icp_path or "active"),
-                "rejected": labelled.rejected, "enrichment": labelled.enrichment,
-                "method": "crew" if ctx.judge is not None else "rules",
-                "crew_stability": labelled.crew_stability}  # fmt: skip
+    metrics |= {
+        "dataset": str(path),
+        "icp_version": icp.version,
+        "icp": str(icp_path or "active"),
+        "rejected": labelled.rejected,
+        "enrichment": labelled.enrichment,
+        "method": "crew" if ctx.judge is not None else "rules",
+        "crew_stability": labelled.crew_stability,
+    }
     return metrics, labelled.leads
 
 

@@ -140,8 +140,11 @@ def review_step(leads: pl.DataFrame, ctx: RunContext) -> tuple[pl.DataFrame, pl.
     """People's decisions win over leadq's; then split off the leads a person must see first.
 
     Returns (leads to route, leads held for review)."""
-    no_decisions = pl.DataFrame(schema=dict.fromkeys(["email", "status", "decided_by", "why", "tier_override",
-                                                      "queue_override", "owner_override"], pl.String))  # fmt: skip
+    no_decisions = pl.DataFrame(
+        schema=dict.fromkeys(
+            ["email", "status", "decided_by", "why", "tier_override", "queue_override", "owner_override"], pl.String
+        )
+    )
     decided = ctx.store.decided_reviews(leads["email"].to_list()) if ctx.has_store else no_decisions
     leads = mark_holds(assign_queues(apply_decisions(leads, decided), ctx.routing), ctx.holds)
     held = pl.col(HOLD).is_not_null()
@@ -203,9 +206,16 @@ def sync_step(
     except RetriableError as exc:
         raise RetriableError(f"sync step: writing to {ctx.crm.name} failed: {exc}") from exc
     ctx.store.record_batch(
-        leads, prepared.rejects, positions, run_id, ctx.source.key, result.failure_frame(), ctx.crm.name,
-        held=held, seen=prepared.seen,
-    )  # fmt: skip
+        leads,
+        prepared.rejects,
+        positions,
+        run_id,
+        ctx.source.key,
+        result.failure_frame(),
+        ctx.crm.name,
+        held=held,
+        seen=prepared.seen,
+    )
     return result
 
 
@@ -271,8 +281,15 @@ def _locked_run(
         for dead in ctx.store.mark_crashed_runs(run_id):
             logger.warning("run %s was left 'running' by a process that died; it is marked crashed", dead)
         parent = flow_run.get_parent_flow_run_id()
-        ctx.store.record_run({"run_id": run_id, "source_key": ctx.source.key, "started_at": scope.started_at,
-                              "status": "running", "parent_run": str(parent) if parent else None})  # fmt: skip
+        ctx.store.record_run(
+            {
+                "run_id": run_id,
+                "source_key": ctx.source.key,
+                "started_at": scope.started_at,
+                "status": "running",
+                "parent_run": str(parent) if parent else None,
+            }
+        )
     ctx.has_store = ctx.store.exists()
     logger.info("source %s, ICP %s", ctx.source.key, ctx.icp.version)
     if ctx.judge is None:
@@ -322,8 +339,11 @@ def _locked_run(
     send_alerts(f"qualify-signups run {flow_run.get_name() or run_id}", summary["alerts"], ctx.notifier, logger)
     logger.info(
         "processed %d signups: %d leads, %d qualified, %d rejected",
-        summary["processed"], summary["leads"], summary["qualified"], summary["rejected"],
-    )  # fmt: skip
+        summary["processed"],
+        summary["leads"],
+        summary["qualified"],
+        summary["rejected"],
+    )
     return summary
 
 
@@ -373,8 +393,7 @@ def _run_batches(
                 stopped = _publish(sync, ctx, params, leads, held, prepared, positions, run_id, totals)
         if stopped:
             totals.crm_stopped = stopped
-            logger.warning("%s; batch %d is not committed and the next run starts with it", stopped,
-                           totals.batches + 1)  # fmt: skip
+            logger.warning("%s; batch %d is not committed and the next run starts with it", stopped, totals.batches + 1)
             break
         if not params.dry_run and ctx.notifier is not None:
             with timer("notify"):
@@ -387,9 +406,13 @@ def _run_batches(
         totals.add_batch(raw.height, leads, prepared.rejects, ctx.icp.qualified_tiers, held)
         logger.info(
             "batch %d: %d signups, %d leads routed, %d held for review, %d rejected%s",
-            totals.batches, raw.height, leads.height, held.height, prepared.rejects.height,
+            totals.batches,
+            raw.height,
+            leads.height,
+            held.height,
+            prepared.rejects.height,
             f"; watermark {cursor.to_json()}" if moves_watermark and not params.dry_run else "",
-        )  # fmt: skip
+        )
         report(f"batch {totals.batches}", totals.processed)
     return totals
 

@@ -88,9 +88,15 @@ def _review(ctx: RunContext, params: ReviewParams) -> dict[str, Any]:
         applied = qualify(QualifyParams(), source=source)
     left = ctx.store.reviews("pending").height
     logger.info("%d decisions applied; %d leads still wait for review", len(emails), left)
-    return {"asked": asked, "given": len(given), "applied": len(emails), "pending": left,
-            "qualified": applied.get("qualified", 0), "by_queue": applied.get("by_queue", {}),
-            "crm_written": applied.get("crm_written", 0)}  # fmt: skip
+    return {
+        "asked": asked,
+        "given": len(given),
+        "applied": len(emails),
+        "pending": left,
+        "qualified": applied.get("qualified", 0),
+        "by_queue": applied.get("by_queue", {}),
+        "crm_written": applied.get("crm_written", 0),
+    }
 
 
 def check_decisions(ctx: RunContext, decisions: list[dict[str, Any]]) -> None:
@@ -120,9 +126,15 @@ def _ask(ctx: RunContext, run_id: str, limit: int) -> int:
             if suspend
             else pause_flow_run(wait_for_input=form, key=key, timeout=ctx.settings.review.timeout_s, poll_interval=2)
         )
-        decision = {"email": row["email"], "decision": "approved" if answer.decision == "approve" else "rejected",
-                    "why": answer.reason, "who": answer.reviewer, "tier": answer.tier, "queue": answer.queue,
-                    "owner": answer.owner}  # fmt: skip
+        decision = {
+            "email": row["email"],
+            "decision": "approved" if answer.decision == "approve" else "rejected",
+            "why": answer.reason,
+            "who": answer.reviewer,
+            "tier": answer.tier,
+            "queue": answer.queue,
+            "owner": answer.owner,
+        }
         try:
             check_decisions(ctx, [decision])
             ctx.store.decide([decision], run_id=run_id)

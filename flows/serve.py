@@ -21,8 +21,10 @@ def deployments(settings: Settings) -> list[RunnerDeployment]:
     try:
         ZoneInfo(run.schedule_timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"settings.toml: key 'run.schedule_timezone': unknown time zone {run.schedule_timezone!r}"
-                          " (an IANA name such as UTC or Europe/Berlin)") from None  # fmt: skip
+        raise ConfigError(
+            f"settings.toml: key 'run.schedule_timezone': unknown time zone {run.schedule_timezone!r}"
+            " (an IANA name such as UTC or Europe/Berlin)"
+        ) from None
     try:
         schedule = Cron(run.schedule_cron, timezone=run.schedule_timezone)
     except ValueError as exc:

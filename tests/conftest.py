@@ -50,8 +50,9 @@ def offline_settings(folder: Path) -> None:
     text = path.read_text()
     text = text.replace("[enrichment.website]\n", "[enrichment.website]\nenabled = false\n", 1)
     text = text.replace("[enrichment.dns]\n", "[enrichment.dns]\nenabled = false\n", 1)
-    text = text.replace('probe_host = "example.com"', 'probe_host = ""').replace('probe_domain = "gmail.com"',
-                                                                                'probe_domain = ""')  # fmt: skip
+    text = text.replace('probe_host = "example.com"', 'probe_host = ""').replace(
+        'probe_domain = "gmail.com"', 'probe_domain = ""'
+    )
     path.write_text(text)
 
 

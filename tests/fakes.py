@@ -100,8 +100,15 @@ class FakeHttp:
 
     def _record(self, method: str, target: str, headers: Any, body: Any) -> Reply:
         parts = urlsplit(target)
-        seen = Seen(parts.path, parse_qs(parts.query), {k.lower(): v for k, v in headers}, body, method,
-                    time.monotonic(), target)  # fmt: skip
+        seen = Seen(
+            parts.path,
+            parse_qs(parts.query),
+            {k.lower(): v for k, v in headers},
+            body,
+            method,
+            time.monotonic(),
+            target,
+        )
         self.seen.append(seen)
         return self._reply(seen)
 
@@ -149,15 +156,23 @@ class ScriptedLlm:
     def __init__(self, fake: FakeHttp) -> None:
         self.fake = fake
         self.judge: Callable[[dict[str, Any], str], dict[str, Any]] = lambda lead, prompt: {
-            "score": min(100, int(lead.get("rules_score") or 50) + 10), "tier": "B", "confidence": 0.8,
+            "score": min(100, int(lead.get("rules_score") or 50) + 10),
+            "tier": "B",
+            "confidence": 0.8,
             "summary": "Fits the ICP on industry and size.",
             "evidence": [{"criterion": "industry", "finding": "B2B software", "source": "crm"}],
-        }  # fmt: skip
+        }
         self.raw: str | None = None
         self.delay_s = 0.0
         self.prompts: list[str] = []
-        self.profile: dict[str, Any] = {"name": "Acme", "industry": "software", "employees": 300, "country": "US",
-                                        "description": "B2B software.", "sources": ["crm"]}  # fmt: skip
+        self.profile: dict[str, Any] = {
+            "name": "Acme",
+            "industry": "software",
+            "employees": 300,
+            "country": "US",
+            "description": "B2B software.",
+            "sources": ["crm"],
+        }
         self.tool_rounds = 0  # how many company_facts calls the researcher makes before it answers
         fake.routes["/v1/chat/completions"] = self._answer
 
@@ -173,8 +188,10 @@ class ScriptedLlm:
         tool_results = sum(1 for m in body.get("messages", []) if m.get("role") == "tool")
         if body.get("tools") and tool_results < self.tool_rounds:
             call = {"name": "company_facts", "arguments": json.dumps({"domain": "acme.io"})}
-            message |= {"content": None, "tool_calls": [{"id": f"call_{tool_results}", "type": "function",
-                                                         "function": call}]}  # fmt: skip
+            message |= {
+                "content": None,
+                "tool_calls": [{"id": f"call_{tool_results}", "type": "function", "function": call}],
+            }
             content = None
         elif body.get("tools"):
             content = json.dumps(self.profile)
@@ -184,11 +201,19 @@ class ScriptedLlm:
             leads = _lead_block(prompt)
             content = json.dumps({"leads": [{"ref": lead["ref"], **self.judge(lead, prompt)} for lead in leads]})
         reply = {
-            "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": body.get("model"),
-            "choices": [{"index": 0, "message": {**message, "content": content},
-                         "finish_reason": "tool_calls" if "tool_calls" in message else "stop"}],
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {**message, "content": content},
+                    "finish_reason": "tool_calls" if "tool_calls" in message else "stop",
+                }
+            ],
             "usage": {"prompt_tokens": 400, "completion_tokens": 60, "total_tokens": 460},
-        }  # fmt: skip
+        }
         return Reply(200, json.dumps(reply), {"Content-Type": "application/json"}, delay_s=self.delay_s)
 
 

@@ -75,8 +75,11 @@ class CrmApi:
 
     def usage(self) -> dict[str, Any]:
         """The run summary's figures for this API: calls, 429s met and time spent backing off."""
-        return {"crm_api_calls": self.calls, "crm_rate_limited": self.rate_limited,
-                "crm_waited_s": round(self.waited_s, 1)}  # fmt: skip
+        return {
+            "crm_api_calls": self.calls,
+            "crm_rate_limited": self.rate_limited,
+            "crm_waited_s": round(self.waited_s, 1),
+        }
 
     def call(
         self, method: str, url: str, accept: tuple[int, ...] = (), authenticate: bool = True, **kwargs: Any

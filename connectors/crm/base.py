@@ -20,12 +20,41 @@ from connectors.errors import ConfigError, FatalError, RetriableError
 
 # Fields a mapping may send: the signup, the company and the decision about the lead.
 CRM_FIELDS = (
-    "email", "signup_id", "first_name", "last_name", "job_title", "seniority", "function", "country", "phone",
-    "source", "signed_up_at", "company_name", "company_domain", "company_label", "company_legal_name", "industry",
-    "employees", "company_country", "founded_year", "linkedin_url", "description", "email_provider",
-    "technologies", "score", "tier", "confidence", "reasons", "disqualified_by", "icp_version", "method",
-    "needs_review", "segment", "territory", "queue",
-)  # fmt: skip
+    "email",
+    "signup_id",
+    "first_name",
+    "last_name",
+    "job_title",
+    "seniority",
+    "function",
+    "country",
+    "phone",
+    "source",
+    "signed_up_at",
+    "company_name",
+    "company_domain",
+    "company_label",
+    "company_legal_name",
+    "industry",
+    "employees",
+    "company_country",
+    "founded_year",
+    "linkedin_url",
+    "description",
+    "email_provider",
+    "technologies",
+    "score",
+    "tier",
+    "confidence",
+    "reasons",
+    "disqualified_by",
+    "icp_version",
+    "method",
+    "needs_review",
+    "segment",
+    "territory",
+    "queue",
+)
 
 FAILURE_SCHEMA = {"email": pl.String, "signup_id": pl.String, "reason": pl.String, "raw": pl.String}
 OWNER_SCHEMA = {"email": pl.String, "crm_owner": pl.String}

@@ -102,8 +102,13 @@ class HubSpotCrm:
             "contacts": self._definitions(self.settings.contact_properties, "crm.hubspot.contact_properties"),
             "companies": self._definitions(self.settings.company_properties, "crm.hubspot.company_properties"),
         }
-        wanted["companies"][key] = {"name": key, "label": "leadq company key", "type": "string",
-                                    "fieldType": "text", "hasUniqueValue": True}  # fmt: skip
+        wanted["companies"][key] = {
+            "name": key,
+            "label": "leadq company key",
+            "type": "string",
+            "fieldType": "text",
+            "hasUniqueValue": True,
+        }
         missing: dict[str, list[str]] = {}
         for object_type, definitions in wanted.items():
             existing = {p["name"]: p for p in self._get(f"/crm/v3/properties/{object_type}").get("results", [])}
@@ -140,8 +145,13 @@ class HubSpotCrm:
             if leadq_field in ("score", "employees", "confidence"):
                 found[name] = {"name": name, "label": label, "type": "number", "fieldType": "number"}
             elif leadq_field == "needs_review":
-                found[name] = {"name": name, "label": label, "type": "bool", "fieldType": "booleancheckbox",
-                               "options": _BOOL_OPTIONS}  # fmt: skip
+                found[name] = {
+                    "name": name,
+                    "label": label,
+                    "type": "bool",
+                    "fieldType": "booleancheckbox",
+                    "options": _BOOL_OPTIONS,
+                }
             else:
                 text = "textarea" if leadq_field in ("reasons", "description") else "text"
                 found[name] = {"name": name, "label": label, "type": "string", "fieldType": text}
@@ -185,8 +195,11 @@ class HubSpotCrm:
         by_id = {owner_id: email for email, owner_id in self.owner_ids().items()}
         rows: list[tuple[str, str | None, str | None]] = []
         for chunk in chunked(list(emails), self.settings.batch_size):
-            body = {"idProperty": "email", "inputs": [{"id": e} for e in chunk],
-                    "properties": ["email", OWNER_PROPERTY, LEAD_STATUS_PROPERTY]}  # fmt: skip
+            body = {
+                "idProperty": "email",
+                "inputs": [{"id": e} for e in chunk],
+                "properties": ["email", OWNER_PROPERTY, LEAD_STATUS_PROPERTY],
+            }
             response = self.api.call("POST", f"{self.base}/crm/v3/objects/contacts/batch/read", json=body)
             for result in json_body(response).get("results", []):
                 props = result.get("properties") or {}
@@ -231,8 +244,11 @@ class HubSpotCrm:
         )
 
     def usage(self) -> dict[str, Any]:
-        return {**self.api.usage(), "crm_unknown_owners": sorted(self.unknown_owners),
-                "crm_daily_remaining": self.daily_remaining}  # fmt: skip
+        return {
+            **self.api.usage(),
+            "crm_unknown_owners": sorted(self.unknown_owners),
+            "crm_daily_remaining": self.daily_remaining,
+        }
 
     def _contact_inputs(self, frame: pl.DataFrame) -> list[dict[str, Any]]:
         records = mapped_records(frame, self.settings.contact_properties, as_text=True)
@@ -270,8 +286,9 @@ class HubSpotCrm:
             result.failures += self._failures(object_type, [item], message, frame)
 
         for chunk in chunked(inputs, self.settings.batch_size):
-            for part, response in send_isolating(chunk, lambda p: self.api.call("POST", url, json={"inputs": p}),
-                                                 refused):  # fmt: skip
+            for part, response in send_isolating(
+                chunk, lambda p: self.api.call("POST", url, json={"inputs": p}), refused
+            ):
                 body = json_body(response)
                 for record in body.get("results", []):
                     value = (record.get("properties") or {}).get(id_property)
@@ -305,10 +322,13 @@ class HubSpotCrm:
         """Dead-letter rows: a refused contact is its lead; a refused company names its domain."""
         if object_type != "contacts":
             return [failure(None, None, f"hubspot company {item['id']}: {message}", item) for item in items]
-        signup_ids = dict(frame.filter(pl.col("email").is_in([i["id"] for i in items]))
-                          .select("email", "signup_id").iter_rows())  # fmt: skip
-        return [failure(item["id"], signup_ids.get(item["id"]), f"hubspot contact {item['id']}: {message}", item)
-                for item in items]  # fmt: skip
+        signup_ids = dict(
+            frame.filter(pl.col("email").is_in([i["id"] for i in items])).select("email", "signup_id").iter_rows()
+        )
+        return [
+            failure(item["id"], signup_ids.get(item["id"]), f"hubspot contact {item['id']}: {message}", item)
+            for item in items
+        ]
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return json_body(self.api.call("GET", f"{self.base}{path}", params=params))

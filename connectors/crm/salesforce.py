@@ -72,8 +72,7 @@ class SalesforceCrm:
     def _fetch_token(self) -> None:
         """OAuth 2.0 client credentials; the answer also names the instance and the integration user."""
         url = f"{self.settings.login_url.rstrip('/')}/services/oauth2/token"
-        data = {"grant_type": "client_credentials", "client_id": self._client_id,
-                "client_secret": self._client_secret}  # fmt: skip
+        data = {"grant_type": "client_credentials", "client_id": self._client_id, "client_secret": self._client_secret}
         response = self.api.call("POST", url, data=data, authenticate=False, accept=(400, 401, 403))
         body = json_body(response)
         if response.status_code != 200 or "access_token" not in body:
@@ -143,8 +142,10 @@ class SalesforceCrm:
                 if record.get(ext):
                     found.append((str(record[ext]).lower(), owner, record.get("Status") or None))
         by_id = self._owner_emails({owner for _, owner, _ in found if owner})
-        rows = [(email, by_id.get(owner, f"salesforce-owner:{owner}") if owner else None, status)
-                for email, owner, status in found]  # fmt: skip
+        rows = [
+            (email, by_id.get(owner, f"salesforce-owner:{owner}") if owner else None, status)
+            for email, owner, status in found
+        ]
         return pl.DataFrame(rows, schema=PEOPLE_SCHEMA, orient="row")
 
     def _owner_emails(self, owner_ids: set[str]) -> dict[str, str]:
@@ -196,8 +197,11 @@ class SalesforceCrm:
     def usage(self) -> dict[str, Any]:
         if self.limit_info:
             log.info("salesforce: Sforce-Limit-Info %s", self.limit_info)
-        return {**self.api.usage(), "crm_unknown_owners": sorted(self.unknown_owners),
-                "crm_limit_info": self.limit_info}  # fmt: skip
+        return {
+            **self.api.usage(),
+            "crm_unknown_owners": sorted(self.unknown_owners),
+            "crm_limit_info": self.limit_info,
+        }
 
     def _records(self, frame: pl.DataFrame) -> list[dict[str, Any]]:
         """sObject records: the mapped fields, the external id, and OwnerId where leadq routes the lead."""
@@ -206,16 +210,19 @@ class SalesforceCrm:
         writes = frame.select("email", pl.when(owner_to_write(frame)).then(pl.col("owner")).alias("w")).rows()
         users = self.user_ids(owner for _, owner in writes if owner)
         records = []
-        for (email, owner), fields in zip(writes, mapped_records(frame, self.settings.fields, as_text=False),
-                                          strict=True):  # fmt: skip
+        for (email, owner), fields in zip(
+            writes, mapped_records(frame, self.settings.fields, as_text=False), strict=True
+        ):
             record = {"attributes": {"type": sobject}, **fields, ext: email}
             if owner is not None:
                 if users.get(owner):
                     record["OwnerId"] = users[owner]
                 elif owner not in self.unknown_owners:
                     self.unknown_owners.add(owner)
-                    log.warning("salesforce: %s (routing.yaml) is not an active user; their leads keep the org's "
-                                "default owner", owner)  # fmt: skip
+                    log.warning(
+                        "salesforce: %s (routing.yaml) is not an active user; their leads keep the org's default owner",
+                        owner,
+                    )
             records.append(record)
         return records
 

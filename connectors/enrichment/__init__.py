@@ -24,10 +24,17 @@ __all__ = ["FIELDS", "Enricher", "Found", "Lookup", "Provider", "build_enricher"
 
 def _policy(s: ServiceSettings) -> ServicePolicy:
     return ServicePolicy(
-        timeout_s=s.timeout_s, rate_per_s=s.rate_per_s, max_concurrency=s.max_concurrency, retries=s.retries,
-        max_retry_after_s=s.max_retry_after_s, breaker_after=s.breaker_after, cost_per_call=s.cost_per_call,
-        budget=s.budget, deadline_s=s.deadline_s, time_budget_s=s.time_budget_s,
-    )  # fmt: skip
+        timeout_s=s.timeout_s,
+        rate_per_s=s.rate_per_s,
+        max_concurrency=s.max_concurrency,
+        retries=s.retries,
+        max_retry_after_s=s.max_retry_after_s,
+        breaker_after=s.breaker_after,
+        cost_per_call=s.cost_per_call,
+        budget=s.budget,
+        deadline_s=s.deadline_s,
+        time_budget_s=s.time_budget_s,
+    )
 
 
 def build_enricher(settings: Settings, environ: dict[str, str] | None = None) -> Enricher:
@@ -75,6 +82,12 @@ def build_enricher(settings: Settings, environ: dict[str, str] | None = None) ->
         else:
             inactive[name] = "disabled in settings"
     return Enricher(
-        providers=providers, field_orders=e.fields, min_confidence=e.min_confidence, ttl_days=ttl,
-        write_policy=dict(e.write_policy), max_workers=e.max_workers, country_aliases=aliases, inactive=inactive,
-    )  # fmt: skip
+        providers=providers,
+        field_orders=e.fields,
+        min_confidence=e.min_confidence,
+        ttl_days=ttl,
+        write_policy=dict(e.write_policy),
+        max_workers=e.max_workers,
+        country_aliases=aliases,
+        inactive=inactive,
+    )

@@ -108,10 +108,16 @@ class Enricher:
         resolved = self._resolve_all(domains, cached)
         if store and save:
             rows = [
-                {"domain": d, "provider": name, "status": lookup.status, "payload": json.dumps(lookup.to_json()),
-                 "fetched_at": datetime.fromisoformat(lookup.fetched_at)}
-                for d, r in resolved.items() for name, lookup in r.fresh
-            ]  # fmt: skip
+                {
+                    "domain": d,
+                    "provider": name,
+                    "status": lookup.status,
+                    "payload": json.dumps(lookup.to_json()),
+                    "fetched_at": datetime.fromisoformat(lookup.fetched_at),
+                }
+                for d, r in resolved.items()
+                for name, lookup in r.fresh
+            ]
             if rows:
                 store.save_lookups(rows)
         companies = self._companies(domains, resolved, existing)
@@ -161,8 +167,13 @@ class Enricher:
                 answer = ask(name)
                 found = answer.fields.get(name_of_field)
                 if found is not None and (best is None or found.confidence > best["confidence"]):
-                    best = {"value": found.value, "source": name, "method": found.method,
-                            "fetched_at": answer.fetched_at, "confidence": found.confidence}  # fmt: skip
+                    best = {
+                        "value": found.value,
+                        "source": name,
+                        "method": found.method,
+                        "fetched_at": answer.fetched_at,
+                        "confidence": found.confidence,
+                    }
                 if best is not None and best["confidence"] >= self.min_confidence:
                     break
             if best is not None:
@@ -188,18 +199,27 @@ class Enricher:
                 new = found.chosen.get(name)
                 policy = self.write_policy.get(name, "fill_if_empty")
                 keep = (
-                    new is None or STORE_COLUMN.get(name, name) in edited or policy == "never"
+                    new is None
+                    or STORE_COLUMN.get(name, name) in edited
+                    or policy == "never"
                     or new["value"] == old_value
                     or (policy == "fill_if_empty" and old_value not in (None, ""))
-                )  # fmt: skip
+                )
                 values[name] = old_value if keep else new["value"]  # type: ignore[index]
                 if not keep:
                     updates[name] = new  # type: ignore[assignment]
             notes = json.dumps(found.notes) if found.notes else None
             if old is not None and not updates and notes == old.get("enrichment_notes"):
-                rows.append({"domain": domain, **values, "company_sources": old.get("sources"),
-                             "company_provenance": old.get("provenance"), "enrichment_notes": notes,
-                             "company_changed": False})  # fmt: skip
+                rows.append(
+                    {
+                        "domain": domain,
+                        **values,
+                        "company_sources": old.get("sources"),
+                        "company_provenance": old.get("provenance"),
+                        "enrichment_notes": notes,
+                        "company_changed": False,
+                    }
+                )
                 continue
             old_provenance = json.loads(old.get("provenance") or "{}") if old else {}
             provenance: dict[str, dict[str, Any]] = {}
@@ -207,10 +227,16 @@ class Enricher:
                 origin = updates.get(name) or old_provenance.get(name)
                 if values[name] not in (None, "") and origin:
                     provenance[name] = origin
-            rows.append({"domain": domain, **values,
-                         "company_sources": ", ".join(sorted({p["source"] for p in provenance.values()})) or None,
-                         "company_provenance": json.dumps(provenance, default=str) if provenance else None,
-                         "enrichment_notes": notes, "company_changed": True})  # fmt: skip
+            rows.append(
+                {
+                    "domain": domain,
+                    **values,
+                    "company_sources": ", ".join(sorted({p["source"] for p in provenance.values()})) or None,
+                    "company_provenance": json.dumps(provenance, default=str) if provenance else None,
+                    "enrichment_notes": notes,
+                    "company_changed": True,
+                }
+            )
         frame = pl.DataFrame(
             [{k: _coerce(v, SCHEMA[k]) for k, v in r.items()} for r in rows], schema=SCHEMA, orient="row"
         )

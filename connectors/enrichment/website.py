@@ -86,9 +86,12 @@ class WebsiteProvider:
 
     def __post_init__(self) -> None:
         self.client = ServiceClient(
-            self.name, self.policy, pinned=True, allow_private_networks=self.allow_private_networks,
+            self.name,
+            self.policy,
+            pinned=True,
+            allow_private_networks=self.allow_private_networks,
             resolve=self.resolve,
-        )  # fmt: skip
+        )
         self._compiled = [(s.name, re.compile(s.pattern, re.IGNORECASE)) for s in self.signatures]
         self._probe_lock = threading.Lock()
         self._probed = False
@@ -239,8 +242,9 @@ def _read_body(response: requests.Response, limit: int, deadline: Deadline, time
             size += len(chunk)
         return b"".join(chunks), True
     except (urllib3.exceptions.HTTPError, requests.RequestException, OSError, RetriableError) as exc:
-        raise Unreadable(f"{response.url}: the page broke off after {size:,} bytes ({type(exc).__name__}: "
-                         f"{str(exc)[:200]})") from exc  # fmt: skip
+        raise Unreadable(
+            f"{response.url}: the page broke off after {size:,} bytes ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from exc
     finally:
         response.close()
 

@@ -39,9 +39,13 @@ class PrepareRules:
         p = settings.prepare
         titles = load_title_rules(settings.config_path(p.titles_file))
         return cls(
-            p.max_field_chars, p.role_accounts, p.extra_free_domains, p.country_aliases, titles,
+            p.max_field_chars,
+            p.role_accounts,
+            p.extra_free_domains,
+            p.country_aliases,
+            titles,
             settings.source.max_future_s,
-        )  # fmt: skip
+        )
 
 
 @dataclass(frozen=True)
@@ -85,9 +89,12 @@ def prepare_batch(raw: pl.DataFrame, rules: PrepareRules, now: datetime | None =
     )
     leads = valid.unique(subset=[EMAIL], keep="last", maintain_order=True)
     seen = valid.select(
-        EMAIL, ROW, ID, TIMESTAMP,
+        EMAIL,
+        ROW,
+        ID,
+        TIMESTAMP,
         pl.when(pl.col(EMAIL).is_last_distinct()).then(pl.lit("lead")).otherwise(pl.lit("duplicate")).alias("outcome"),
-    )  # fmt: skip
+    )
     return Prepared(_enrich_person(leads, rules), rejects, valid.height - leads.height, seen)
 
 

@@ -10,11 +10,38 @@ from connectors.errors import ConfigError, FatalError
 from connectors.store.store import Store
 
 EXPORT_COLUMNS = (
-    "email", "company_domain", "score", "tier", "confidence", "queue", "owner", "reasons", "icp_version",
-    "method", "needs_review", "disqualified_by", "first_name", "last_name", "job_title", "seniority", "function",
-    "country", "email_type", "company_name", "industry", "employees", "company_country", "email_provider",
-    "technologies", "company_sources", "enrichment_notes", "segment", "territory", "signed_up_at", "assessed_at",
-)  # fmt: skip
+    "email",
+    "company_domain",
+    "score",
+    "tier",
+    "confidence",
+    "queue",
+    "owner",
+    "reasons",
+    "icp_version",
+    "method",
+    "needs_review",
+    "disqualified_by",
+    "first_name",
+    "last_name",
+    "job_title",
+    "seniority",
+    "function",
+    "country",
+    "email_type",
+    "company_name",
+    "industry",
+    "employees",
+    "company_country",
+    "email_provider",
+    "technologies",
+    "company_sources",
+    "enrichment_notes",
+    "segment",
+    "territory",
+    "signed_up_at",
+    "assessed_at",
+)
 
 _QUERY = """
 SELECT l.email, l.company_domain, a.score, a.tier, a.confidence, s.queue, s.owner, a.reasons,
@@ -80,8 +107,19 @@ def export_labels(store: Store, qualified_tiers: list[str]) -> pl.DataFrame:
         "FROM labels ORDER BY at, id"
     ).unique("email", keep="last")
     # the signup and the firmographics as recorded; what prepare derives (seniority, email type, …) it derives again
-    recorded = ("email", "first_name", "last_name", "job_title", "country", "company_name", "company_domain",
-                "industry", "employees", "company_country", "signed_up_at")  # fmt: skip
+    recorded = (
+        "email",
+        "first_name",
+        "last_name",
+        "job_title",
+        "country",
+        "company_name",
+        "company_domain",
+        "industry",
+        "employees",
+        "company_country",
+        "signed_up_at",
+    )
     leads = export_leads(store).select(recorded)
     labelled = leads.join(labels.drop("at"), on="email", how="inner").with_columns(
         pl.when(pl.col("decision") == "rejected").then(None).otherwise(pl.col("label_queue")).alias("label_queue"),

@@ -218,6 +218,18 @@ class SignupRow(SQLModel, table=True):
 
 
 TABLES = (
-    Lead, Company, Assessment, Assignment, AuditEvent, EnrichmentCache, CrewCache, DeadLetter, SyncState, Run,
-    Review, Label, Notification, SignupRow,
-)  # fmt: skip
+    Lead,
+    Company,
+    Assessment,
+    Assignment,
+    AuditEvent,
+    EnrichmentCache,
+    CrewCache,
+    DeadLetter,
+    SyncState,
+    Run,
+    Review,
+    Label,
+    Notification,
+    SignupRow,
+)

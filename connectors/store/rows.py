@@ -42,34 +42,97 @@ def companies_rows(leads: pl.DataFrame, now: datetime) -> pl.DataFrame:
 
 
 SIGNAL_EXCLUDE = {
-    "_row", "signup_id", "email", "first_name", "last_name", "job_title", "company_name", "website", "country",
-    "phone", "signed_up_at", "source", "email_domain", "company_domain", "email_type", "seniority", "function",
-    "company_legal_name", "industry", "employees", "company_country", "founded_year", "linkedin_url",
-    "description", "email_provider", "technologies", "company_sources", "company_provenance",
-    "enrichment_notes", "edited_fields", "company_changed", "score", "tier", "confidence", "reasons",
-    "disqualified_by", "icp_version", "segment", "territory", "queue", "owner", "method", "needs_review", "evidence",
-    "crm_owner", "hold_reason", "review_status", "queue_override", "owner_override",
-}  # fmt: skip
+    "_row",
+    "signup_id",
+    "email",
+    "first_name",
+    "last_name",
+    "job_title",
+    "company_name",
+    "website",
+    "country",
+    "phone",
+    "signed_up_at",
+    "source",
+    "email_domain",
+    "company_domain",
+    "email_type",
+    "seniority",
+    "function",
+    "company_legal_name",
+    "industry",
+    "employees",
+    "company_country",
+    "founded_year",
+    "linkedin_url",
+    "description",
+    "email_provider",
+    "technologies",
+    "company_sources",
+    "company_provenance",
+    "enrichment_notes",
+    "edited_fields",
+    "company_changed",
+    "score",
+    "tier",
+    "confidence",
+    "reasons",
+    "disqualified_by",
+    "icp_version",
+    "segment",
+    "territory",
+    "queue",
+    "owner",
+    "method",
+    "needs_review",
+    "evidence",
+    "crm_owner",
+    "hold_reason",
+    "review_status",
+    "queue_override",
+    "owner_override",
+}
 
 
 def leads_rows(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
     signals = [c for c in leads.columns if c not in SIGNAL_EXCLUDE and not c.startswith("_")]
     signal_json = pl.struct(signals).struct.json_encode() if signals else pl.lit(None, dtype=pl.String)
     return leads.select(
-        "email", "signup_id", "first_name", "last_name", "job_title", "seniority", "function", "company_domain",
-        "email_type", "country", "phone", "source", "signed_up_at", signal_json.alias("signals"), "icp_version",
-        pl.lit(run_id).alias("updated_run"), pl.lit(now).alias("updated_at"),
-    )  # fmt: skip
+        "email",
+        "signup_id",
+        "first_name",
+        "last_name",
+        "job_title",
+        "seniority",
+        "function",
+        "company_domain",
+        "email_type",
+        "country",
+        "phone",
+        "source",
+        "signed_up_at",
+        signal_json.alias("signals"),
+        "icp_version",
+        pl.lit(run_id).alias("updated_run"),
+        pl.lit(now).alias("updated_at"),
+    )
 
 
 def assessments_rows(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
     return leads.select(
-        "email", "icp_version", "score", "tier", "confidence", "reasons", "disqualified_by",
+        "email",
+        "icp_version",
+        "score",
+        "tier",
+        "confidence",
+        "reasons",
+        "disqualified_by",
         column(leads, "method").fill_null("rules").alias("method"),
         column(leads, "needs_review").fill_null(False).cast(pl.Boolean).alias("needs_review"),
-        column(leads, "evidence").cast(pl.String).alias("evidence"), pl.lit(run_id).alias("run_id"),
+        column(leads, "evidence").cast(pl.String).alias("evidence"),
+        pl.lit(run_id).alias("run_id"),
         pl.lit(now).alias("assessed_at"),
-    )  # fmt: skip
+    )
 
 
 def assignments_rows(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
@@ -103,17 +166,29 @@ def audit_rows(leads: pl.DataFrame, run_id: str, now: datetime, kind: str = "dec
         ]
     )
     return leads.select(
-        key.alias("event_key"), pl.lit(run_id).alias("run_id"), "email", pl.lit(kind).alias("kind"),
-        detail.struct.json_encode().alias("detail"), pl.lit(now).alias("at"),
-    )  # fmt: skip
+        key.alias("event_key"),
+        pl.lit(run_id).alias("run_id"),
+        "email",
+        pl.lit(kind).alias("kind"),
+        detail.struct.json_encode().alias("detail"),
+        pl.lit(now).alias("at"),
+    )
 
 
 def held_rows(held: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
     return held.select(
-        "email", pl.lit("pending").alias("status"), pl.col("hold_reason").alias("held_because"), "company_domain",
-        pl.col("score").cast(pl.Int64), "tier", column(held, "queue"), "reasons", "icp_version",
-        pl.lit(run_id).alias("held_run"), pl.lit(now).alias("held_at"),
-    )  # fmt: skip
+        "email",
+        pl.lit("pending").alias("status"),
+        pl.col("hold_reason").alias("held_because"),
+        "company_domain",
+        pl.col("score").cast(pl.Int64),
+        "tier",
+        column(held, "queue"),
+        "reasons",
+        "icp_version",
+        pl.lit(run_id).alias("held_run"),
+        pl.lit(now).alias("held_at"),
+    )
 
 
 def dead_letter_keys(rejects: pl.DataFrame, source_key: str) -> pl.Series:
@@ -122,8 +197,9 @@ def dead_letter_keys(rejects: pl.DataFrame, source_key: str) -> pl.Series:
     N rejected rows give N keys even when they share a signup id (or have none), and reading the
     same row again gives the same key. A SQL table has no row numbers: there the position is the
     row's place among identical rows of its batch."""
-    digest = pl.Series([hashlib.sha256((raw or "").encode()).hexdigest()[:16] for raw in rejects["raw"].to_list()],
-                       dtype=pl.String)  # fmt: skip
+    digest = pl.Series(
+        [hashlib.sha256((raw or "").encode()).hexdigest()[:16] for raw in rejects["raw"].to_list()], dtype=pl.String
+    )
     frame = rejects.select(pl.col("_row").cast(pl.String), digest.alias("_hash"))
     occurrence = pl.int_range(pl.len()).over("_hash").cast(pl.String)
     position = pl.coalesce(pl.format("row:{}", pl.col("_row")), pl.format("n:{}", occurrence))
@@ -135,10 +211,15 @@ def dead_letters_rows(rejects: pl.DataFrame, source_key: str, run_id: str, now: 
     if rejects.is_empty():
         return pl.DataFrame()
     return rejects.select(
-        dead_letter_keys(rejects, source_key).alias("key"), pl.lit(source_key).alias("source_key"), "signup_id",
-        pl.col("_row").cast(pl.Int64).alias("row_number"), scrubbed("reason"), "raw", pl.lit(run_id).alias("run_id"),
+        dead_letter_keys(rejects, source_key).alias("key"),
+        pl.lit(source_key).alias("source_key"),
+        "signup_id",
+        pl.col("_row").cast(pl.Int64).alias("row_number"),
+        scrubbed("reason"),
+        "raw",
+        pl.lit(run_id).alias("run_id"),
         pl.lit(now).alias("created_at"),
-    )  # fmt: skip
+    )
 
 
 def crm_dead_letters_rows(failures: pl.DataFrame, crm_name: str, run_id: str, now: datetime) -> pl.DataFrame:
@@ -146,9 +227,14 @@ def crm_dead_letters_rows(failures: pl.DataFrame, crm_name: str, run_id: str, no
     subject = pl.coalesce(pl.col("email"), pl.col("raw").str.slice(0, 200))
     return failures.select(
         pl.concat_str([pl.lit(f"crm:{crm_name}"), subject], separator="|").alias("key"),
-        pl.lit(f"crm:{crm_name}").alias("source_key"), "signup_id", pl.lit(None, dtype=pl.Int64).alias("row_number"),
-        scrubbed("reason"), "raw", pl.lit(run_id).alias("run_id"), pl.lit(now).alias("created_at"),
-    ).unique("key", keep="last")  # fmt: skip
+        pl.lit(f"crm:{crm_name}").alias("source_key"),
+        "signup_id",
+        pl.lit(None, dtype=pl.Int64).alias("row_number"),
+        scrubbed("reason"),
+        "raw",
+        pl.lit(run_id).alias("run_id"),
+        pl.lit(now).alias("created_at"),
+    ).unique("key", keep="last")
 
 
 def signup_rows(seen: pl.DataFrame, source_key: str, run_id: str, now: datetime) -> pl.DataFrame:
@@ -156,7 +242,13 @@ def signup_rows(seen: pl.DataFrame, source_key: str, run_id: str, now: datetime)
     position = pl.coalesce(pl.format("row:{}", pl.col("_row")), pl.lit(""))
     key = pl.concat_str([pl.lit(source_key), position, pl.col("signup_id").fill_null("")], separator="|")
     return seen.select(
-        key.alias("key"), "email", pl.lit(source_key).alias("source_key"), pl.col("_row").cast(pl.Int64).alias(
-            "row_number"), "signup_id", "signed_up_at", "outcome", pl.lit(run_id).alias("run_id"),
+        key.alias("key"),
+        "email",
+        pl.lit(source_key).alias("source_key"),
+        pl.col("_row").cast(pl.Int64).alias("row_number"),
+        "signup_id",
+        "signed_up_at",
+        "outcome",
+        pl.lit(run_id).alias("run_id"),
         pl.lit(now).alias("seen_at"),
-    ).unique("key", keep="last")  # fmt: skip
+    ).unique("key", keep="last")

@@ -212,9 +212,12 @@ class Store:
         other run is writing). They become `crashed`, with the time it was noticed."""
         table = _table(Run)
         with self.engine.begin() as conn:
-            stale = [row[0] for row in conn.execute(
-                sa.select(table.c.run_id).where(table.c.status == "running", table.c.run_id != current_run)
-            )]  # fmt: skip
+            stale = [
+                row[0]
+                for row in conn.execute(
+                    sa.select(table.c.run_id).where(table.c.status == "running", table.c.run_id != current_run)
+                )
+            ]
             if stale:
                 conn.execute(
                     sa.update(table).where(table.c.run_id.in_(stale)).values(status="crashed", finished_at=_now())
@@ -267,8 +270,13 @@ class Store:
         return found
 
     def save_judgements(self, domain: str, icp_version: str, prompt_version: str, judgements: dict[str, Any]) -> None:
-        row = {"domain": domain, "icp_version": icp_version, "prompt_version": prompt_version,
-               "fetched_at": _now(), "payload": json.dumps(judgements)}  # fmt: skip
+        row = {
+            "domain": domain,
+            "icp_version": icp_version,
+            "prompt_version": prompt_version,
+            "fetched_at": _now(),
+            "payload": json.dumps(judgements),
+        }
         with self.engine.begin() as conn:
             self._upsert(conn, CrewCache, [row], ["domain", "icp_version", "prompt_version"])
 
@@ -286,8 +294,13 @@ class Store:
                 "fetched_at": at,
                 "confidence": 1.0,
             }
-        row = {**values, "domain": domain, "edited_fields": json.dumps(edited), "provenance": json.dumps(provenance),
-               "updated_at": _now()}  # fmt: skip
+        row = {
+            **values,
+            "domain": domain,
+            "edited_fields": json.dumps(edited),
+            "provenance": json.dumps(provenance),
+            "updated_at": _now(),
+        }
         with self.engine.begin() as conn:
             self._upsert(conn, Company, [row], ["domain"])
 
@@ -447,16 +460,34 @@ class Store:
                 held = pending[d["email"]]
                 label_tier = "disqualified" if d["decision"] == "rejected" else d.get("tier") or held.tier
                 conn.execute(
-                    sa.update(table).where(table.c.email == d["email"]).values(
-                        status=d["decision"], decided_by=d["who"], decided_at=now, why=d["why"],
-                        tier_override=d.get("tier"), queue_override=d.get("queue"), owner_override=d.get("owner"),
+                    sa.update(table)
+                    .where(table.c.email == d["email"])
+                    .values(
+                        status=d["decision"],
+                        decided_by=d["who"],
+                        decided_at=now,
+                        why=d["why"],
+                        tier_override=d.get("tier"),
+                        queue_override=d.get("queue"),
+                        owner_override=d.get("owner"),
                         decided_run=run_id,
                     )
-                )  # fmt: skip
-                labels.append({"email": d["email"], "decision": d["decision"], "predicted_tier": held.tier,
-                               "label_tier": label_tier, "score": held.score, "queue": d.get("queue") or held.queue,
-                               "owner": d.get("owner"), "icp_version": held.icp_version, "who": d["who"],
-                               "why": d["why"], "at": now})  # fmt: skip
+                )
+                labels.append(
+                    {
+                        "email": d["email"],
+                        "decision": d["decision"],
+                        "predicted_tier": held.tier,
+                        "label_tier": label_tier,
+                        "score": held.score,
+                        "queue": d.get("queue") or held.queue,
+                        "owner": d.get("owner"),
+                        "icp_version": held.icp_version,
+                        "who": d["who"],
+                        "why": d["why"],
+                        "at": now,
+                    }
+                )
             conn.execute(sa.insert(_table(Label)), labels)
         return emails
 

@@ -26,8 +26,17 @@ _QUERIES = {
     "notifications": "select kind, run_id, at from notifications where email = :e order by at",
     "company": "select * from companies where domain = :e",
 }
-COMPANY_FIELDS = ("name", "industry", "employees", "country", "founded_year", "linkedin_url", "email_provider",
-                  "technologies", "description")  # fmt: skip
+COMPANY_FIELDS = (
+    "name",
+    "industry",
+    "employees",
+    "country",
+    "founded_year",
+    "linkedin_url",
+    "email_provider",
+    "technologies",
+    "description",
+)
 
 
 def lead_story(store: Store, email: str) -> dict[str, Any] | None:

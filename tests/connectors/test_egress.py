@@ -18,9 +18,14 @@ PAGE = html('<meta property="og:site_name" content="Reached">')
 
 
 def _provider(template: str, allow_private: bool, **kwargs: Any) -> WebsiteProvider:
-    return WebsiteProvider(url_template=template, policy=ServicePolicy(timeout_s=2, rate_per_s=0, retries=0),
-                           signatures=[], allow_private_networks=allow_private, fetch_about=False,
-                           **kwargs)  # fmt: skip
+    return WebsiteProvider(
+        url_template=template,
+        policy=ServicePolicy(timeout_s=2, rate_per_s=0, retries=0),
+        signatures=[],
+        allow_private_networks=allow_private,
+        fetch_about=False,
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize(
@@ -47,9 +52,23 @@ def test_metadata_is_refused_in_every_spelling_even_with_private_networks_allowe
 
 @pytest.mark.parametrize(
     "spelling",
-    ["10.0.0.1", "127.0.0.1", "100.64.0.1", "192.0.0.8", "192.168.1.1", "::1", "fc00::1", "::ffff:10.0.0.1",
-     "2002:0a00:0001::1", "64:ff9b::10.1.2.3", "198.18.0.1", "240.0.0.1", "0.0.0.0", "224.0.0.1"],
-)  # fmt: skip
+    [
+        "10.0.0.1",
+        "127.0.0.1",
+        "100.64.0.1",
+        "192.0.0.8",
+        "192.168.1.1",
+        "::1",
+        "fc00::1",
+        "::ffff:10.0.0.1",
+        "2002:0a00:0001::1",
+        "64:ff9b::10.1.2.3",
+        "198.18.0.1",
+        "240.0.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+    ],
+)
 def test_non_public_addresses_are_refused_by_default(spelling: str) -> None:
     assert refusal(ipaddress.ip_address(spelling), allow_private_networks=False) is not None
 

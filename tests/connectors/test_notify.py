@@ -96,10 +96,22 @@ def test_a_missing_webhook_variable_is_a_config_error_naming_key_and_variable() 
 
 
 def test_lead_messages_one_per_queue_best_first_with_the_rest_counted() -> None:
-    rows = [{"email": f"p{i}@acme.com", "first_name": "P", "last_name": str(i), "job_title": "VP Sales",
-             "company_name": "Acme <Inc>", "company_domain": "acme.com", "tier": "A", "score": 80 + i % 10,
-             "queue": "enterprise-na" if i < 25 else "inbound-na", "owner": "avery@example.com",
-             "reasons": "industry software (+20); size 1000+ (+15)"} for i in range(27)]  # fmt: skip
+    rows = [
+        {
+            "email": f"p{i}@acme.com",
+            "first_name": "P",
+            "last_name": str(i),
+            "job_title": "VP Sales",
+            "company_name": "Acme <Inc>",
+            "company_domain": "acme.com",
+            "tier": "A",
+            "score": 80 + i % 10,
+            "queue": "enterprise-na" if i < 25 else "inbound-na",
+            "owner": "avery@example.com",
+            "reasons": "industry software (+20); size 1000+ (+15)",
+        }
+        for i in range(27)
+    ]
     messages = lead_messages(pl.DataFrame(rows))
     text, emails = messages["enterprise-na"]
     assert len(emails) == 25 and sorted(messages["inbound-na"][1]) == ["p25@acme.com", "p26@acme.com"]
@@ -109,8 +121,15 @@ def test_lead_messages_one_per_queue_best_first_with_the_rest_counted() -> None:
 
 
 def test_review_message_says_why_each_lead_is_held() -> None:
-    held = pl.DataFrame({"email": ["a@globex.com"], "company_domain": ["globex.com"], "tier": ["A"], "score": [91],
-                         "hold_reason": ["account globex.com requires approval"]})  # fmt: skip
+    held = pl.DataFrame(
+        {
+            "email": ["a@globex.com"],
+            "company_domain": ["globex.com"],
+            "tier": ["A"],
+            "score": [91],
+            "hold_reason": ["account globex.com requires approval"],
+        }
+    )
     text = review_message(held)
     assert "*1 lead waits for review*" in text and "account globex.com requires approval" in text
     assert "leadq review list" in text

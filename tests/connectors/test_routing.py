@@ -47,9 +47,14 @@ def test_rotation_is_smooth_and_weighted() -> None:
 
 def test_queues_follow_rules_in_order_with_fallback_and_no_owner_for_disqualified() -> None:
     leads = pl.concat(
-        [_leads(1), _leads(1, employees=50, start=1), _leads(1, "C", start=2), _leads(1, "disqualified", start=3),
-         _leads(1, "B", employees=50, country="FR", start=4)]
-    )  # fmt: skip
+        [
+            _leads(1),
+            _leads(1, employees=50, start=1),
+            _leads(1, "C", start=2),
+            _leads(1, "disqualified", start=3),
+            _leads(1, "B", employees=50, country="FR", start=4),
+        ]
+    )
     out, _ = route_leads(leads, CONFIG, {}, NO_ASSIGNMENTS)
     assert out["queue"].to_list() == ["ent", "na", "nurture", None, "nurture"]
     assert out["owner"].to_list() == ["ann@x", "cy@x", None, None, None]

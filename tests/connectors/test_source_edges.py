@@ -46,8 +46,9 @@ def test_integer_ids_at_one_timestamp_are_compared_as_integers(tmp_path: Path) -
 
 def test_integer_ids_in_parquet_are_compared_as_integers(tmp_path: Path) -> None:
     path = tmp_path / "s.parquet"
-    pl.DataFrame({"signup_id": [11, 2, 10, 1], "email": [f"u{i}@a.io" for i in (11, 2, 10, 1)],
-                  "signed_up_at": [T] * 4}).write_parquet(path)  # fmt: skip
+    pl.DataFrame(
+        {"signup_id": [11, 2, 10, 1], "email": [f"u{i}@a.io" for i in (11, 2, 10, 1)], "signed_up_at": [T] * 4}
+    ).write_parquet(path)
     assert _drain(FileSource(path, {}), batch_size=2) == ["u1@a.io", "u2@a.io", "u10@a.io", "u11@a.io"]
 
 

@@ -188,8 +188,9 @@ def test_several_workers_never_spend_past_the_call_budget(
 
 
 def test_the_budget_holds_under_threads() -> None:
-    budget = LlmBudget(max_calls=20, max_cost_usd=0.01, usd_per_1k_prompt=1.0, usd_per_1k_completion=0.0,
-                       calls_per_crew_run=5)  # fmt: skip
+    budget = LlmBudget(
+        max_calls=20, max_cost_usd=0.01, usd_per_1k_prompt=1.0, usd_per_1k_completion=0.0, calls_per_crew_run=5
+    )
 
     def crew_run(_: int) -> bool:
         held = budget.reserve()

@@ -9,16 +9,18 @@ from crew.metrics import calibration_table, criterion_lift, evaluate, precision_
 
 def _scored() -> pl.DataFrame:
     # 4 qualified, 4 not; scores put three of the four qualified on top
-    return pl.DataFrame({
-        "email": [f"l{i}@x.com" for i in range(8)],
-        "score": [95, 90, 85, 70, 60, 40, 30, 20],
-        "tier": ["A", "A", "A", "B", "B", "C", "D", "D"],
-        "queue": ["q1", "q1", "q2", "q2", None, "nurture", "nurture", None],
-        "label_qualified": [1, 1, 0, 1, 0, 1, 0, 0],
-        "label_tier": ["A", "A", "C", "B", "C", "B", "D", "D"],
-        "label_queue": ["q1", "q1", "nurture", "q2", "nurture", "q1", "nurture", None],
-        "points_industry": [20.0, 20.0, 20.0, 0.0, 20.0, 0.0, 0.0, 0.0],
-    })  # fmt: skip
+    return pl.DataFrame(
+        {
+            "email": [f"l{i}@x.com" for i in range(8)],
+            "score": [95, 90, 85, 70, 60, 40, 30, 20],
+            "tier": ["A", "A", "A", "B", "B", "C", "D", "D"],
+            "queue": ["q1", "q1", "q2", "q2", None, "nurture", "nurture", None],
+            "label_qualified": [1, 1, 0, 1, 0, 1, 0, 0],
+            "label_tier": ["A", "A", "C", "B", "C", "B", "D", "D"],
+            "label_queue": ["q1", "q1", "nurture", "q2", "nurture", "q1", "nurture", None],
+            "points_industry": [20.0, 20.0, 20.0, 0.0, 20.0, 0.0, 0.0, 0.0],
+        }
+    )
 
 
 def test_auc_precision_recall_f1_at_the_qualified_tiers() -> None:
@@ -32,8 +34,9 @@ def test_auc_precision_recall_f1_at_the_qualified_tiers() -> None:
 
 def test_precision_at_k_takes_the_best_scores_first() -> None:
     assert precision_at_k(_scored()) == {"@top10% (1)": 1.0}
-    big = pl.DataFrame({"email": [f"{i}" for i in range(20)], "score": list(range(20)),
-                        "label_qualified": [0] * 10 + [1] * 10})  # fmt: skip
+    big = pl.DataFrame(
+        {"email": [f"{i}" for i in range(20)], "score": list(range(20)), "label_qualified": [0] * 10 + [1] * 10}
+    )
     assert precision_at_k(big)["@10"] == 1.0
 
 

@@ -31,9 +31,10 @@ def write_signups(path: Path, n: int, companies: int = 100, free_every: int = 10
         pl.lit("VP of Sales").alias("job_title"),
         pl.format("Company {}", pl.col("i") % companies).alias("company_name"),
         pl.lit("US").alias("country"),
-        pl.col("i").map_elements(lambda k: (START + timedelta(minutes=k)).isoformat() + "Z", return_dtype=pl.String)
+        pl.col("i")
+        .map_elements(lambda k: (START + timedelta(minutes=k)).isoformat() + "Z", return_dtype=pl.String)
         .alias("signed_up_at"),
-    )  # fmt: skip
+    )
     frame.write_csv(path)
     return path
 

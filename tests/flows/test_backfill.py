@@ -24,11 +24,18 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 def _thirty_days(path: Path) -> Path:
     """300 signups, ten a day from 1 to 30 April 2026."""
     rows = [
-        {"signup_id": f"b-{i}", "email": f"user{i}@firm{i % 40}.com", "first_name": "Sam", "last_name": f"Doe{i}",
-         "job_title": "Head of Sales", "company_name": f"Firm {i % 40}", "country": "US",
-         "signed_up_at": (datetime(2026, 4, 1) + timedelta(hours=2.4 * i)).isoformat() + "Z"}
+        {
+            "signup_id": f"b-{i}",
+            "email": f"user{i}@firm{i % 40}.com",
+            "first_name": "Sam",
+            "last_name": f"Doe{i}",
+            "job_title": "Head of Sales",
+            "company_name": f"Firm {i % 40}",
+            "country": "US",
+            "signed_up_at": (datetime(2026, 4, 1) + timedelta(hours=2.4 * i)).isoformat() + "Z",
+        }
         for i in range(300)
-    ]  # fmt: skip
+    ]
     pl.DataFrame(rows).write_csv(path)
     return path
 
@@ -83,8 +90,22 @@ def test_the_cli_backfill_prints_chunks_and_refuses_reversed_dates(config_dir: P
     runner = CliRunner()
     bad = runner.invoke(app, ["backfill", "--start", "2026-04-10", "--end", "2026-04-01", "--source", source])
     assert bad.exit_code == 2 and "before --start" in bad.stderr
-    result = runner.invoke(app, ["backfill", "--start", "2026-04-01", "--end", "2026-04-07", "--chunk-days", "7",
-                                 "--source", source, "--dry-run", "--json"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "backfill",
+            "--start",
+            "2026-04-01",
+            "--end",
+            "2026-04-07",
+            "--chunk-days",
+            "7",
+            "--source",
+            source,
+            "--dry-run",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert '"chunks": 1' in result.stdout and '"processed": 70' in result.stdout
     assert not Store(load_settings().store_url).exists()

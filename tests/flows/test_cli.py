@@ -139,8 +139,9 @@ def test_a_first_run_succeeds_while_the_machine_is_saturated(config_dir: Path, t
     hogs = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(3 * (os.cpu_count() or 2))]
     try:
         leadq = Path(sys.executable).with_name("leadq")
-        done = subprocess.run([leadq, "run", "--json"], env=env, capture_output=True, text=True, timeout=400,
-                              check=False)  # fmt: skip
+        done = subprocess.run(
+            [leadq, "run", "--json"], env=env, capture_output=True, text=True, timeout=400, check=False
+        )
     finally:
         for hog in hogs:
             hog.kill()
@@ -168,8 +169,10 @@ def test_dead_letters_list_shows_each_rejected_row_with_its_reason(config_dir: P
     listed = runner.invoke(app, ["dead-letters", "list", "--json"])
     assert listed.exit_code == 0
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert sorted(r["reason"] for r in rows) == ["email 'not-an-email' is not valid: expected name@domain.tld",
-                                                  "email is empty"]  # fmt: skip
+    assert sorted(r["reason"] for r in rows) == [
+        "email 'not-an-email' is not valid: expected name@domain.tld",
+        "email is empty",
+    ]
     assert runner.invoke(app, ["dead-letters", "list", "--crm", "--json"]).stdout == ""
     table = runner.invoke(app, ["dead-letters", "list"]).stdout
     assert "email is empty" in table and "source" in table

@@ -17,13 +17,18 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 runner = CliRunner()
 
 
-def test_rejected_rows_retried_after_a_settings_fix_become_leads(config_dir: Path, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_rejected_rows_retried_after_a_settings_fix_become_leads(
+    config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "signups.csv"
     rows = pl.read_csv(config_dir / "data" / "sample_signups.csv", infer_schema=False)
     long_title = "Head of Revenue Operations, Sales Strategy, Pricing, Partnerships and Customer Success " * 2
-    rows.with_columns(pl.when(pl.col("signup_id").is_in(["s-1003", "s-1004"])).then(pl.lit(long_title))
-                      .otherwise(pl.col("job_title")).alias("job_title")).write_csv(path)  # fmt: skip
+    rows.with_columns(
+        pl.when(pl.col("signup_id").is_in(["s-1003", "s-1004"]))
+        .then(pl.lit(long_title))
+        .otherwise(pl.col("job_title"))
+        .alias("job_title")
+    ).write_csv(path)
     monkeypatch.setenv("LEADQ__PREPARE__MAX_FIELD_CHARS", "100")
     first = json.loads(runner.invoke(app, ["run", "--source", str(path), "--json"]).stdout)
     assert first["rejected"] == 4  # the two long titles, and the sample's two bad emails

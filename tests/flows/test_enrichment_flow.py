@@ -82,8 +82,9 @@ def test_a_site_whose_page_breaks_off_does_not_fail_the_run(
 ) -> None:
     """A body shorter than its Content-Length used to fail every run, forever; now it is that domain's answer."""
     monkeypatch.setenv("LEADQ__ENRICHMENT__WEBSITE__ALLOW_PRIVATE_NETWORKS", "true")
-    site.routes["/sites/jsonld-co.com/"] = Reply(200, "<title>Jsonld", {"Content-Type": "text/html"},
-                                                 declared_length=10_000)  # fmt: skip
+    site.routes["/sites/jsonld-co.com/"] = Reply(
+        200, "<title>Jsonld", {"Content-Type": "text/html"}, declared_length=10_000
+    )
     path = _signups(tmp_path / "s.csv", "ana@jsonld-co.com", "bo@jsonld-co.com")
     summary = qualify_signups(QualifyParams(source=str(path)))
     assert (summary["processed"], summary["leads"], summary["rejected"]) == (2, 2, 0)

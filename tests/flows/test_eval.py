@@ -57,20 +57,23 @@ def test_calibrate_then_compare_and_the_html_report_has_its_plots(config_dir: Pa
         assert caption in page
     assert "Tier confusion" in page and "Per-criterion lift" in page
 
-    refused = runner.invoke(app, ["calibrate", str(GOLDEN), "--outcome", "label_qualified", "--out",
-                                  str(config_dir / "icp.yaml")])  # fmt: skip
+    refused = runner.invoke(
+        app, ["calibrate", str(GOLDEN), "--outcome", "label_qualified", "--out", str(config_dir / "icp.yaml")]
+    )
     assert refused.exit_code == 2 and "that is the active ICP" in refused.stderr
 
 
 def test_bad_labels_name_the_file_row_and_column(config_dir: Path, tmp_path: Path) -> None:
     rows = pl.read_csv(GOLDEN, infer_schema=False).head(30)
     bad = tmp_path / "labelled.csv"
-    rows.with_columns(pl.when(pl.int_range(pl.len()) == 4).then(pl.lit("maybe")).otherwise("label_qualified")
-                      .alias("label_qualified")).write_csv(bad)  # fmt: skip
+    rows.with_columns(
+        pl.when(pl.int_range(pl.len()) == 4).then(pl.lit("maybe")).otherwise("label_qualified").alias("label_qualified")
+    ).write_csv(bad)
     result = runner.invoke(app, ["eval", str(bad)])
     assert result.exit_code == 2 and "labelled.csv: row 6: column 'label_qualified' is 'maybe'" in result.stderr
-    rows.with_columns(pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("")).otherwise("label_qualified")
-                      .alias("label_qualified")).write_csv(bad)  # fmt: skip
+    rows.with_columns(
+        pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("")).otherwise("label_qualified").alias("label_qualified")
+    ).write_csv(bad)
     result = runner.invoke(app, ["eval", str(bad)])
     assert result.exit_code == 2 and "labelled.csv: row 4: column 'label_qualified' is empty" in result.stderr
     rows.drop("label_qualified").write_csv(bad)
@@ -131,8 +134,13 @@ def test_with_an_llm_eval_reports_how_stable_the_crew_is(
     def fickle(lead: dict[str, object], _prompt: str) -> dict[str, object]:
         swing = 12 if next(answers) % 2 else -12
         score = max(0, min(100, int(lead.get("rules_score") or 50) + swing))  # type: ignore[call-overload]
-        return {"score": score, "tier": "B", "confidence": 0.7, "summary": "It depends.",
-                "evidence": [{"criterion": "industry", "finding": "?", "source": "crm"}]}  # fmt: skip
+        return {
+            "score": score,
+            "tier": "B",
+            "confidence": 0.7,
+            "summary": "It depends.",
+            "evidence": [{"criterion": "industry", "finding": "?", "source": "crm"}],
+        }
 
     llm.judge = fickle
     fickle_run = _eval(str(subset))

@@ -21,8 +21,20 @@ def test_explain_tells_a_reviewed_lead_from_signup_rows_to_owner(config_dir: Pat
         routing.read_text().replace("accounts: {}\n", "accounts:\n  northwind.io: {approval_required: true}\n")
     )
     qualify_signups(QualifyParams())
-    decided = runner.invoke(app, ["review", "approve", "maria.lopez@northwind.io", "--tier", "B", "--by", "rita",
-                                  "--reason", "strategic account"])  # fmt: skip
+    decided = runner.invoke(
+        app,
+        [
+            "review",
+            "approve",
+            "maria.lopez@northwind.io",
+            "--tier",
+            "B",
+            "--by",
+            "rita",
+            "--reason",
+            "strategic account",
+        ],
+    )
     assert decided.exit_code == 0, decided.output
 
     story = json.loads(runner.invoke(app, ["explain", "Maria.Lopez@Northwind.io", "--json"]).stdout)

@@ -62,8 +62,15 @@ def test_a_thousand_leads_reach_hubspot_once_each_linked_to_their_company(
 
 def test_properties_are_created_once_in_the_leadq_group(hubspot: FakeHubSpot, tmp_path: Path) -> None:
     run(source=str(write_signups(tmp_path / "a.csv", 20)))
-    assert {"leadq_score", "leadq_tier", "leadq_reasons", "leadq_queue", "leadq_icp_version", "leadq_method",
-            "leadq_needs_review"} <= set(hubspot.properties["contacts"])  # fmt: skip
+    assert {
+        "leadq_score",
+        "leadq_tier",
+        "leadq_reasons",
+        "leadq_queue",
+        "leadq_icp_version",
+        "leadq_method",
+        "leadq_needs_review",
+    } <= set(hubspot.properties["contacts"])
     assert hubspot.properties["contacts"]["leadq_score"]["groupName"] == "leadq"
     assert hubspot.properties["companies"]["leadq_company_key"]["hasUniqueValue"] is True
     assert hubspot.groups == {"contacts": {"leadq"}, "companies": {"leadq"}}
@@ -191,16 +198,21 @@ def test_owners_are_read_across_pages(hubspot: FakeHubSpot, tmp_path: Path) -> N
     hubspot.owners_page_size = 2
     run(source=str(write_signups(tmp_path / "a.csv", 30)))
     assert sum(1 for s in hubspot.requests if s.path == "/crm/v3/owners") == -(-len(hubspot.owners) // 2)
-    assert all(c.get("hubspot_owner_id") in {o["id"] for o in hubspot.owners} | {None}
-               for c in hubspot.contacts().values())  # fmt: skip
+    assert all(
+        c.get("hubspot_owner_id") in {o["id"] for o in hubspot.owners} | {None} for c in hubspot.contacts().values()
+    )
 
 
 def test_a_dry_run_reads_but_writes_nothing(hubspot: FakeHubSpot, tmp_path: Path) -> None:
     summary = run(source=str(write_signups(tmp_path / "a.csv", 40)), dry_run=True)
     assert not [s.path for s in hubspot.requests if any(w in s.path for w in WRITES)]
-    assert summary["crm_plan"] == {"contacts": 40, "companies": 36, "associations": 36,
-                                   "owners_set": summary["crm_plan"]["owners_set"],
-                                   "properties_to_create": 9}  # fmt: skip
+    assert summary["crm_plan"] == {
+        "contacts": 40,
+        "companies": 36,
+        "associations": 36,
+        "owners_set": summary["crm_plan"]["owners_set"],
+        "properties_to_create": 9,
+    }
     assert summary["crm_plan"]["owners_set"] > 0
     assert summary["crm_sample"][0]["properties"]["leadq_tier"] in {"A", "B", "C", "D", "disqualified"}
 
@@ -297,8 +309,12 @@ def test_hubspot_refuses_101_inputs_and_leadq_cannot_be_set_to_send_them(
     from connectors.settings import load_settings
 
     inputs = [{"idProperty": "email", "id": f"p{i}@x.io", "properties": {"email": f"p{i}@x.io"}} for i in range(101)]
-    answer = requests.post(f"{hubspot.fake.url}/crm/v3/objects/contacts/batch/upsert", json={"inputs": inputs},
-                           headers={"Authorization": f"Bearer {hubspot.token}"}, timeout=5)  # fmt: skip
+    answer = requests.post(
+        f"{hubspot.fake.url}/crm/v3/objects/contacts/batch/upsert",
+        json={"inputs": inputs},
+        headers={"Authorization": f"Bearer {hubspot.token}"},
+        timeout=5,
+    )
     assert answer.status_code == 400 and answer.json()["category"] == "VALIDATION_ERROR"
     assert hubspot.contacts() == {}
     monkeypatch.setenv("LEADQ__CRM__HUBSPOT__BATCH_SIZE", "101")

@@ -129,8 +129,9 @@ def test_a_requalified_lead_keeps_its_owner_and_a_disqualified_one_keeps_the_rec
 
 def test_a_backfill_never_overwrites_a_newer_signup(config_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "s.csv"
-    rows = [f"a{i},p{i}@northwind.io,Marketing Intern,Northwind,US,2026-11-0{1 + i % 3}T10:00:00Z,1\n"
-            for i in range(9)]  # fmt: skip
+    rows = [
+        f"a{i},p{i}@northwind.io,Marketing Intern,Northwind,US,2026-11-0{1 + i % 3}T10:00:00Z,1\n" for i in range(9)
+    ]
     newer = [f"b{i},p{i}@northwind.io,VP of Sales,Northwind,US,2026-11-20T10:00:00Z,40\n" for i in range(9)]
     path.write_text(HEADER + "".join(rows + newer))
     _run(source=str(path))
@@ -147,9 +148,10 @@ def test_a_backfill_never_overwrites_a_newer_signup(config_dir: Path, tmp_path: 
 def test_a_backfill_in_hubspot_mode_sends_no_older_data(hubspot: FakeHubSpot, tmp_path: Path) -> None:
     old = write_signups(tmp_path / "old.csv", 50)
     newer = pl.read_csv(old, infer_schema=False).with_columns(
-        pl.col("signed_up_at").str.replace("2026-03-01", "2026-04-01"), pl.col("signup_id") + "-again",
+        pl.col("signed_up_at").str.replace("2026-03-01", "2026-04-01"),
+        pl.col("signup_id") + "-again",
         pl.lit("Chief Revenue Officer").alias("job_title"),
-    )  # fmt: skip
+    )
     both = tmp_path / "both.csv"
     pl.concat([pl.read_csv(old, infer_schema=False), newer]).write_csv(both)
     _run(source=str(both))
@@ -188,8 +190,14 @@ def test_the_owner_read_survives_a_storm_like_the_sync_and_a_failure_names_the_s
 
 def test_every_run_records_its_books(config_dir: Path) -> None:
     summary = _run()
-    assert summary["ledger"] == {"processed": 30, "leads": 27, "duplicates": 1, "rejected": 2, "skipped_known": 0,
-                                 "balanced": True}  # fmt: skip
+    assert summary["ledger"] == {
+        "processed": 30,
+        "leads": 27,
+        "duplicates": 1,
+        "rejected": 2,
+        "skipped_known": 0,
+        "balanced": True,
+    }
     row = _store().read("select processed, leads, duplicates, rejected, skipped_known from runs").to_dicts()[0]
     assert row == {"processed": 30, "leads": 27, "duplicates": 1, "rejected": 2, "skipped_known": 0}
     report = Artifact.get("qualify-signups-report")

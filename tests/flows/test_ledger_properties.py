@@ -25,8 +25,13 @@ from tests.conftest import REPO, offline_settings
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 EMAILS = [f"p{i}@northwind.io" for i in range(6)]  # a small pool, so people sign up again
-BAD = {"bad_email": "not-an-email", "no_email": "", "future": "9999-12-31T00:00:00Z",
-       "ancient": "1970-01-01T00:00:00Z", "bad_date": "last tuesday"}  # fmt: skip
+BAD = {
+    "bad_email": "not-an-email",
+    "no_email": "",
+    "future": "9999-12-31T00:00:00Z",
+    "ancient": "1970-01-01T00:00:00Z",
+    "bad_date": "last tuesday",
+}
 START = datetime(2026, 5, 1)
 
 
@@ -100,8 +105,9 @@ def _act(action: str | tuple[str, int], source: _Source, step: int) -> None:
         _books_balance(qualify_signups(params))
     elif isinstance(action, tuple):  # a backfill over the days of an earlier step, which may hold older signups
         first = (START + timedelta(days=4 * (action[1] % (step + 1)))).date()
-        summary = backfill_signups(BackfillParams(start=first, end=first + timedelta(days=3), chunk_days=4,
-                                                  source=str(source.path)))  # fmt: skip
+        summary = backfill_signups(
+            BackfillParams(start=first, end=first + timedelta(days=3), chunk_days=4, source=str(source.path))
+        )
         _books_balance(summary)
     else:  # the process dies: after the CRM write and before the watermark, or before anything is written
         method = "commit_watermark" if action == "kill_before_commit" else "record_batch"
@@ -132,8 +138,11 @@ def test_any_sequence_of_runs_backfills_and_kills_loses_nothing(
     try:
         shutil.copytree(REPO / "config", folder / "config")
         offline_settings(folder / "config")
-        os.environ |= {"LEADQ_CONFIG_DIR": str(folder / "config"), "LEADQ_HOME": str(folder / "home"),
-                       "LEADQ__RUN__BATCH_SIZE": "4"}  # fmt: skip
+        os.environ |= {
+            "LEADQ_CONFIG_DIR": str(folder / "config"),
+            "LEADQ_HOME": str(folder / "home"),
+            "LEADQ__RUN__BATCH_SIZE": "4",
+        }
         source = _Source(folder / "signups.csv")
         for step, (rows, action) in enumerate(sequence):
             source.append(rows, step)

@@ -85,10 +85,15 @@ def test_concurrent_runs_on_postgres_never_process_a_batch_twice(
     monkeypatch.setenv("LEADQ__STORE__URL", on_postgres)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     runs = [
-        subprocess.Popen([str(LEADQ), "run", "--json"], env=env | {"PREFECT_HOME": str(tmp_path / f"prefect{i}")},
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [str(LEADQ), "run", "--json"],
+            env=env | {"PREFECT_HOME": str(tmp_path / f"prefect{i}")},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(2)
-    ]  # fmt: skip
+    ]
     outputs = [run.communicate(timeout=300) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
     summaries = [json.loads(out) for out, _ in outputs]
@@ -115,8 +120,11 @@ def test_a_naive_utc_watermark_compares_correctly_with_timestamptz_in_any_sessio
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.text("create table users (id bigint primary key, email text, created_at timestamptz)"))
-        values = ["(1, 'a@acme.io', '2026-03-01 09:00:00+00')", "(2, 'b@acme.io', '2026-03-01 12:00:00+00')",
-                  "(10, 'c@acme.io', '2026-03-01 12:00:00+00')"]  # fmt: skip
+        values = [
+            "(1, 'a@acme.io', '2026-03-01 09:00:00+00')",
+            "(2, 'b@acme.io', '2026-03-01 12:00:00+00')",
+            "(10, 'c@acme.io', '2026-03-01 12:00:00+00')",
+        ]
         conn.execute(sa.text("insert into users values " + ", ".join(values)))
     engine.dispose()
     in_new_york = url + "?options=-c%20TimeZone%3DAmerica/New_York"

@@ -52,9 +52,25 @@ def test_held_leads_wait_unrouted_and_an_override_is_applied_and_labelled(config
     listed = runner.invoke(app, ["review", "list", "--json"])
     assert listed.exit_code == 0 and len(listed.stdout.splitlines()) == 2
 
-    result = runner.invoke(app, ["review", "approve", "maria.lopez@northwind.io", "--tier", "B", "--queue",
-                                 "inbound-emea", "--owner", "gray@example.com", "--reason", "EU entity signs",
-                                 "--by", "rita", "--json"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "review",
+            "approve",
+            "maria.lopez@northwind.io",
+            "--tier",
+            "B",
+            "--queue",
+            "inbound-emea",
+            "--owner",
+            "gray@example.com",
+            "--reason",
+            "EU entity signs",
+            "--by",
+            "rita",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["applied"] == 1 and json.loads(result.stdout)["pending"] == 1
     assessment = _row(store, "assessments", "maria.lopez@northwind.io")
@@ -63,8 +79,12 @@ def test_held_leads_wait_unrouted_and_an_override_is_applied_and_labelled(config
     assignment = _row(store, "assignments", "maria.lopez@northwind.io")
     assert (assignment["queue"], assignment["owner"]) == ("inbound-emea", "gray@example.com")
     label = _row(store, "labels", "maria.lopez@northwind.io")
-    assert (label["decision"], label["label_tier"], label["who"], label["why"]) == ("approved", "B", "rita",
-                                                                                    "EU entity signs")  # fmt: skip
+    assert (label["decision"], label["label_tier"], label["who"], label["why"]) == (
+        "approved",
+        "B",
+        "rita",
+        "EU entity signs",
+    )
     review = _row(store, "reviews", "maria.lopez@northwind.io")
     assert review["status"] == "approved" and review["applied_run"]
 
@@ -86,8 +106,9 @@ def test_held_leads_wait_unrouted_and_an_override_is_applied_and_labelled(config
 def test_bad_decisions_are_refused_with_the_reason_and_change_nothing(config_dir: Path) -> None:
     _require_approval(config_dir, "northwind.io")
     qualify_signups(QualifyParams())
-    unknown_queue = runner.invoke(app, ["review", "approve", "maria.lopez@northwind.io", "--queue", "vip",
-                                        "--reason", "x"])  # fmt: skip
+    unknown_queue = runner.invoke(
+        app, ["review", "approve", "maria.lopez@northwind.io", "--queue", "vip", "--reason", "x"]
+    )
     assert unknown_queue.exit_code == 2 and "queue 'vip' is not in routing.yaml" in unknown_queue.stderr
     bad_tier = runner.invoke(app, ["review", "approve", "maria.lopez@northwind.io", "--tier", "Z", "--reason", "x"])
     assert bad_tier.exit_code == 2 and "--tier 'Z'" in bad_tier.stderr

@@ -131,8 +131,11 @@ def test_a_crash_after_the_write_is_redone_without_duplicates(
 def test_a_lead_a_person_owns_keeps_its_owner(salesforce: FakeSalesforce, config_dir: Path, tmp_path: Path) -> None:
     salesforce.users.append({"Id": "005AE0001", "Email": "ae@example.com", "IsActive": True})
     salesforce.leads["00Q1"] = {"Id": "00Q1", "Leadq_Email__c": "person3@company3.com", "OwnerId": "005AE0001"}
-    salesforce.leads["00Q2"] = {"Id": "00Q2", "Leadq_Email__c": "person7@company7.com",
-                                "OwnerId": salesforce.integration_user}  # fmt: skip
+    salesforce.leads["00Q2"] = {
+        "Id": "00Q2",
+        "Leadq_Email__c": "person7@company7.com",
+        "OwnerId": salesforce.integration_user,
+    }
     run(source=str(write_signups(tmp_path / "a.csv", 10)))
     leads = salesforce.by_email()
     assert leads["person3@company3.com"]["OwnerId"] == "005AE0001"

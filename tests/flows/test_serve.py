@@ -66,25 +66,38 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADQ", "PREFECT_"))}
-    env |= {"LEADQ_CONFIG_DIR": str(config), "LEADQ_HOME": str(root / "home"), "CREWAI_DISABLE_TELEMETRY": "true",
-            "OTEL_SDK_DISABLED": "true", "LEADQ__RUN__SCHEDULE_CRON": "*/5 * * * *"}  # fmt: skip
-    server_env = env | {"PREFECT_HOME": str(root / "server"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                        "PREFECT_SERVER_UI_ENABLED": "false",
-                        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2"}  # fmt: skip
+    env |= {
+        "LEADQ_CONFIG_DIR": str(config),
+        "LEADQ_HOME": str(root / "home"),
+        "CREWAI_DISABLE_TELEMETRY": "true",
+        "OTEL_SDK_DISABLED": "true",
+        "LEADQ__RUN__SCHEDULE_CRON": "*/5 * * * *",
+    }
+    server_env = env | {
+        "PREFECT_HOME": str(root / "server"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_UI_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
+    }
     logs = root / "logs"
     logs.mkdir()
     server_log, serve_log = (logs / "server.log").open("w"), (logs / "serve.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=server_env, stdout=server_log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        env=server_env,
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
+    )
     serving = None
     try:
         _wait("the Prefect server answered", lambda: _healthy(url), 120)
         serving = subprocess.Popen(
-            [str(LEADQ), "serve"], cwd=REPO, env=env | {"PREFECT_API_URL": url}, stdout=serve_log,
+            [str(LEADQ), "serve"],
+            cwd=REPO,
+            env=env | {"PREFECT_API_URL": url},
+            stdout=serve_log,
             stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        )
         with temporary_settings(updates={PREFECT_API_URL: url}), get_client(sync_client=True) as client:
             _wait("three deployments registered", lambda: len(client.read_deployments()) == 3, 120)
             yield {"client": client, "store": Store(f"sqlite:///{root / 'home' / 'leadq.db'}"), "logs": logs}
@@ -152,8 +165,10 @@ def test_a_served_run_publishes_its_artifacts_and_a_review_suspends_and_resumes(
     assert server_errors == []
     decided = store.reviews("approved")
     assert decided["email"].to_list() == ["j.chen@northwind.io"] and decided["decided_by"][0] == "ops"
-    row = store.read("select a.tier, a.method, s.queue from assessments a join assignments s using (email) "
-                     "where email = 'j.chen@northwind.io'").row(0)  # fmt: skip
+    row = store.read(
+        "select a.tier, a.method, s.queue from assessments a join assignments s using (email) "
+        "where email = 'j.chen@northwind.io'"
+    ).row(0)
     assert row == ("B", "review", "inbound-emea")
     assert store.read("select who, why from labels").row(0) == ("ops", "EU subsidiary")
 

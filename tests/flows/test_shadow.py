@@ -38,8 +38,9 @@ def _people_plan(leads: pl.DataFrame) -> list[dict[str, Any]]:
         if lead["owner"] and owned < 6:
             owner = lead["owner"] if owned < 4 else "someone.else@example.com"
             owned += 1
-        plan.append({"email": lead["email"], "qualified": None if what == UNDECIDED else person_qualified,
-                     "owner": owner})  # fmt: skip
+        plan.append(
+            {"email": lead["email"], "qualified": None if what == UNDECIDED else person_qualified, "owner": owner}
+        )
     assert owned == 6, "the scenario needs six owned leads"
     return plan
 
@@ -143,13 +144,28 @@ def test_the_report_reads_people_decisions_from_a_file_and_bad_files_are_named(
 
 
 def test_compare_counts_only_leads_with_a_verdict_and_people_owners() -> None:
-    decisions = pl.DataFrame({"email": ["a", "b", "c", "d"], "tier": ["A", "C", "B", "disqualified"],
-                              "queue": ["q1", "q2", "q1", None], "owner": ["x@s", None, "y@s", None]})  # fmt: skip
-    people = pl.DataFrame({"email": ["a", "b", "c"], "crm_owner": ["X@s", "z@s", None],
-                           "crm_status": ["Working", "Qualified", "New"]})  # fmt: skip
+    decisions = pl.DataFrame(
+        {
+            "email": ["a", "b", "c", "d"],
+            "tier": ["A", "C", "B", "disqualified"],
+            "queue": ["q1", "q2", "q1", None],
+            "owner": ["x@s", None, "y@s", None],
+        }
+    )
+    people = pl.DataFrame(
+        {"email": ["a", "b", "c"], "crm_owner": ["X@s", "z@s", None], "crm_status": ["Working", "Qualified", "New"]}
+    )
     report = compare(decisions, people, ["A", "B"], ["Working", "Qualified"], ["Unqualified"])
-    assert report.overall == {"leads": 4, "in_crm": 3, "with_verdict": 2, "verdict_agreement": 0.5, "precision": 1.0,
-                              "recall": 0.5, "with_owner": 2, "owner_agreement": 0.5}  # fmt: skip
+    assert report.overall == {
+        "leads": 4,
+        "in_crm": 3,
+        "with_verdict": 2,
+        "verdict_agreement": 0.5,
+        "precision": 1.0,
+        "recall": 0.5,
+        "with_owner": 2,
+        "owner_agreement": 0.5,
+    }
     q1 = report.by_queue.filter(queue="q1").row(0, named=True)
     assert (q1["leads"], q1["with_verdict"], q1["verdict_agrees"], q1["owner_agrees"]) == (2, 1, 1, 1)
     assert report.by_queue.filter(queue="(none)")["leads"].to_list() == [1]

@@ -119,8 +119,9 @@ def test_a_body_shorter_than_its_content_length_is_not_found_with_the_reason(fak
 
 
 def test_a_site_that_drips_its_page_is_cut_off_at_the_deadline(fake_http: FakeHttp) -> None:
-    fake_http.routes["/sites/drip.io/"] = Reply(200, "<title>" + "x" * 200 + "</title>", {"Content-Type": "text/html"},
-                                                drip_s=0.1)  # fmt: skip
+    fake_http.routes["/sites/drip.io/"] = Reply(
+        200, "<title>" + "x" * 200 + "</title>", {"Content-Type": "text/html"}, drip_s=0.1
+    )
     policy = ServicePolicy(timeout_s=5, rate_per_s=0, retries=0, deadline_s=1.0)
     provider = _provider(fake_http, policy=policy)
     started = time.perf_counter()
