@@ -26,11 +26,11 @@ from connectors.settings import load_settings
 from connectors.store import Store
 from connectors.store.export import export_leads, to_csv, write_export
 from flows import cli_explain, cli_reports
-from flows.console import cell, err, error_line, fail, out, print_json_lines
+from flows.console import LeadqTyper, cell, err, error_line, out, print_json_lines
 from flows.context import preload_context
 from flows.progress import reporting_to
 
-app = typer.Typer(
+app = LeadqTyper(
     name="leadq",
     help="Qualify product signups against your ICP, route them to SDR queues and write them to the CRM.",
     no_args_is_help=True,
@@ -41,11 +41,11 @@ app = typer.Typer(
 
 @contextmanager
 def _flow_errors(what: str, hint: str = "") -> Iterator[None]:
-    """A config or data error exits 2 (or its own code) in one line; a failed flow run exits 1, with a hint."""
+    """A failed flow run exits 1 in one line, with a hint (a LeadqError is left to the commands' boundary)."""
     try:
         yield
-    except LeadqError as exc:
-        raise fail(exc) from None
+    except LeadqError:
+        raise
     except Exception as exc:  # a failed flow run: Prefect has logged the traceback
         error_line(f"leadq: {what} failed: {type(exc).__name__}: {exc}")
         if hint:
@@ -95,11 +95,8 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's INFO logs on the terminal.")] = False,
 ) -> None:
     """Process new signups: prepare, enrich, score, route and write them to the CRM."""
-    try:
-        ctx = preload_context(str(source) if source else None)
-        ctx.source.check()
-    except LeadqError as exc:
-        raise fail(exc) from None
+    ctx = preload_context(str(source) if source else None)
+    ctx.source.check()
 
     from flows.qualify import QualifyParams, qualify_signups
 
@@ -135,10 +132,7 @@ def backfill(
     if end < start:
         error_line(f"leadq: error: --end {end:%Y-%m-%d} is before --start {start:%Y-%m-%d}")
         raise typer.Exit(2)
-    try:
-        preload_context(str(source) if source else None).source.check()
-    except LeadqError as exc:
-        raise fail(exc) from None
+    preload_context(str(source) if source else None).source.check()
 
     from flows.backfill import BackfillParams, backfill_signups
 
@@ -180,20 +174,17 @@ def export(
     ] = False,
 ) -> None:
     """Write one row per lead with its score, tier, reasons, queue and owner."""
-    try:
-        settings = load_settings()
-        store = Store(settings.store_url)
-        frame = export_leads(store)
-        if out_path is None:
-            sys.stdout.write(to_csv(frame, raw))
-        else:
-            write_export(frame, out_path, raw)
-            err.print(f"wrote {frame.height:,} leads to {out_path}")
-    except LeadqError as exc:
-        raise fail(exc) from None
+    settings = load_settings()
+    store = Store(settings.store_url)
+    frame = export_leads(store)
+    if out_path is None:
+        sys.stdout.write(to_csv(frame, raw))
+    else:
+        write_export(frame, out_path, raw)
+        err.print(f"wrote {frame.height:,} leads to {out_path}")
 
 
-dead_letters_app = typer.Typer(
+dead_letters_app = LeadqTyper(
     help="Rows and records leadq could not process, each with its reason.", no_args_is_help=True
 )
 app.add_typer(dead_letters_app, name="dead-letters")
@@ -206,15 +197,12 @@ def dead_letters_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
 ) -> None:
     """List dead letters: the source rows prepare rejected and the records the CRM refused."""
-    try:
-        store = Store(load_settings().store_url)
-        if not store.exists():
-            err.print("No store yet: nothing has been processed.")
-            return
-        frame = store.dead_letters(crm=True if crm_only else None, limit=limit, newest_first=True)
-        frame = frame.select("key", "source_key", "signup_id", "row_number", "reason", "created_at")
-    except LeadqError as exc:
-        raise fail(exc) from None
+    store = Store(load_settings().store_url)
+    if not store.exists():
+        err.print("No store yet: nothing has been processed.")
+        return
+    frame = store.dead_letters(crm=True if crm_only else None, limit=limit, newest_first=True)
+    frame = frame.select("key", "source_key", "signup_id", "row_number", "reason", "created_at")
     if as_json:
         print_json_lines(frame)
         return
@@ -230,7 +218,36 @@ def dead_letters_list(
     out.print(table)
 
 
-review_app = typer.Typer(
+@dead_letters_app.command("retry")
+def dead_letters_retry(
+    only: Annotated[
+        str | None, typer.Option("--only", help="crm: only the CRM's refusals; source: only rejected source rows.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, oldest first.")] = 10_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as one JSON object.")] = False,
+) -> None:
+    """Send dead letters through the normal path again (after fixing the settings, the data or the CRM).
+
+    Fixed ones leave the table; the others stay with their new reason."""
+    if only not in (None, "crm", "source"):
+        error_line(f"leadq: error: --only {only!r}: expected crm or source")
+        raise typer.Exit(2)
+    preload_context()
+    from flows.dead_letters import RetryParams, retry_dead_letters
+
+    _console_logs(False)
+    with _flow_errors("retry"):
+        outcome = retry_dead_letters(RetryParams(only=only, limit=limit))
+    if as_json:
+        print(json.dumps(outcome))
+        return
+    out.print(
+        f"{outcome['retried']} dead letters retried: {outcome['fixed']} fixed and removed, "
+        f"{outcome['still_failing']} still failing (leadq dead-letters list shows why)"
+    )
+
+
+review_app = LeadqTyper(
     help="Leads leadq held for a person: list them, approve or override, reject.", no_args_is_help=True
 )
 app.add_typer(review_app, name="review")
@@ -245,10 +262,7 @@ def review_list(
     """List the leads waiting for a person, with why each is held and what leadq proposes."""
     from flows.review import pending_reviews
 
-    try:
-        frame = pending_reviews(Store(load_settings().store_url), show_all, limit)
-    except LeadqError as exc:
-        raise fail(exc) from None
+    frame = pending_reviews(Store(load_settings().store_url), show_all, limit)
     if as_json:
         print_json_lines(frame)
         return
@@ -333,8 +347,6 @@ def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: boo
         missing = [d.email for d in decisions if d.email not in waiting]
         if missing:
             raise ValueError(f"not waiting for review: {', '.join(missing)} (see `leadq review list`)")
-    except LeadqError as exc:
-        raise fail(exc) from None
     except ValueError as exc:
         error_line(f"leadq: error: {exc}")
         raise typer.Exit(2) from None
@@ -347,38 +359,6 @@ def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: boo
     out.print(
         f"{len(decisions)} {decision} by {who}; {summary['applied']} leads routed and written "
         f"({summary['qualified']} qualified); {summary['pending']} still wait for review."
-    )
-
-
-@dead_letters_app.command("retry")
-def dead_letters_retry(
-    only: Annotated[
-        str | None, typer.Option("--only", help="crm: only the CRM's refusals; source: only rejected source rows.")
-    ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, oldest first.")] = 10_000,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as one JSON object.")] = False,
-) -> None:
-    """Send dead letters through the normal path again (after fixing the settings, the data or the CRM).
-
-    Fixed ones leave the table; the others stay with their new reason."""
-    if only not in (None, "crm", "source"):
-        error_line(f"leadq: error: --only {only!r}: expected crm or source")
-        raise typer.Exit(2)
-    try:
-        preload_context()
-    except LeadqError as exc:
-        raise fail(exc) from None
-    from flows.dead_letters import RetryParams, retry_dead_letters
-
-    _console_logs(False)
-    with _flow_errors("retry"):
-        outcome = retry_dead_letters(RetryParams(only=only, limit=limit))
-    if as_json:
-        print(json.dumps(outcome))
-        return
-    out.print(
-        f"{outcome['retried']} dead letters retried: {outcome['fixed']} fixed and removed, "
-        f"{outcome['still_failing']} still failing (leadq dead-letters list shows why)"
     )
 
 
@@ -409,12 +389,9 @@ def edit_company(
             error_line(f"leadq: error: '{pair}': expected FIELD=VALUE with FIELD one of {', '.join(EDITABLE)}")
             raise typer.Exit(2)
         changes[EDITABLE[name]] = int(value) if name in ("employees", "founded_year") and value.isdigit() else value
-    try:
-        store = Store(load_settings().store_url)
-        store.create()
-        store.edit_company(domain.strip().lower(), changes, who=by)
-    except LeadqError as exc:
-        raise fail(exc) from None
+    store = Store(load_settings().store_url)
+    store.create()
+    store.edit_company(domain.strip().lower(), changes, who=by)
     err.print(f"{domain}: set {', '.join(changes)}; enrichment will not overwrite them")
 
 
@@ -438,13 +415,10 @@ def serve(
     Needs a Prefect server: start one with `leadq server` and set PREFECT_API_URL."""
     from prefect.settings import PREFECT_API_URL
 
-    try:
-        settings = load_settings()
-        from flows.serve import deployments
+    settings = load_settings()
+    from flows.serve import deployments
 
-        deployments(settings)  # a bad schedule fails here, before anything registers
-    except LeadqError as exc:
-        raise fail(exc) from None
+    deployments(settings)  # a bad schedule fails here, before anything registers
     url = PREFECT_API_URL.value()
     if not url:
         err.print(
@@ -507,7 +481,7 @@ app.command("explain")(cli_explain.explain)
 app.command("shadow-report")(cli_reports.shadow_report)
 app.command("eval")(cli_reports.eval_command)
 app.command("calibrate")(cli_reports.calibrate_command)
-labels_app = typer.Typer(help="People's review decisions as labelled data.", no_args_is_help=True)
+labels_app = LeadqTyper(help="People's review decisions as labelled data.", no_args_is_help=True)
 labels_app.command("export")(cli_reports.labels_export)
 app.add_typer(labels_app, name="labels")
 

@@ -8,11 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from connectors.errors import LeadqError
 from connectors.settings import load_settings
 from connectors.store import Store
 from connectors.store.story import lead_story
-from flows.console import error_line, fail, out
+from flows.console import error_line, out
 
 WIDTH = 80
 
@@ -24,10 +23,7 @@ def explain(
     """Explain one lead: the signup rows that fed it, every assessment (score, tier, reasons, method,
     crew evidence, ICP version), routing and owners, review decisions, CRM writes and refusals,
     notifications, and the company's fields with where each value came from."""
-    try:
-        store = Store(load_settings().store_url)
-    except LeadqError as exc:
-        raise fail(exc) from None
+    store = Store(load_settings().store_url)
     story = lead_story(store, email) if store.exists() else None
     if story is None:
         error_line(f"leadq: error: no lead or signup row for '{email.strip()}' in the store")

@@ -13,14 +13,14 @@ import typer
 from rich.table import Table
 
 from connectors.crm import build_crm
-from connectors.errors import ConfigError, LeadqError, SourceError
+from connectors.errors import ConfigError, SourceError
 from connectors.settings import load_settings
 from connectors.sources.files import read_table
 from connectors.store import Store
 from connectors.store.export import export_labels, export_leads, write_export
 from crew.icp import load_icp
 from crew.shadow import ShadowReport, compare, read_actual
-from flows.console import err, fail, out
+from flows.console import err, out
 
 
 def shadow_report(
@@ -44,30 +44,27 @@ def shadow_report(
 
     Run leadq in shadow mode (settings.toml: mode = "shadow" under run) for a while first: it decides and records
     everything and writes nothing, and people keep working leads as before."""
-    try:
-        settings = load_settings()
-        decisions = export_leads(Store(settings.store_url))
-        if since is not None:
-            decisions = decisions.filter(pl.col("signed_up_at") >= since)
-        if actual is not None:
-            people = read_actual(actual)
-        else:
-            crm = build_crm(settings)
-            with err.status(f"reading owner and lead status of {decisions.height:,} leads from {crm.name}…"):
-                people = crm.people_decisions(decisions["email"].to_list())
-        icp = load_icp(settings.config_path(settings.scoring.icp_file))
-        report = compare(
-            decisions,
-            people,
-            icp.qualified_tiers,
-            settings.shadow.qualified_statuses,
-            settings.shadow.disqualified_statuses,
-        )
-        if out_path is not None:
-            write_export(report.leads, out_path)
-            err.print(f"wrote {report.leads.height:,} leads to {out_path}")
-    except LeadqError as exc:
-        raise fail(exc) from None
+    settings = load_settings()
+    decisions = export_leads(Store(settings.store_url))
+    if since is not None:
+        decisions = decisions.filter(pl.col("signed_up_at") >= since)
+    if actual is not None:
+        people = read_actual(actual)
+    else:
+        crm = build_crm(settings)
+        with err.status(f"reading owner and lead status of {decisions.height:,} leads from {crm.name}…"):
+            people = crm.people_decisions(decisions["email"].to_list())
+    icp = load_icp(settings.config_path(settings.scoring.icp_file))
+    report = compare(
+        decisions,
+        people,
+        icp.qualified_tiers,
+        settings.shadow.qualified_statuses,
+        settings.shadow.disqualified_statuses,
+    )
+    if out_path is not None:
+        write_export(report.leads, out_path)
+        err.print(f"wrote {report.leads.height:,} leads to {out_path}")
     if as_json:
         print(json.dumps(report.as_dict(), default=str))
         return
@@ -143,13 +140,10 @@ def eval_command(
     from flows.context import load_context
     from flows.evaluation import evaluate_file
 
-    try:
-        ctx = load_context()
-        runs = {"active ICP" if icp_path is None else str(icp_path): evaluate_file(dataset, icp_path, ctx)}
-        if compare is not None:
-            runs[str(compare)] = evaluate_file(dataset, compare, ctx)
-    except LeadqError as exc:
-        raise fail(exc) from None
+    ctx = load_context()
+    runs = {"active ICP" if icp_path is None else str(icp_path): evaluate_file(dataset, icp_path, ctx)}
+    if compare is not None:
+        runs[str(compare)] = evaluate_file(dataset, compare, ctx)
     if report is not None:
         from flows.eval_report import write_report
 
@@ -256,25 +250,22 @@ def calibrate_command(
     from flows.context import load_context
     from flows.evaluation import labelled_leads
 
-    try:
-        ctx = load_context()
-        active = ctx.settings.config_path(ctx.settings.scoring.icp_file)
-        target = out_path or active.with_name("icp.calibrated.yaml")
-        if target.resolve() == active.resolve():
-            raise ConfigError(f"--out {target}: that is the active ICP; write elsewhere, compare, then copy it over")
-        header = read_table(outcomes, n_rows=0).columns
-        column = "label_qualified" if outcome == "outcome" and "outcome" not in header else outcome
-        labelled = labelled_leads(outcomes, column, ctx, ctx.icp)
-        with err.status(f"fitting on {labelled.leads.height:,} leads…"):
-            try:
-                result = calibrate(labelled.leads, ctx.icp, signals)
-            except ValueError as exc:
-                raise SourceError(f"{outcomes}: {exc}") from exc
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(icp_yaml(result, outcomes.name, ctx.icp), encoding="utf-8")
-        load_icp(target)  # what was written is a valid ICP
-    except LeadqError as exc:
-        raise fail(exc) from None
+    ctx = load_context()
+    active = ctx.settings.config_path(ctx.settings.scoring.icp_file)
+    target = out_path or active.with_name("icp.calibrated.yaml")
+    if target.resolve() == active.resolve():
+        raise ConfigError(f"--out {target}: that is the active ICP; write elsewhere, compare, then copy it over")
+    header = read_table(outcomes, n_rows=0).columns
+    column = "label_qualified" if outcome == "outcome" and "outcome" not in header else outcome
+    labelled = labelled_leads(outcomes, column, ctx, ctx.icp)
+    with err.status(f"fitting on {labelled.leads.height:,} leads…"):
+        try:
+            result = calibrate(labelled.leads, ctx.icp, signals)
+        except ValueError as exc:
+            raise SourceError(f"{outcomes}: {exc}") from exc
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(icp_yaml(result, outcomes.name, ctx.icp), encoding="utf-8")
+    load_icp(target)  # what was written is a valid ICP
     h = result.holdout
     if as_json:
         print(json.dumps({**h, "out": str(target), "dropped": result.dropped}))
@@ -299,14 +290,11 @@ def labels_export(
 ) -> None:
     """Review decisions from the store as a labelled dataset (label_qualified, label_tier, label_queue, who, why),
     ready for `leadq eval` and `leadq calibrate --outcome label_qualified`."""
-    try:
-        settings = load_settings()
-        icp = load_icp(settings.config_path(settings.scoring.icp_file))
-        frame = export_labels(Store(settings.store_url), icp.qualified_tiers)
-        if out_path is None:
-            print(frame.write_csv(), end="")
-        else:
-            write_export(frame, out_path)
-            err.print(f"wrote {frame.height:,} labelled leads to {out_path}")
-    except LeadqError as exc:
-        raise fail(exc) from None
+    settings = load_settings()
+    icp = load_icp(settings.config_path(settings.scoring.icp_file))
+    frame = export_labels(Store(settings.store_url), icp.qualified_tiers)
+    if out_path is None:
+        print(frame.write_csv(), end="")
+    else:
+        write_export(frame, out_path)
+        err.print(f"wrote {frame.height:,} labelled leads to {out_path}")

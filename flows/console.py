@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import unicodedata
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import polars as pl
 import typer
@@ -13,6 +16,7 @@ from rich.text import Text
 from connectors.errors import LeadqError
 from connectors.redact import scrub
 
+CommandFunction = TypeVar("CommandFunction", bound=Callable[..., Any])
 out = Console()
 err = Console(stderr=True)
 
@@ -32,6 +36,27 @@ def printable(value: object) -> str:
 def cell(value: object) -> Text:
     """A table cell that shows the value as it is: no Rich markup read from data, nothing unprintable."""
     return Text("" if value is None else printable(value))
+
+
+class LeadqTyper(typer.Typer):
+    """typer with one error boundary: a LeadqError from any command is one line on stderr and its exit code
+    (2: config or input, 1: a run), never a traceback."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[CommandFunction], CommandFunction]:
+        register = super().command(*args, **kwargs)
+
+        def decorator(func: CommandFunction) -> CommandFunction:
+            @functools.wraps(func)
+            def guarded(*a: Any, **kw: Any) -> Any:
+                try:
+                    return func(*a, **kw)
+                except LeadqError as exc:
+                    raise fail(exc) from None
+
+            register(guarded)
+            return func
+
+        return decorator
 
 
 def fail(exc: LeadqError) -> typer.Exit:
