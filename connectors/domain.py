@@ -24,6 +24,10 @@ SIGNUP_COLUMNS: Final[tuple[str, ...]] = (
     "source",
 )
 
+# The product signals of a signup, as JSON: the source's own columns that are not in SIGNUP_COLUMNS,
+# named where the file is read, so a column leadq derives later never becomes a signal by accident.
+SIGNALS: Final = "_signals"
+
 # Company fields enrichment can fill, in the order export shows them.
 COMPANY_FIELDS: Final[tuple[str, ...]] = (
     "company_legal_name",

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from connectors.domain import EMAIL, EmailType
+from connectors.domain import EMAIL, SIGNALS, SIGNUP_COLUMNS, EmailType
 from connectors.prepare.emails import check_emails, domain_facts, email_type, registrable_domain
 from connectors.prepare.people import TitleRules, classify_title, country_codes, load_title_rules
 from connectors.settings import Settings
@@ -87,7 +87,9 @@ def prepare_batch(raw: pl.DataFrame, rules: PrepareRules, now: datetime | None =
         .with_columns(pl.col("email_norm").alias(EMAIL))
         .drop("email_in", "email_norm", "email_error", "reason", *hidden)
     )
-    leads = valid.unique(subset=[EMAIL], keep="last", maintain_order=True)
+    leads = valid.unique(subset=[EMAIL], keep="last", maintain_order=True).with_columns(
+        _signals_json([c for c in raw.columns if c not in SIGNUP_COLUMNS and not c.startswith("_")])
+    )
     seen = valid.select(
         EMAIL,
         ROW,
@@ -96,6 +98,12 @@ def prepare_batch(raw: pl.DataFrame, rules: PrepareRules, now: datetime | None =
         pl.when(pl.col(EMAIL).is_last_distinct()).then(pl.lit("lead")).otherwise(pl.lit("duplicate")).alias("outcome"),
     )
     return Prepared(_enrich_person(leads, rules), rejects, valid.height - leads.height, seen)
+
+
+def _signals_json(columns: list[str]) -> pl.Expr:
+    """The signup's product signals as one JSON object (null when the source has none)."""
+    signals = pl.struct(columns).struct.json_encode() if columns else pl.lit(None, dtype=pl.String)
+    return signals.alias(SIGNALS)
 
 
 def _reject_reason(text_columns: list[str], rules: PrepareRules, now: datetime) -> pl.Expr:

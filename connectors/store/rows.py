@@ -10,6 +10,7 @@ from datetime import datetime
 
 import polars as pl
 
+from connectors.domain import SIGNALS
 from connectors.redact import scrubbed
 
 
@@ -41,62 +42,8 @@ def companies_rows(leads: pl.DataFrame, now: datetime) -> pl.DataFrame:
     )
 
 
-SIGNAL_EXCLUDE = {
-    "_row",
-    "signup_id",
-    "email",
-    "first_name",
-    "last_name",
-    "job_title",
-    "company_name",
-    "website",
-    "country",
-    "phone",
-    "signed_up_at",
-    "source",
-    "email_domain",
-    "company_domain",
-    "email_type",
-    "seniority",
-    "function",
-    "company_legal_name",
-    "industry",
-    "employees",
-    "company_country",
-    "founded_year",
-    "linkedin_url",
-    "description",
-    "email_provider",
-    "technologies",
-    "company_sources",
-    "company_provenance",
-    "enrichment_notes",
-    "edited_fields",
-    "company_changed",
-    "score",
-    "tier",
-    "confidence",
-    "reasons",
-    "disqualified_by",
-    "icp_version",
-    "segment",
-    "territory",
-    "queue",
-    "owner",
-    "method",
-    "needs_review",
-    "evidence",
-    "crm_owner",
-    "hold_reason",
-    "review_status",
-    "queue_override",
-    "owner_override",
-}
-
-
 def leads_rows(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
-    signals = [c for c in leads.columns if c not in SIGNAL_EXCLUDE and not c.startswith("_")]
-    signal_json = pl.struct(signals).struct.json_encode() if signals else pl.lit(None, dtype=pl.String)
+    signal_json = pl.col(SIGNALS) if SIGNALS in leads.columns else pl.lit(None, dtype=pl.String)
     return leads.select(
         "email",
         "signup_id",

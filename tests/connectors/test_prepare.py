@@ -127,3 +127,13 @@ def test_fast_email_path_agrees_with_email_validator() -> None:
         except EmailNotValidError:
             expected = None
         assert row["email_norm"] == expected, row["email_in"]
+
+
+def test_the_sources_own_extra_columns_are_the_signals_and_nothing_leadq_derives(rules: PrepareRules) -> None:
+    prepared = _prepare(
+        rules, email=["ana@acme.io", "bo@beta.io"], job_title=["VP Sales", "CTO"], plan=["pro", None], seats=["12", "3"]
+    )
+    leads = prepared.leads.sort("email")
+    assert {"seniority", "function", "email_type", "company_domain"} <= set(leads.columns)  # derived here...
+    assert leads["_signals"].to_list() == ['{"plan":"pro","seats":"12"}', '{"plan":null,"seats":"3"}']  # ...not signals
+    assert _prepare(rules, email=["cy@gamma.io"]).leads["_signals"].to_list() == [None]

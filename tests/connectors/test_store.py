@@ -24,6 +24,7 @@ DECIDED = pl.DataFrame(
         "source": ["organic", None],
         "signed_up_at": [datetime(2026, 1, 1), datetime(2026, 1, 2)],
         "plan": ["pro", "free"],
+        "_signals": ['{"plan":"pro"}', '{"plan":"free"}'],  # what prepare declared from the source's columns
         "company_legal_name": ["Acme", "Acme"],
         "industry": ["computer software"] * 2,
         "employees": [120, 120],
