@@ -1,0 +1,109 @@
+"""One decided batch written in one transaction, and the stored signups and assignments it is checked against."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+
+from connectors.store import rows as to_rows
+from connectors.store.engine import StoreEngine, chunks, table_of, utc_now, write_state
+from connectors.store.models import (
+    Assessment,
+    Assignment,
+    AuditEvent,
+    Company,
+    DeadLetter,
+    Lead,
+    Review,
+    SignupRow,
+)
+
+
+class BatchRecords(StoreEngine):
+    def record_batch(
+        self,
+        leads: pl.DataFrame,
+        rejects: pl.DataFrame,
+        positions: dict[str, int],
+        run_id: str,
+        source_key: str,
+        crm_failures: pl.DataFrame | None = None,
+        crm_name: str = "local",
+        held: pl.DataFrame | None = None,
+        seen: pl.DataFrame | None = None,
+    ) -> None:
+        """Write one decided batch in a single transaction: leads, companies, assessments, assignments,
+        audit trail, dead letters, the inputs the CRM refused, the rotation it advanced, the leads
+        held for review (recorded and queued, not assigned) and the reviews this batch applied."""
+        now = utc_now()
+        with self.engine.begin() as conn:
+            for decided, kind in ((leads, "decided"), (held, "held")):
+                if decided is None or decided.is_empty():
+                    continue
+                self._upsert(conn, Company, to_rows.companies_rows(decided, now), ["domain"])
+                self._upsert(conn, Lead, to_rows.leads_rows(decided, run_id, now), ["email"])
+                self._upsert(conn, Assessment, to_rows.assessments_rows(decided, run_id, now), ["email", "icp_version"])
+                self._insert_new(conn, AuditEvent, to_rows.audit_rows(decided, run_id, now, kind), "event_key")
+            self._upsert(conn, Assignment, to_rows.assignments_rows(leads, run_id, now), ["email"])
+            if held is not None and not held.is_empty():
+                # a decision a person made meanwhile stands: the status is never overwritten
+                self._upsert(conn, Review, to_rows.held_rows(held, run_id, now), ["email"], keep=("status",))
+            if "review_status" in leads.columns:
+                applied = leads.filter(pl.col("review_status").is_not_null())["email"].to_list()
+                reviews = table_of(Review)
+                for chunk in chunks(applied):
+                    conn.execute(sa.update(reviews).where(reviews.c.email.in_(chunk)).values(applied_run=run_id))
+            self._upsert(conn, DeadLetter, to_rows.dead_letters_rows(rejects, source_key, run_id, now), ["key"])
+            if crm_failures is not None and not crm_failures.is_empty():
+                self._upsert(
+                    conn, DeadLetter, to_rows.crm_dead_letters_rows(crm_failures, crm_name, run_id, now), ["key"]
+                )
+            if seen is not None and not seen.is_empty():
+                self._upsert(conn, SignupRow, to_rows.signup_rows(seen, source_key, run_id, now), ["key"])
+            write_state(conn, "rotation", positions)
+
+    # --- reviews ------------------------------------------------------------------
+
+    def existing_assignments(self, emails: Sequence[str]) -> pl.DataFrame:
+        table = table_of(Assignment)
+        frames = [
+            pl.DataFrame(
+                self._fetch(sa.select(table.c.email, table.c.queue, table.c.owner).where(table.c.email.in_(chunk))),
+                schema={"email": pl.String, "queue": pl.String, "owner": pl.String},
+                orient="row",
+            )
+            for chunk in chunks(emails)
+        ]
+        return (
+            pl.concat(frames)
+            if frames
+            else pl.DataFrame(schema={"email": pl.String, "queue": pl.String, "owner": pl.String})
+        )
+
+    def stored_signups(self, emails: Sequence[str]) -> pl.DataFrame:
+        """(email, signed_up_at) of these leads as the store holds them: the newest signup seen."""
+        table = table_of(Lead)
+        rows: list[tuple[Any, ...]] = []
+        for chunk in chunks(list(emails)):
+            rows += self._fetch(sa.select(table.c.email, table.c.signed_up_at).where(table.c.email.in_(chunk)))
+        return pl.DataFrame(rows, schema={"email": pl.String, "signed_up_at": pl.Datetime("us")}, orient="row")
+
+    def signups(self, emails: Sequence[str]) -> pl.DataFrame:
+        """These leads as signup rows again (their product signals included), to send through the pipeline."""
+        query = sa.text(
+            "select l.email, l.signup_id, l.first_name, l.last_name, l.job_title, l.country, l.phone, l.source, "
+            "l.signed_up_at, l.signals, c.name as company_name, l.company_domain as website "
+            "from leads l left join companies c on c.domain = l.company_domain where l.email in :emails"
+        ).bindparams(sa.bindparam("emails", expanding=True))
+        rows: list[dict[str, Any]] = []
+        for chunk in chunks(list(emails)):
+            with self.engine.connect() as conn:
+                rows += [dict(r) for r in conn.execute(query, {"emails": list(chunk)}).mappings()]
+        frame = pl.DataFrame(rows, infer_schema_length=None)
+        if frame.is_empty() or frame["signals"].null_count() == frame.height:
+            return frame.drop("signals", strict=False)
+        signals = frame["signals"].str.json_decode(infer_schema_length=None)
+        return frame.with_columns(signals).unnest("signals")
