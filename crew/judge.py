@@ -56,11 +56,7 @@ class Judge:
 
     def judge(self, leads: pl.DataFrame, store: Store | None, save: bool = True) -> pl.DataFrame:
         """Add method, needs_review and evidence; crew-assessed leads get the crew's (bounded) score."""
-        leads = leads.with_columns(
-            pl.lit("rules").alias("method"),
-            pl.lit(False).alias("needs_review"),
-            pl.lit(None, dtype=pl.String).alias("evidence"),
-        )
+        leads = decided_by_rules(leads).with_columns(pl.lit(None, dtype=pl.String).alias("evidence"))
         todo = leads.filter(uncertain(self.triage))
         if todo.is_empty():
             return leads
@@ -198,6 +194,11 @@ def _reasons(within: pl.Expr, too_far: pl.Expr) -> pl.Expr:
         .otherwise(reasons)
         .alias("reasons")
     )
+
+
+def decided_by_rules(leads: pl.DataFrame) -> pl.DataFrame:
+    """Leads as the rules decided them (no LLM configured, or not in the uncertain band)."""
+    return leads.with_columns(pl.lit("rules").alias("method"), pl.lit(False).alias("needs_review"))
 
 
 def prompt_version(folder: Path) -> str:

@@ -58,8 +58,19 @@ def backfill_chunk(start: datetime, end: datetime, source: str | None = None, dr
 
 
 @flow(name="backfill-signups", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
-def backfill_signups(params: BackfillParams) -> dict[str, Any]:
-    """Backfill a date range chunk by chunk, skipping chunks an earlier backfill completed."""
+def backfill_signups(
+    start: date, end: date, chunk_days: int = 1, source: str | None = None, dry_run: bool = False
+) -> dict[str, Any]:
+    """Qualify again the signups of a date range, a chunk at a time; chunks an earlier backfill finished are skipped.
+
+    Args:
+        start: The first day to backfill (UTC).
+        end: The last day to backfill, inclusive (UTC).
+        chunk_days: Days per chunk; each chunk is one subflow run, and the unit a restarted backfill skips.
+        source: A signup file (CSV, Parquet or JSONL) to read instead of the configured source.
+        dry_run: Decide every lead and report what would be written, but write nothing.
+    """
+    params = BackfillParams(start=start, end=end, chunk_days=chunk_days, source=source, dry_run=dry_run)
     logger = get_run_logger()
     with shared_context(params.source) as ctx:
         store, source_key = ctx.store, ctx.source.key

@@ -106,7 +106,7 @@ def run(
         source=str(source) if source else None, dry_run=dry_run, refresh_enrichment=refresh_enrichment
     )
     with _flow_errors("run"), _progress(err.is_terminal and not verbose):
-        summary = qualify_signups(params)
+        summary = qualify_signups(**params.model_dump())
     summary["duration_s"] = round(time.perf_counter() - started, 3)
     if as_json:
         print(json.dumps(summary, sort_keys=False, default=str))
@@ -146,7 +146,7 @@ def backfill(
     )
     hint = "Start it again with the same dates: finished chunks are skipped."
     with _flow_errors("backfill", hint), _progress(err.is_terminal and not verbose):
-        summary = backfill_signups(params)
+        summary = backfill_signups(**params.model_dump())
     if as_json:
         print(json.dumps(summary, default=str))
         return

@@ -15,10 +15,10 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import polars as pl
-from prefect import flow, get_run_logger, task
+from prefect import Task, flow, get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 from pydantic import BaseModel, Field
@@ -32,6 +32,7 @@ from connectors.routing import assign_queues, route_leads
 from connectors.sources import Cursor, SignupSource, last_cursor
 from connectors.sources.cursor import CURSOR_ID
 from connectors.store.rows import dead_letter_keys
+from crew.judge import decided_by_rules
 from crew.review import HOLD, apply_decisions, mark_holds
 from crew.scorer import score_leads
 from flows.alerts import alert_failed_run, run_alerts, send_alerts
@@ -44,8 +45,13 @@ from flows.summary import RunTotals, check_books
 # (cache_policy=NONE, persist_result=False).
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
 class QualifyParams(BaseModel):
-    """Parameters of a qualify-signups run (rendered as a form in the Prefect UI)."""
+    """What one run of the pipeline is asked to do (qualify-signups' parameters, also used by backfills,
+    reviews and retries)."""
 
     source: str | None = Field(None, description="A signup file to process instead of the configured source")
     dry_run: bool = Field(False, description="Decide everything, write nothing (no CRM, no watermark)")
@@ -130,7 +136,7 @@ def decide_on_worker(raw: pl.DataFrame, params: QualifyParams, scope: ReadScope)
 def judge_step(leads: pl.DataFrame, ctx: RunContext, params: QualifyParams) -> pl.DataFrame:
     """The crew, for the uncertain band only, grouped by company; without an LLM, rules stand."""
     if ctx.judge is None:
-        return leads.with_columns(pl.lit("rules").alias("method"), pl.lit(False).alias("needs_review"))
+        return decided_by_rules(leads)
     store = ctx.store if ctx.has_store else None
     return ctx.judge.judge(leads, store, save=not params.dry_run)
 
@@ -244,9 +250,17 @@ def commit_step(ctx: RunContext, cursor: Cursor) -> None:
 
 
 @flow(name="qualify-signups", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
-def qualify_signups(params: QualifyParams | None = None) -> dict[str, Any]:
-    """Qualify new signups from the configured source (or `params.source`) end to end."""
-    return qualify(params or QualifyParams())
+def qualify_signups(
+    source: str | None = None, dry_run: bool = False, refresh_enrichment: bool = False
+) -> dict[str, Any]:
+    """Qualify the signups that arrived since the last run: prepare, enrich, score, route, write to the CRM.
+
+    Args:
+        source: A signup file (CSV, Parquet or JSONL) to read instead of the configured source.
+        dry_run: Decide every lead and report what would be written, but write nothing and move nothing.
+        refresh_enrichment: Ask the enrichment providers again instead of using their cached answers.
+    """
+    return qualify(QualifyParams(source=source, dry_run=dry_run, refresh_enrichment=refresh_enrichment))
 
 
 def qualify(
@@ -370,15 +384,16 @@ def _run_batches(
     batch_size = ctx.settings.run.batch_size
     batches = ctx.source.between(*window, batch_size) if window else ctx.source.pending(watermark, batch_size)
     for raw, prepared, skipped, leads in _decided(ctx, params, scope, batches, timer, totals):
+        number = totals.batches + 1
         if ctx.judge is not None:
             with timer("judge"):
-                leads = judge_step(leads, ctx, params)
+                leads = _for_batch(judge_step, number)(leads, ctx, params)
         else:
-            leads = leads.with_columns(pl.lit("rules").alias("method"), pl.lit(False).alias("needs_review"))
+            leads = decided_by_rules(leads)
         with timer("review"):
-            leads, held = review_step(leads, ctx)
+            leads, held = _for_batch(review_step, number)(leads, ctx)
         with timer("route"):
-            leads, positions, stopped = route(leads, ctx, positions)
+            leads, positions, stopped = _for_batch(route, number)(leads, ctx, positions)
         cursor = last_cursor(raw, cursor, scope.started_at, ctx.settings.source.max_future_s)
         batch_books = {
             "processed": raw.height,
@@ -390,17 +405,19 @@ def _run_batches(
         check_books(batch_books, f"batch {totals.batches + 1}, before anything of it is written")
         if not stopped:
             with timer("sync"):
-                stopped = _publish(sync, ctx, params, leads, held, prepared, positions, run_id, totals)
+                stopped = _publish(
+                    _for_batch(sync, number), ctx, params, leads, held, prepared, positions, run_id, totals
+                )
         if stopped:
             totals.crm_stopped = stopped
             logger.warning("%s; batch %d is not committed and the next run starts with it", stopped, totals.batches + 1)
             break
         if not params.dry_run and ctx.notifier is not None:
             with timer("notify"):
-                notify_step(leads, held, ctx, run_id)
+                _for_batch(notify_step, number)(leads, held, ctx, run_id)
         if not params.dry_run and moves_watermark:
             with timer("commit"):
-                commit_step(ctx, cursor)
+                _for_batch(commit_step, number)(ctx, cursor)
         totals.duplicates += prepared.duplicates
         totals.skipped_known += skipped
         totals.add_batch(raw.height, leads, prepared.rejects, ctx.icp.qualified_tiers, held)
@@ -432,13 +449,13 @@ def _decided(
     if ctx.settings.runtime.task_runner == "dask":
         yield from _decided_on_dask(ctx, params, scope, batches, totals)
         return
-    for raw in batches:
+    for number, raw in enumerate(batches, totals.batches + 1):
         with timer("prepare"):
-            prepared, skipped = prepare_step(raw, ctx, scope)
+            prepared, skipped = _for_batch(prepare_step, number)(raw, ctx, scope)
         with timer("enrich"):
-            leads = enrich_step(prepared.leads, ctx, params)
+            leads = _for_batch(enrich_step, number)(prepared.leads, ctx, params)
         with timer("score"):
-            leads = score_step(leads, ctx)
+            leads = _for_batch(score_step, number)(leads, ctx)
         yield raw, prepared, skipped, leads
 
 
@@ -493,6 +510,11 @@ def _publish(
     totals.crm_written += result.written
     totals.crm_failed += result.failed
     return result.stopped
+
+
+def _for_batch(step: Task[P, R], number: int) -> Task[P, R]:
+    """The step's task with its runs named after the batch ("prepare batch 3") in the Prefect UI."""
+    return step.with_options(task_run_name=f"{step.name} batch {number}")
 
 
 def _llm_usage(ctx: RunContext) -> dict[str, Any]:

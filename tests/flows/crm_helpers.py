@@ -12,7 +12,7 @@ import yaml
 
 from connectors.settings import load_settings
 from connectors.store import Store
-from flows.qualify import QualifyParams, qualify_signups
+from flows.qualify import qualify_signups
 
 START = datetime(2026, 3, 1)
 
@@ -66,7 +66,7 @@ def crash_once_before_the_watermark(monkeypatch: pytest.MonkeyPatch, message: st
 
 
 def run(**params: Any) -> dict[str, Any]:
-    return qualify_signups(QualifyParams(**params))
+    return qualify_signups(**params)
 
 
 def store() -> Store:

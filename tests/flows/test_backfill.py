@@ -14,7 +14,7 @@ from connectors.settings import load_settings
 from connectors.sources import FileSource
 from connectors.store import Store
 from flows import backfill as backfill_module
-from flows.backfill import BackfillParams, backfill_signups, chunks
+from flows.backfill import backfill_signups, chunks
 from flows.cli import app
 from tests.flows.crm_helpers import run
 
@@ -52,7 +52,7 @@ def test_an_interrupted_backfill_resumes_without_redoing_chunks_or_duplicating(
     config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = str(_thirty_days(tmp_path / "april.csv"))
-    params = BackfillParams(start=date(2026, 4, 1), end=date(2026, 4, 30), source=source)
+    params: dict[str, Any] = {"start": date(2026, 4, 1), "end": date(2026, 4, 30), "source": source}
     real = backfill_module.qualify
     calls: list[Any] = []
 
@@ -64,12 +64,12 @@ def test_an_interrupted_backfill_resumes_without_redoing_chunks_or_duplicating(
 
     monkeypatch.setattr(backfill_module, "qualify", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        backfill_signups(params)
+        backfill_signups(**params)
     store = Store(load_settings().store_url)
     assert store.counts()["leads"] == 150
 
     calls.clear()
-    summary = backfill_signups(params)
+    summary = backfill_signups(**params)
     assert summary["chunks_skipped"] == 15 and summary["chunks_run"] == 15
     assert calls[0][0] == datetime(2026, 4, 16)
     counts = store.counts()
@@ -82,7 +82,7 @@ def test_an_interrupted_backfill_resumes_without_redoing_chunks_or_duplicating(
     assert store.counts()["leads"] == 300 and store.counts()["audit_events"] == 300
 
     # a third backfill has nothing left to do
-    assert backfill_signups(params)["chunks_run"] == 0
+    assert backfill_signups(**params)["chunks_run"] == 0
 
 
 def test_the_cli_backfill_prints_chunks_and_refuses_reversed_dates(config_dir: Path, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from connectors.store.export import export_leads
 from crew.icp import load_icp
 from crew.scorer import score_leads
 from crew.triage import uncertain
-from flows.qualify import QualifyParams, qualify_signups
+from flows.qualify import qualify_signups
 from tests.fakes import FakeHttp, ScriptedLlm
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -21,13 +21,13 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 def test_run_with_an_llm_reports_calls_and_only_uncertain_leads_use_the_crew(
     config_dir: Path, fake_http: FakeHttp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rules_only = qualify_signups(QualifyParams(dry_run=True))
+    rules_only = qualify_signups(dry_run=True)
     assert rules_only["llm_calls"] == 0 and rules_only["llm"].startswith("off: no [llm] model set")
 
     llm = ScriptedLlm(fake_http)
     monkeypatch.setenv("LEADQ__LLM__MODEL", "openai/gpt-4o-mini")
     monkeypatch.setenv("LEADQ__LLM__BASE_URL", fake_http.url + "/v1")
-    summary = qualify_signups(QualifyParams())
+    summary = qualify_signups()
     assert summary["llm_calls"] > 0 and summary["llm_calls"] == llm.calls
     assert summary["crew_leads"] == summary["by_method"]["crew"] > 0
     assert summary["llm_prompt_tokens"] > 0 and summary["llm_cost_usd"] > 0

@@ -13,7 +13,7 @@ from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
 from connectors.settings import load_settings
 from connectors.store import Store
 from connectors.store.export import export_leads
-from flows.backfill import BackfillParams, backfill_signups
+from flows.backfill import backfill_signups
 from tests.flows.crm_helpers import write_companies, write_signups
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -22,7 +22,7 @@ RUN_COLUMNS = ("assessed_at",)  # when it happened differs; what was decided mus
 
 
 def _backfill(path: Path) -> tuple[dict[str, object], pl.DataFrame, pl.DataFrame]:
-    summary = backfill_signups(BackfillParams(start="2026-03-01", end="2026-03-02", source=str(path)))
+    summary = backfill_signups(start="2026-03-01", end="2026-03-02", source=str(path))
     store = Store(load_settings().store_url)
     audit = store.read("select email, kind, detail from audit_events order by email, kind, detail")
     return summary, export_leads(store).drop(RUN_COLUMNS).sort("email"), audit

@@ -11,7 +11,7 @@ import pytest
 from connectors.settings import load_settings
 from connectors.store import Store
 from connectors.store.export import export_leads
-from flows.qualify import QualifyParams, qualify_signups
+from flows.qualify import qualify_signups
 from tests.fakes import FakeHttp, Reply, html
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -52,7 +52,7 @@ def test_export_shows_what_the_website_declares(
 ) -> None:
     monkeypatch.setenv("LEADQ__ENRICHMENT__WEBSITE__ALLOW_PRIVATE_NETWORKS", "true")
     path = _signups(tmp_path / "s.csv", "ana@jsonld-co.com", "bo@jsonld-co.com", "cy@northwind.io")
-    summary = qualify_signups(QualifyParams(source=str(path)))
+    summary = qualify_signups(source=str(path))
     assert summary["enrichment_calls"]["website"] == 2  # one per company, not per lead
     leads = {r["email"]: r for r in export_leads(Store(load_settings().store_url)).to_dicts()}
     ana = leads["ana@jsonld-co.com"]
@@ -62,14 +62,14 @@ def test_export_shows_what_the_website_declares(
     assert site.hits("/sites/jsonld-co.com/") == 1
 
     later = _signups(tmp_path / "later.csv", "dee@jsonld-co.com", start=5)
-    again = qualify_signups(QualifyParams(source=str(later)))
+    again = qualify_signups(source=str(later))
     assert again["processed"] == 1 and again["enrichment_calls"]["website"] == 0  # cached
     assert site.hits("/sites/jsonld-co.com/") == 1
 
 
 def test_a_site_on_a_private_address_is_not_fetched_and_the_reason_is_kept(site: FakeHttp, tmp_path: Path) -> None:
     path = _signups(tmp_path / "s.csv", "ana@jsonld-co.com")
-    qualify_signups(QualifyParams(source=str(path)))
+    qualify_signups(source=str(path))
     assert site.seen == []
     row = export_leads(Store(load_settings().store_url)).row(0, named=True)
     notes = json.loads(row["enrichment_notes"])
@@ -86,12 +86,12 @@ def test_a_site_whose_page_breaks_off_does_not_fail_the_run(
         200, "<title>Jsonld", {"Content-Type": "text/html"}, declared_length=10_000
     )
     path = _signups(tmp_path / "s.csv", "ana@jsonld-co.com", "bo@jsonld-co.com")
-    summary = qualify_signups(QualifyParams(source=str(path)))
+    summary = qualify_signups(source=str(path))
     assert (summary["processed"], summary["leads"], summary["rejected"]) == (2, 2, 0)
     assert summary["enrichment_time_s"]["website"] >= 0
     row = export_leads(Store(load_settings().store_url)).row(0, named=True)
     assert "not_found:" in json.loads(row["enrichment_notes"])["website"]
     assert "broke off" in json.loads(row["enrichment_notes"])["website"]
     later = _signups(tmp_path / "later.csv", "cy@jsonld-co.com", start=5)
-    assert qualify_signups(QualifyParams(source=str(later)))["leads"] == 1
+    assert qualify_signups(source=str(later))["leads"] == 1
     assert site.hits("/sites/jsonld-co.com/") == 1  # the answer was kept: the next run did not ask again

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.qualify import QualifyParams, qualify_signups
+from flows.qualify import qualify_signups
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 runner = CliRunner()
@@ -20,7 +20,7 @@ def test_explain_tells_a_reviewed_lead_from_signup_rows_to_owner(config_dir: Pat
     routing.write_text(
         routing.read_text().replace("accounts: {}\n", "accounts:\n  northwind.io: {approval_required: true}\n")
     )
-    qualify_signups(QualifyParams())
+    qualify_signups()
     decided = runner.invoke(
         app,
         [
@@ -64,6 +64,6 @@ def test_explain_tells_a_reviewed_lead_from_signup_rows_to_owner(config_dir: Pat
 
 
 def test_explain_of_an_unknown_email_says_so(config_dir: Path) -> None:
-    qualify_signups(QualifyParams())
+    qualify_signups()
     result = runner.invoke(app, ["explain", "nobody@nowhere.io"])
     assert result.exit_code == 2 and "no lead or signup row for 'nobody@nowhere.io'" in result.stderr

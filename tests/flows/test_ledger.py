@@ -19,9 +19,9 @@ from connectors.sources import Cursor
 from connectors.store import Store
 from connectors.store.export import export_leads
 from flows import qualify
-from flows.backfill import BackfillParams, backfill_signups
+from flows.backfill import backfill_signups
 from flows.cli import app
-from flows.qualify import QualifyParams, qualify_signups
+from flows.qualify import qualify_signups
 from tests.fake_hubspot import FakeHubSpot
 from tests.flows.crm_helpers import write_signups
 
@@ -35,7 +35,7 @@ def _store() -> Store:
 
 
 def _run(**params: Any) -> dict[str, Any]:
-    return qualify_signups(QualifyParams(**params))
+    return qualify_signups(**params)
 
 
 def _balanced(summary: dict[str, Any]) -> bool:
@@ -137,7 +137,7 @@ def test_a_backfill_never_overwrites_a_newer_signup(config_dir: Path, tmp_path: 
     _run(source=str(path))
     clean = export_leads(_store()).select("email", "signed_up_at", "tier", "queue", "owner").sort("email")
     assert set(clean["tier"]) != {"disqualified"}  # the newer signups decided
-    summary = backfill_signups(BackfillParams(start="2026-11-01", end="2026-11-05", source=str(path)))
+    summary = backfill_signups(start="2026-11-01", end="2026-11-05", source=str(path))
     assert summary["skipped_known"] == 9 and summary["leads"] == 0
     after = export_leads(_store()).select("email", "signed_up_at", "tier", "queue", "owner").sort("email")
     assert after.equals(clean)
@@ -157,7 +157,7 @@ def test_a_backfill_in_hubspot_mode_sends_no_older_data(hubspot: FakeHubSpot, tm
     _run(source=str(both))
     sent = {e: c.get("jobtitle") for e, c in hubspot.contacts().items()}
     writes = len(hubspot.requests)
-    summary = backfill_signups(BackfillParams(start="2026-03-01", end="2026-03-02", source=str(both)))
+    summary = backfill_signups(start="2026-03-01", end="2026-03-02", source=str(both))
     assert summary["skipped_known"] == 50
     assert {e: c.get("jobtitle") for e, c in hubspot.contacts().items()} == sent
     assert not [r for r in hubspot.requests[writes:] if "batch/upsert" in r.path]
@@ -222,7 +222,7 @@ def test_a_run_whose_books_do_not_balance_fails_before_writing_the_batch(
 
 
 def test_a_backfill_keeps_a_ledger_per_chunk_and_a_table_of_chunks(config_dir: Path) -> None:
-    summary = backfill_signups(BackfillParams(start="2026-11-02", end="2026-11-03"))
+    summary = backfill_signups(start="2026-11-02", end="2026-11-03")
     assert summary["processed"] == 30 and _balanced(summary)
     chunks = _store().read("select processed, leads, rejected, parent_run from runs where parent_run is not null")
     assert chunks.height == 2 and chunks["processed"].sum() == 30

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from connectors.settings import load_settings
 from connectors.store import Store
-from flows.backfill import BackfillParams, backfill_signups
-from flows.qualify import QualifyParams, qualify_signups
+from flows.backfill import backfill_signups
+from flows.qualify import qualify_signups
 from tests.conftest import REPO, offline_settings
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -100,14 +100,12 @@ def _books_balance(summary: dict[str, Any]) -> None:
 
 
 def _act(action: str | tuple[str, int], source: _Source, step: int) -> None:
-    params = QualifyParams(source=str(source.path))
+    params = {"source": str(source.path)}
     if action == "run":
-        _books_balance(qualify_signups(params))
+        _books_balance(qualify_signups(**params))
     elif isinstance(action, tuple):  # a backfill over the days of an earlier step, which may hold older signups
         first = (START + timedelta(days=4 * (action[1] % (step + 1)))).date()
-        summary = backfill_signups(
-            BackfillParams(start=first, end=first + timedelta(days=3), chunk_days=4, source=str(source.path))
-        )
+        summary = backfill_signups(start=first, end=first + timedelta(days=3), chunk_days=4, source=str(source.path))
         _books_balance(summary)
     else:  # the process dies: after the CRM write and before the watermark, or before anything is written
         method = "commit_watermark" if action == "kill_before_commit" else "record_batch"
@@ -119,7 +117,7 @@ def _act(action: str | tuple[str, int], source: _Source, step: int) -> None:
         setattr(Store, method, dies)
         try:
             with pytest.raises(SystemError):
-                qualify_signups(params)
+                qualify_signups(**params)
         finally:
             setattr(Store, method, original)
 
@@ -147,7 +145,7 @@ def test_any_sequence_of_runs_backfills_and_kills_loses_nothing(
         for step, (rows, action) in enumerate(sequence):
             source.append(rows, step)
             _act(action, source, step)
-        _books_balance(qualify_signups(QualifyParams(source=str(source.path))))  # a last clean run
+        _books_balance(qualify_signups(source=str(source.path)))  # a last clean run
 
         store = Store(load_settings().store_url)
         stored = store.stored_signups(store.read("select email from leads")["email"].to_list())

@@ -14,8 +14,8 @@ from connectors.errors import SourceError
 from connectors.settings import load_settings
 from connectors.store import Store
 from connectors.store.export import export_leads
-from flows.backfill import BackfillParams, backfill_signups
-from flows.qualify import QualifyParams, qualify_signups
+from flows.backfill import backfill_signups
+from flows.qualify import qualify_signups
 from tests.fake_slack import FakeSlack, Webhook
 from tests.fakes import FakeHttp
 
@@ -46,7 +46,7 @@ def _announced(hook: Webhook) -> list[str]:
 def test_new_tier_a_leads_are_announced_once_in_their_queues_channel(
     channels: dict[str, Webhook], config_dir: Path
 ) -> None:
-    summary = qualify_signups(QualifyParams())
+    summary = qualify_signups()
     leads = export_leads(Store(load_settings().store_url))
     tier_a = leads.filter(tier="A")
     assert tier_a.height >= 2 and summary["notifications_failed"] == 0
@@ -58,7 +58,7 @@ def test_new_tier_a_leads_are_announced_once_in_their_queues_channel(
     sent = summary["notifications_sent"]
 
     # the same signups again (a backfill over their days): every lead is known, nothing is announced twice
-    backfill_signups(BackfillParams(start=date(2026, 11, 2), end=date(2026, 11, 3)))
+    backfill_signups(start=date(2026, 11, 2), end=date(2026, 11, 3))
     assert sorted(_announced(channels["enterprise-na"]) + _announced(channels["default"])) == sorted(tier_a["email"])
     assert sum(len(h.messages) for h in channels.values()) == sent
 
@@ -71,13 +71,13 @@ def test_held_leads_are_announced_to_reviewers_and_shadow_mode_announces_no_lead
         routing.read_text().replace("accounts: {}\n", "accounts:\n  cloudforge.io: {approval_required: true}\n")
     )
     monkeypatch.setenv("LEADQ__RUN__MODE", "shadow")
-    summary = qualify_signups(QualifyParams())
+    summary = qualify_signups()
     assert summary["held_for_review"] == 2
     assert not any(channels[r].messages for r in ("enterprise-na", "default"))  # shadow: no lead announced
     assert not channels["reviews"].messages  # nor anyone asked
 
     monkeypatch.setenv("LEADQ__RUN__MODE", "live")
-    backfill_signups(BackfillParams(start=date(2026, 11, 2), end=date(2026, 11, 3)))
+    backfill_signups(start=date(2026, 11, 2), end=date(2026, 11, 3))
     [review] = channels["reviews"].messages
     assert "*2 leads wait for review*" in review["text"]
     assert "ben.taylor@cloudforge.io" in review["text"] and "account cloudforge.io requires approval" in review["text"]
@@ -88,7 +88,7 @@ def test_a_dead_letter_rate_above_the_threshold_alerts_in_slack_the_log_and_the_
     channels: dict[str, Webhook], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("LEADQ__ALERTS__MAX_DEAD_LETTER_RATE", "0.05")
-    summary = qualify_signups(QualifyParams())
+    summary = qualify_signups()
     [alert] = summary["alerts"]
     assert alert.startswith("dead-letter rate 6.7% (2 of 30 signups")
     [message] = channels["alerts"].messages
@@ -101,7 +101,7 @@ def test_a_dead_letter_rate_above_the_threshold_alerts_in_slack_the_log_and_the_
 def test_a_failed_run_raises_an_alert(channels: dict[str, Webhook], tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.csv"
     with pytest.raises(SourceError):
-        qualify_signups(QualifyParams(source=str(missing)))
+        qualify_signups(source=str(missing))
     [message] = channels["alerts"].messages
     assert "qualify-signups run" in message["text"] and "failed" in message["text"]
     assert "nowhere.csv" in message["text"]
@@ -112,6 +112,6 @@ def test_with_slack_down_the_run_completes_and_counts_what_was_not_sent(
 ) -> None:
     for hook in channels.values():
         hook.gone = FakeSlack.removed()
-    summary = qualify_signups(QualifyParams())
+    summary = qualify_signups()
     assert summary["leads"] == 27 and summary["notifications_sent"] == 0 and summary["notifications_failed"] >= 1
     assert Store(load_settings().store_url).read("select count(*) as n from notifications")["n"][0] == 0

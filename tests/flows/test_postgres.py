@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from connectors.settings import load_settings
 from connectors.store import Store
 from connectors.store.export import export_leads
-from flows.qualify import QualifyParams, qualify_signups
+from flows.qualify import qualify_signups
 from tests.flows.crm_helpers import write_companies, write_signups
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -65,12 +65,12 @@ def _leads() -> pl.DataFrame:
 
 
 def test_a_run_on_postgres_equals_the_same_run_on_sqlite(on_postgres: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    on_sqlite = qualify_signups(QualifyParams())
+    on_sqlite = qualify_signups()
     expected = _leads()
 
     monkeypatch.setenv("LEADQ__STORE__URL", on_postgres)
-    first = qualify_signups(QualifyParams())
-    again = qualify_signups(QualifyParams())
+    first = qualify_signups()
+    again = qualify_signups()
     assert Store(on_postgres).engine.dialect.name == "postgresql"
     assert first["processed"] == on_sqlite["processed"] == 1000 and again["processed"] == 0
     assert first["by_tier"] == on_sqlite["by_tier"] and first["by_queue"] == on_sqlite["by_queue"]
@@ -105,7 +105,7 @@ def test_concurrent_runs_on_postgres_never_process_a_batch_twice(
 
     # the same signups in one run on a fresh database: the same owners, so no rotation turn was taken twice
     monkeypatch.setenv("LEADQ__STORE__URL", _database(on_postgres))
-    qualify_signups(QualifyParams())
+    qualify_signups()
     alone = Store(load_settings().store_url)
     expected = alone.read("select owner, count(*) as n from assignments where owner is not null group by owner")
     assert per_sdr.sort("owner").equals(expected.sort("owner"))

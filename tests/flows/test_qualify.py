@@ -14,7 +14,7 @@ from connectors.settings import load_settings
 from connectors.store import Store
 from connectors.store.export import export_leads
 from flows import qualify
-from flows.qualify import QualifyParams, qualify_signups
+from flows.qualify import qualify_signups
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -24,7 +24,7 @@ def _store() -> Store:
 
 
 def _run(**params: Any) -> dict[str, Any]:
-    return qualify_signups(QualifyParams(**params))
+    return qualify_signups(**params)
 
 
 def test_sample_runs_end_to_end_and_publishes_artifacts(config_dir: Path) -> None:
@@ -120,3 +120,18 @@ def test_bad_rows_never_lose_valid_ones(config_dir: Path, tmp_path: Path) -> Non
     assert [r[0] for r in reasons] == [3, 4, 5, 7]  # lines of the file; the header is line 1
     assert "field 'company_name' is 10485760 characters long" in reasons[2][1]
     assert "signed_up_at 'last tuesday'" in reasons[3][1]
+
+
+def test_task_runs_are_named_after_their_batch(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    monkeypatch.setenv("LEADQ__RUN__BATCH_SIZE", "12")
+    summary = _run()
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(summary["run_id"])])))
+    names = {r.name for r in runs}
+    for step in ("prepare", "enrich", "score", "review", "route", "sync", "commit"):
+        assert {f"{step} batch 1", f"{step} batch 2", f"{step} batch 3"} <= names, sorted(names)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from connectors.settings import load_settings
 from connectors.store import Store
 from flows.cli import app
-from flows.qualify import QualifyParams, qualify_signups
+from flows.qualify import qualify_signups
 from flows.review import ReviewParams, review_leads
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -41,7 +41,7 @@ def _row(store: Store, table: str, email: str) -> dict[str, Any]:
 
 def test_held_leads_wait_unrouted_and_an_override_is_applied_and_labelled(config_dir: Path) -> None:
     _require_approval(config_dir, "northwind.io")
-    summary = qualify_signups(QualifyParams())
+    summary = qualify_signups()
     assert summary["held_for_review"] == 2 and summary["held_reasons"] == {"account requires approval": 2}
     store = _store()
     held = store.reviews("pending")
@@ -97,7 +97,7 @@ def test_held_leads_wait_unrouted_and_an_override_is_applied_and_labelled(config
 
     # the decisions stand when the same signups are qualified again (a rerun from the start)
     store.set_state(f"watermark:file:{(config_dir / 'data' / 'sample_signups.csv').resolve()}", None)
-    again = qualify_signups(QualifyParams())
+    again = qualify_signups()
     assert again["held_for_review"] == 0 and again["by_method"]["review"] == 2
     assert _row(store, "assignments", "maria.lopez@northwind.io")["owner"] == "gray@example.com"
     assert store.read("select count(*) as n from labels")["n"][0] == 2
@@ -105,7 +105,7 @@ def test_held_leads_wait_unrouted_and_an_override_is_applied_and_labelled(config
 
 def test_bad_decisions_are_refused_with_the_reason_and_change_nothing(config_dir: Path) -> None:
     _require_approval(config_dir, "northwind.io")
-    qualify_signups(QualifyParams())
+    qualify_signups()
     unknown_queue = runner.invoke(
         app, ["review", "approve", "maria.lopez@northwind.io", "--queue", "vip", "--reason", "x"]
     )
@@ -121,7 +121,7 @@ def test_every_decision_records_who_made_it(config_dir: Path, monkeypatch: pytes
     import getpass
 
     _require_approval(config_dir, "northwind.io")
-    qualify_signups(QualifyParams())
+    qualify_signups()
     monkeypatch.delenv("USER", raising=False)  # the OS user is asked of the system, not of $USER
     blank = runner.invoke(app, ["review", "approve", "maria.lopez@northwind.io", "--by", "  ", "--reason", "fit"])
     assert blank.exit_code == 0, blank.output
@@ -133,7 +133,7 @@ def test_every_decision_records_who_made_it(config_dir: Path, monkeypatch: pytes
 
 def test_autonomy_dial_holds_or_skips_each_action(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEADQ__AUTONOMY__OWNER_ASSIGNMENT", "approve")
-    summary = qualify_signups(QualifyParams())
+    summary = qualify_signups()
     store = _store()
     assigned = store.read("select * from assignments")
     # every lead whose queue has SDRs waits; nurture and disqualified leads go on without an owner
@@ -143,7 +143,7 @@ def test_autonomy_dial_holds_or_skips_each_action(config_dir: Path, monkeypatch:
 
     monkeypatch.setenv("LEADQ__AUTONOMY__OWNER_ASSIGNMENT", "off")
     monkeypatch.setenv("LEADQ_HOME", str(config_dir.parent / "home-off"))
-    off = qualify_signups(QualifyParams())
+    off = qualify_signups()
     store = _store()
     assert off["held_for_review"] == 0 and store.read("select * from assignments")["owner"].null_count() == off["leads"]
     assert store.rotation_positions() == {}
@@ -151,7 +151,7 @@ def test_autonomy_dial_holds_or_skips_each_action(config_dir: Path, monkeypatch:
 
 def test_a_paused_review_resumes_with_the_submitted_form(config_dir: Path) -> None:
     _require_approval(config_dir, "northwind.io")
-    qualify_signups(QualifyParams())
+    qualify_signups()
     outcome: dict[str, Any] = {}
     worker = threading.Thread(target=lambda: outcome.update(review_leads(ReviewParams(limit=1))))
     worker.start()

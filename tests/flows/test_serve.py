@@ -125,7 +125,11 @@ def test_serve_shows_three_deployments_with_their_schedules(served: dict[str, An
     assert crons == ["*/5 * * * *"]  # the setting, here from LEADQ__RUN__SCHEDULE_CRON
     assert deployments["backfill-signups"].schedules == [] and deployments["review-leads"].schedules == []
     schema = deployments["backfill-signups"].parameter_openapi_schema or {}
-    assert "params" in schema.get("properties", {})
+    fields = schema.get("properties", {})
+    assert list(fields) == ["start", "end", "chunk_days", "source", "dry_run"]  # one form field each
+    assert fields["chunk_days"]["description"].startswith("Days per chunk")  # words for an operator
+    qualify = deployments["qualify-signups"].parameter_openapi_schema or {}
+    assert list(qualify.get("properties", {})) == ["source", "dry_run", "refresh_enrichment"]
 
     def scheduled() -> list[Any]:
         return client.read_flow_runs(
