@@ -20,7 +20,8 @@ from pydantic import BaseModel, Field, model_validator
 from connectors.store import Store
 from flows.alerts import alert_failed_run
 from flows.context import shared_context
-from flows.qualify import QualifyParams, qualify
+from flows.qualify import qualify
+from flows.steps import QualifyParams
 from flows.summary import check_books
 
 PROGRESS_KEY = "backfill-signups-progress"

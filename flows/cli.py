@@ -98,7 +98,8 @@ def run(
     ctx = preload_context(str(source) if source else None)
     ctx.source.check()
 
-    from flows.qualify import QualifyParams, qualify_signups
+    from flows.qualify import qualify_signups
+    from flows.steps import QualifyParams
 
     _console_logs(verbose)
     started = time.perf_counter()

@@ -18,7 +18,8 @@ from connectors.sources import FrameSource
 from connectors.sources.frame import ROW
 from flows.alerts import alert_failed_run
 from flows.context import shared_context, take_context
-from flows.qualify import QualifyParams, qualify
+from flows.qualify import qualify
+from flows.steps import QualifyParams
 
 
 class RetryParams(BaseModel):

@@ -27,7 +27,8 @@ from connectors.sources import FrameSource
 from connectors.store import Store
 from flows.alerts import alert_failed_run
 from flows.context import RunContext, shared_context
-from flows.qualify import QualifyParams, qualify
+from flows.qualify import qualify
+from flows.steps import QualifyParams
 
 TierName = Literal["A", "B", "C", "D", "disqualified"]
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=r"\S")]  # not blank

@@ -18,7 +18,7 @@ from connectors.settings import load_settings
 from connectors.sources import Cursor
 from connectors.store import Store
 from connectors.store.export import export_leads
-from flows import qualify
+from flows import steps
 from flows.backfill import backfill_signups
 from flows.cli import app
 from flows.qualify import qualify_signups
@@ -207,14 +207,14 @@ def test_every_run_records_its_books(config_dir: Path) -> None:
 def test_a_run_whose_books_do_not_balance_fails_before_writing_the_batch(
     config_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = qualify.prepare_step.fn
+    original = steps.prepare_step.fn
 
     @task(name="prepare")
     def loses_a_lead(raw: pl.DataFrame, ctx: Any, scope: Any) -> Any:
         prepared, skipped = original(raw, ctx, scope)
         return type(prepared)(prepared.leads.slice(1), prepared.rejects, prepared.duplicates, prepared.seen), skipped
 
-    monkeypatch.setattr(qualify, "prepare_step", loses_a_lead)
+    monkeypatch.setattr(steps, "prepare_step", loses_a_lead)
     with pytest.raises(LedgerError, match="do not balance: processed 30, leads 26, duplicates 1, rejected 2"):
         _run()
     assert _store().counts()["leads"] == 0 and _store().watermark("x") == Cursor()

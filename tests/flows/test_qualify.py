@@ -13,7 +13,7 @@ from prefect.artifacts import Artifact
 from connectors.settings import load_settings
 from connectors.store import Store
 from connectors.store.export import export_leads
-from flows import qualify
+from flows import steps
 from flows.qualify import qualify_signups
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -73,13 +73,13 @@ def test_crash_between_sync_and_commit_is_redone_without_duplicates(
     def crash(ctx: Any, cursor: Any) -> None:
         raise RuntimeError("machine lost after the CRM write")
 
-    original = qualify.commit_step
-    monkeypatch.setattr(qualify, "commit_step", crash)
+    original = steps.commit_step
+    monkeypatch.setattr(steps, "commit_step", crash)
     with pytest.raises(RuntimeError, match="machine lost"):
         _run()
     assert _store().counts()["leads"] > 0  # the first batch reached the CRM
     assert _store().read("select status from runs")["status"].to_list() == ["failed"]
-    monkeypatch.setattr(qualify, "commit_step", original)
+    monkeypatch.setattr(steps, "commit_step", original)
     summary = _run()
     assert summary["processed"] == 30  # the uncommitted batch was redone, not skipped
     redone = export_leads(_store())
