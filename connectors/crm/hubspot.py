@@ -28,7 +28,6 @@ import requests
 
 from connectors.crm.api import CrmApi, Verdict, json_body
 from connectors.crm.base import (
-    OWNER_SCHEMA,
     PEOPLE_SCHEMA,
     CrmPlan,
     CrmResult,
@@ -39,6 +38,7 @@ from connectors.crm.base import (
     send_isolating,
     with_crm_fields,
 )
+from connectors.crm.sink import ApiSink
 from connectors.errors import FatalError
 from connectors.settings import HubSpotSettings
 
@@ -52,23 +52,21 @@ _BOOL_OPTIONS = [
 ]
 
 
-class HubSpotCrm:
+class HubSpotCrm(ApiSink):
     name = "hubspot"
+    limit_header = "X-HubSpot-RateLimit-Daily-Remaining"
+    limit_key = "crm_daily_remaining"
 
     def __init__(self, settings: HubSpotSettings, token: str, api: CrmApi | None = None) -> None:
+        super().__init__()
         self.settings = settings
         self.base = settings.base_url.rstrip("/")
         self._token = token
-        self.api = api or CrmApi("hubspot", settings, self._classify, self._auth)
+        self.api = api or CrmApi("hubspot", settings, self.classify, self._auth)
         self._owner_ids: dict[str, str] | None = None  # SDR email -> owner id, read once per run
         self._missing: dict[str, list[str]] | None = None  # object type -> leadq properties still to create
-        self.unknown_owners: set[str] = set()
-        self.daily_remaining: str | None = None
 
-    def _classify(self, response: requests.Response) -> Verdict:
-        remaining = response.headers.get("X-HubSpot-RateLimit-Daily-Remaining")
-        if remaining is not None:
-            self.daily_remaining = remaining
+    def verdict(self, response: requests.Response) -> Verdict:
         return classify_hubspot(response)
 
     def _auth(self, _refresh: bool) -> dict[str, str]:
@@ -183,11 +181,6 @@ class HubSpotCrm:
 
     # --- per batch ----------------------------------------------------------------
 
-    def existing_owners(self, emails: Sequence[str]) -> pl.DataFrame:
-        """Contacts that already have an owner in HubSpot: (email, crm_owner as an SDR email or owner id)."""
-        people = self.people_decisions(emails)
-        return people.filter(pl.col("crm_owner").is_not_null()).select(list(OWNER_SCHEMA))
-
     def people_decisions(self, emails: Sequence[str]) -> pl.DataFrame:
         """What people set on these contacts: (email, crm_owner, crm_status = hs_lead_status).
 
@@ -243,13 +236,6 @@ class HubSpotCrm:
             sample=contacts[:3],
         )
 
-    def usage(self) -> dict[str, Any]:
-        return {
-            **self.api.usage(),
-            "crm_unknown_owners": sorted(self.unknown_owners),
-            "crm_daily_remaining": self.daily_remaining,
-        }
-
     def _contact_inputs(self, frame: pl.DataFrame) -> list[dict[str, Any]]:
         records = mapped_records(frame, self.settings.contact_properties, as_text=True)
         owners = self.owner_ids()
@@ -259,9 +245,8 @@ class HubSpotCrm:
             if owner is not None:
                 if owner in owners:
                     properties[OWNER_PROPERTY] = owners[owner]
-                elif owner not in self.unknown_owners:
-                    self.unknown_owners.add(owner)
-                    log.warning("hubspot: %s (routing.yaml) is not a HubSpot owner; their leads get no owner", owner)
+                else:
+                    self.unknown_owner(owner, "is not a HubSpot owner; their leads get no owner")
             inputs.append({"idProperty": "email", "id": email, "properties": properties})
         return inputs
 

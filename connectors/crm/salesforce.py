@@ -27,7 +27,6 @@ import requests
 from connectors.crm.api import CrmApi, Verdict, json_body
 from connectors.crm.base import (
     NOT_PROVIDED,
-    OWNER_SCHEMA,
     PEOPLE_SCHEMA,
     CrmPlan,
     CrmResult,
@@ -38,6 +37,7 @@ from connectors.crm.base import (
     send_isolating,
     with_crm_fields,
 )
+from connectors.crm.sink import ApiSink
 from connectors.errors import FatalError
 from connectors.settings import SalesforceSettings
 
@@ -46,21 +46,22 @@ log = logging.getLogger("leadq.crm")
 MAX_SOQL_IN_URL_CHARS = 12_000  # the IN list as sent (URL-encoded): well under Salesforce's 16,384-character URI
 
 
-class SalesforceCrm:
+class SalesforceCrm(ApiSink):
     name = "salesforce"
+    limit_header = "Sforce-Limit-Info"
+    limit_key = "crm_limit_info"
 
     def __init__(self, settings: SalesforceSettings, client_id: str, client_secret: str) -> None:
+        super().__init__()
         self.settings = settings
         self._client_id = client_id
         self._client_secret = client_secret
         self._token: str | None = None
         self.instance_url = ""
         self.integration_user = ""
-        self.api = CrmApi("salesforce", settings, self._classify, self._auth)
+        self.api = CrmApi("salesforce", settings, self.classify, self._auth)
         self._users: dict[str, str | None] = {}  # SDR email -> user id (None: no active user)
         self._checked = False
-        self.limit_info: str | None = None
-        self.unknown_owners: set[str] = set()
 
     # --- auth -------------------------------------------------------------------------
 
@@ -122,11 +123,6 @@ class SalesforceCrm:
         return self._users
 
     # --- per batch --------------------------------------------------------------------------
-
-    def existing_owners(self, emails: Sequence[str]) -> pl.DataFrame:
-        """Leads that exist with a person as owner (not the integration user): (email, crm_owner)."""
-        people = self.people_decisions(emails)
-        return people.filter(pl.col("crm_owner").is_not_null()).select(list(OWNER_SCHEMA))
 
     def people_decisions(self, emails: Sequence[str]) -> pl.DataFrame:
         """What people set on these Leads: (email, crm_owner, crm_status = Status); the integration user
@@ -194,15 +190,6 @@ class SalesforceCrm:
         counts = {"leads": len(records), "owners_set": sum(1 for r in records if "OwnerId" in r)}
         return CrmPlan(counts=counts, sample=records[:3])
 
-    def usage(self) -> dict[str, Any]:
-        if self.limit_info:
-            log.info("salesforce: Sforce-Limit-Info %s", self.limit_info)
-        return {
-            **self.api.usage(),
-            "crm_unknown_owners": sorted(self.unknown_owners),
-            "crm_limit_info": self.limit_info,
-        }
-
     def _records(self, frame: pl.DataFrame) -> list[dict[str, Any]]:
         """sObject records: the mapped fields, the external id, and OwnerId where leadq routes the lead."""
         ext, sobject = self.settings.external_id_field, self.settings.sobject
@@ -217,12 +204,8 @@ class SalesforceCrm:
             if owner is not None:
                 if users.get(owner):
                     record["OwnerId"] = users[owner]
-                elif owner not in self.unknown_owners:
-                    self.unknown_owners.add(owner)
-                    log.warning(
-                        "salesforce: %s (routing.yaml) is not an active user; their leads keep the org's default owner",
-                        owner,
-                    )
+                else:
+                    self.unknown_owner(owner, "is not an active user; their leads keep the org's default owner")
             records.append(record)
         return records
 
@@ -244,10 +227,7 @@ class SalesforceCrm:
     def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return json_body(self.api.call("GET", f"{self._data}{path}", params=params))
 
-    def _classify(self, response: requests.Response) -> Verdict:
-        info = response.headers.get("Sforce-Limit-Info")
-        if info:
-            self.limit_info = info
+    def verdict(self, response: requests.Response) -> Verdict:
         return classify_salesforce(response)
 
 
