@@ -28,6 +28,9 @@ SIGNUP_COLUMNS: Final[tuple[str, ...]] = (
 # named where the file is read, so a column leadq derives later never becomes a signal by accident.
 SIGNALS: Final = "_signals"
 
+# A person's fields: from the signup, and what prepare derives from the job title.
+PERSON_FIELDS: Final[tuple[str, ...]] = ("first_name", "last_name", "job_title", "seniority", "function")
+
 # Company fields enrichment can fill, in the order export shows them.
 COMPANY_FIELDS: Final[tuple[str, ...]] = (
     "company_legal_name",

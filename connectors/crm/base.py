@@ -16,17 +16,14 @@ from typing import Any, Protocol, TypeVar
 
 import polars as pl
 
+from connectors.domain import COMPANY_FIELDS, PERSON_FIELDS
 from connectors.errors import ConfigError, FatalError, RetriableError
 
 # Fields a mapping may send: the signup, the company and the decision about the lead.
 CRM_FIELDS = (
     "email",
     "signup_id",
-    "first_name",
-    "last_name",
-    "job_title",
-    "seniority",
-    "function",
+    *PERSON_FIELDS,
     "country",
     "phone",
     "source",
@@ -34,15 +31,7 @@ CRM_FIELDS = (
     "company_name",
     "company_domain",
     "company_label",
-    "company_legal_name",
-    "industry",
-    "employees",
-    "company_country",
-    "founded_year",
-    "linkedin_url",
-    "description",
-    "email_provider",
-    "technologies",
+    *COMPANY_FIELDS,
     "score",
     "tier",
     "confidence",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
+from connectors.domain import PERSON_FIELDS
 from connectors.errors import ConfigError, FatalError
 from connectors.store.store import Store
 
@@ -22,11 +23,7 @@ EXPORT_COLUMNS = (
     "method",
     "needs_review",
     "disqualified_by",
-    "first_name",
-    "last_name",
-    "job_title",
-    "seniority",
-    "function",
+    *PERSON_FIELDS,
     "country",
     "email_type",
     "company_name",

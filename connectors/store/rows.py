@@ -10,7 +10,7 @@ from datetime import datetime
 
 import polars as pl
 
-from connectors.domain import SIGNALS
+from connectors.domain import PERSON_FIELDS, SIGNALS
 from connectors.redact import scrubbed
 
 
@@ -47,11 +47,7 @@ def leads_rows(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
     return leads.select(
         "email",
         "signup_id",
-        "first_name",
-        "last_name",
-        "job_title",
-        "seniority",
-        "function",
+        *PERSON_FIELDS,
         "company_domain",
         "email_type",
         "country",
