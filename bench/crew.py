@@ -104,11 +104,12 @@ def main() -> None:
             raise SystemExit(proc.stderr[-3000:])
         hybrid = json.loads(proc.stdout)
 
-    from connectors.settings import LlmSettings
+    from connectors.settings import load_settings
     from crew.lead_crew import make_runner, use_config
 
     use_config(Path(__file__).resolve().parents[1] / "config" / "crew")
-    run = make_runner(LlmSettings(model="openai/gpt-4o-mini", base_url=base_url), "sk-bench", lambda d: {"domain": d})
+    llm = load_settings({}).llm.model_copy(update={"model": "openai/gpt-4o-mini", "base_url": base_url})
+    run = make_runner(llm, "sk-bench", lambda d: {"domain": d})
     before = CALLS["n"]
     started = time.perf_counter()
     for row in signups.head(args.per_lead_sample).to_dicts():

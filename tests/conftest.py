@@ -48,8 +48,8 @@ def offline_settings(folder: Path) -> None:
     them at a local fake."""
     path = folder / "settings.toml"
     text = path.read_text()
-    text = text.replace("[enrichment.website]\n", "[enrichment.website]\nenabled = false\n", 1)
-    text = text.replace("[enrichment.dns]\n", "[enrichment.dns]\nenabled = false\n", 1)
+    text = text.replace("[enrichment.website]\nenabled = true\n", "[enrichment.website]\nenabled = false\n", 1)
+    text = text.replace("[enrichment.dns]\nenabled = true\n", "[enrichment.dns]\nenabled = false\n", 1)
     text = text.replace('probe_host = "example.com"', 'probe_host = ""').replace(
         'probe_domain = "gmail.com"', 'probe_domain = ""'
     )

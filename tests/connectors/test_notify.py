@@ -9,16 +9,19 @@ import pytest
 
 from connectors.errors import ConfigError
 from connectors.notify import MAX_LINES, SlackNotifier, lead_messages, review_message
-from connectors.settings import NotifySettings, SlackSettings
+from connectors.settings import NotifySettings, load_settings
 from tests.fake_slack import FakeSlack, Webhook
 from tests.fakes import FakeHttp
 
 
+def _slack_settings(**slack: object) -> NotifySettings:
+    """leadq's own notify settings with Slack on, and these Slack settings changed."""
+    notify = load_settings({}).notify
+    return notify.model_copy(update={"kind": "slack", "slack": notify.slack.model_copy(update=slack)})
+
+
 def _notifier(slack: FakeSlack, **hooks: Webhook) -> SlackNotifier:
-    settings = NotifySettings(
-        kind="slack",
-        slack=SlackSettings(webhooks={route: f"HOOK_{route.upper()}" for route in hooks}, max_backoff_s=0.05),
-    )
+    settings = _slack_settings(webhooks={route: f"HOOK_{route.upper()}" for route in hooks}, max_backoff_s=0.05)
     return SlackNotifier(settings, {f"HOOK_{route.upper()}": slack.url(hook) for route, hook in hooks.items()})
 
 
@@ -82,7 +85,7 @@ def test_a_message_slack_refuses_is_dropped_without_retry(slack: FakeSlack) -> N
 
 
 def test_an_unreachable_webhook_fails_without_showing_its_url(caplog: pytest.LogCaptureFixture) -> None:
-    settings = NotifySettings(kind="slack", slack=SlackSettings(attempts=2, max_backoff_s=0.01, timeout_s=1))
+    settings = _slack_settings(attempts=2, max_backoff_s=0.01, timeout_s=1)
     notifier = SlackNotifier(settings, {"SLACK_WEBHOOK_URL": "http://127.0.0.1:9/services/T1/B1/topsecret"})
     with caplog.at_level(logging.WARNING, "leadq.notify"):
         assert not notifier.post("default", "hello")
@@ -90,7 +93,7 @@ def test_an_unreachable_webhook_fails_without_showing_its_url(caplog: pytest.Log
 
 
 def test_a_missing_webhook_variable_is_a_config_error_naming_key_and_variable() -> None:
-    settings = NotifySettings(kind="slack", slack=SlackSettings(webhooks={"alerts": "SLACK_ALERTS_URL"}))
+    settings = _slack_settings(webhooks={"alerts": "SLACK_ALERTS_URL"})
     with pytest.raises(ConfigError, match=r"notify\.slack\.webhooks\.alerts.*SLACK_ALERTS_URL"):
         SlackNotifier(settings, {})
 

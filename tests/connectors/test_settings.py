@@ -61,3 +61,36 @@ def test_missing_config_folder_says_how_to_fix(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("LEADQ_CONFIG_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(ConfigError, match="LEADQ_CONFIG_DIR"):
         load_settings()
+
+
+def test_a_config_folder_overrides_only_what_it_says_every_default_coming_from_leadqs_own_file(
+    config_dir: Path,
+) -> None:
+    (config_dir / "settings.toml").write_text(
+        '[run]\nbatch_size = 7\n\n[crm.hubspot.contact_properties]\nscore = "my_score"\n'
+    )
+    settings = load_settings()
+    assert settings.run.batch_size == 7 and settings.run.schedule_cron == "*/15 * * * *"
+    assert settings.crm.hubspot.contact_properties["score"] == "my_score"
+    assert settings.crm.hubspot.contact_properties["email"] == "email"  # a table merges key by key
+    assert settings.shadow.qualified_statuses[0] == "Working"
+
+
+def test_every_default_lives_in_settings_toml_alone() -> None:
+    """No settings model carries a default of its own: config/settings.toml is the one source."""
+    from pydantic import BaseModel
+
+    from connectors.settings import Settings
+
+    def defaults(model: type[BaseModel], where: str) -> list[str]:
+        found = []
+        for name, field in model.model_fields.items():
+            if name in ("config_dir", "home"):
+                continue
+            if not field.is_required():
+                found.append(f"{where}{name}")
+            if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+                found += defaults(field.annotation, f"{where}{name}.")
+        return found
+
+    assert defaults(Settings, "") == []
