@@ -16,15 +16,16 @@ Every attempt, retries included, goes through the pacer and is counted.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -33,6 +34,7 @@ from connectors.egress import PinnedAdapter, Resolver
 from connectors.errors import FatalError, RetriableError
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+log = logging.getLogger("leadq.http")
 
 
 class ProviderSkipped(RetriableError):
@@ -63,6 +65,63 @@ class Deadline:
         if left <= 0:
             raise DeadlineExceeded(f"{what}: the deadline of {self.seconds:g} s passed")
         return min(timeout, left)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one answer of a service means: the vendor module (or `classify_get`) says, `send` acts.
+
+    ok       use the response
+    wait     a short-window limit, a 5xx or a network error: wait (as long as asked, capped) and retry
+    refresh  the credentials expired: get new ones and retry, once
+    stop     a daily or account-wide limit: give up for this run
+    refused  the request's content is invalid (the caller isolates the bad inputs)
+    fatal    anything else: the request itself is wrong
+    """
+
+    action: Literal["ok", "wait", "refresh", "stop", "refused", "fatal"]
+    why: str = ""
+    wait_s: float | None = None  # for "wait": what the service asked for, if it said
+
+
+Classify = Callable[[requests.Response], Verdict]
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How many attempts one request gets, and how long it may wait between them."""
+
+    attempts: int
+    max_wait_s: float
+    sleep: Callable[[float], None] = time.sleep
+    announce: bool = False  # log each wait as a warning (the CRM's waits are worth a line; a website's are not)
+
+    def wait(self, attempt: int, asked_s: float | None) -> float:
+        """What the service asked for, else exponential backoff with jitter; never more than `max_wait_s`."""
+        backoff = 0.5 * 2 ** (attempt - 1) * (1 + random.random() / 2)
+        return min(self.max_wait_s, asked_s if asked_s is not None else backoff)
+
+
+@dataclass
+class Outcome:
+    """How one request ended: the last answer (None if the network failed every time) and what it meant."""
+
+    response: requests.Response | None = None
+    verdict: Verdict = field(default_factory=lambda: Verdict("wait", "not sent"))
+    attempts: int = 0
+    waited_s: float = 0.0
+    rate_limited: int = 0  # 429s met on the way
+
+
+def classify_get(response: requests.Response) -> Verdict:
+    """A plain GET: 429 and 5xx are worth another try (honouring Retry-After), 404 is an answer, other 4xx fatal."""
+    status = response.status_code
+    if status in RETRY_STATUSES:
+        response.close()
+        return Verdict("wait", f"HTTP {status}", retry_after(response))
+    if 400 <= status < 500 and status != 404:
+        return Verdict("fatal", f"HTTP {status}: {response.text[:300]}")
+    return Verdict("ok")
 
 
 @dataclass
@@ -130,32 +189,68 @@ class ServiceClient:
 
     def get(self, url: str, deadline: Deadline | None = None, **kwargs: Any) -> requests.Response:
         """GET with the service's limits and retries; 404 is returned, other 4xx raise FatalError."""
+        retry = Retry(self.policy.retries + 1, self.policy.max_retry_after_s)
+        outcome = self.send("GET", url, classify_get, retry, deadline, **kwargs)
+        if outcome.verdict.action == "wait":
+            self._failed(outcome.verdict.why)
+            raise RetriableError(f"{self.name}: {url}: {outcome.verdict.why} after {outcome.attempts} attempt(s)")
+        self._succeeded()
+        if outcome.verdict.action != "ok" or outcome.response is None:
+            raise FatalError(f"{self.name}: {url}: {outcome.verdict.why}")
+        return outcome.response
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        classify: Classify,
+        retry: Retry,
+        deadline: Deadline | None = None,
+        auth: Callable[[bool], dict[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> Outcome:
+        """One logical request, the one retry loop of leadq: attempts until the service's answer is not
+        "wait" (a 429, a 5xx, a network error), each attempt admitted, paced and counted; a wait honours
+        what the service asked for, capped, and never runs past the deadline. `auth(refresh)` gives the
+        headers; a "refresh" answer asks it for new ones, once."""
         deadline = deadline or Deadline(self.policy.deadline_s)
-        last = ""
-        for attempt in range(self.policy.retries + 1):
+        headers = kwargs.pop("headers", None) or {}
+        outcome = Outcome()
+        refreshed = False
+        for attempt in range(1, retry.attempts + 1):
+            outcome.attempts = attempt
             try:
-                response = self._send("GET", url, deadline, **kwargs)
+                sent = {**(auth(False) if auth else {}), **headers}
+                outcome.response = self._send(method, url, deadline, headers=sent, **kwargs)
+            except (ProviderSkipped, DeadlineExceeded):
+                raise
             except RetriableError as exc:
-                if isinstance(exc, ProviderSkipped | DeadlineExceeded):
-                    raise
-                last = str(exc)
-                if not self._wait_before_retry(attempt, None, deadline):
-                    self._failed(last)
-                    raise
+                outcome.response, outcome.verdict = None, Verdict("wait", str(exc).removeprefix(f"{self.name}: "))
+            else:
+                outcome.verdict = classify(outcome.response)
+            if outcome.verdict.action == "refresh" and auth is not None and not refreshed:
+                refreshed = True
+                auth(True)
                 continue
-            if response.status_code in RETRY_STATUSES:
-                last = f"{self.name}: {url}: HTTP {response.status_code}"
-                asked = _retry_after(response)
-                response.close()
-                if self._wait_before_retry(attempt, asked, deadline):
-                    continue
-                self._failed(f"HTTP {response.status_code}")
-                raise RetriableError(f"{last} after {attempt + 1} attempt(s)")
-            self._succeeded()
-            if 400 <= response.status_code < 500 and response.status_code != 404:
-                raise FatalError(f"{self.name}: {url}: HTTP {response.status_code}: {response.text[:300]}")
-            return response
-        raise RetriableError(last)  # not reached: the last attempt returns or raises
+            if outcome.verdict.action != "wait":
+                return outcome
+            if outcome.response is not None and outcome.response.status_code == 429:
+                outcome.rate_limited += 1
+            wait = retry.wait(attempt, outcome.verdict.wait_s)
+            if attempt == retry.attempts or wait >= deadline.remaining():
+                break
+            if retry.announce:
+                log.warning(
+                    "%s: %s; waiting %.1f s (attempt %d of %d)",
+                    self.name,
+                    outcome.verdict.why,
+                    wait,
+                    attempt,
+                    retry.attempts,
+                )
+            retry.sleep(wait)
+            outcome.waited_s += wait
+        return outcome
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One request under the service's limits; the caller reads the status (no retry on it)."""
@@ -200,17 +295,6 @@ class ServiceClient:
             except requests.RequestException as exc:
                 raise RetriableError(f"{self.name}: {method} {url}: {_root_cause(exc)}") from exc
 
-    def _wait_before_retry(self, attempt: int, asked_s: float | None, deadline: Deadline) -> bool:
-        """Sleep before the next attempt; False when there is none (retries spent, or the deadline too near)."""
-        if attempt >= self.policy.retries:
-            return False
-        backoff = min(self.policy.max_retry_after_s, 0.5 * 2**attempt * (1 + random.random() / 2))
-        wait = min(self.policy.max_retry_after_s, asked_s) if asked_s is not None else backoff
-        if wait >= deadline.remaining():
-            return False
-        time.sleep(wait)
-        return True
-
     def _admit(self) -> None:
         with self.stats._lock:
             if not self.stats.open_reason:
@@ -253,7 +337,7 @@ class ServiceClient:
             self.stats.failures = 0
 
 
-def _retry_after(response: requests.Response) -> float | None:
+def retry_after(response: requests.Response) -> float | None:
     """Seconds the service asked for in `Retry-After` (a number or an HTTP date), if it did."""
     value = response.headers.get("Retry-After")
     if not value:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +24,7 @@ import polars as pl
 import requests
 
 from connectors.errors import ConfigError
+from connectors.http import Retry, ServiceClient, ServicePolicy, Verdict, retry_after
 from connectors.redact import secret
 from connectors.settings import NotifySettings
 
@@ -61,8 +61,8 @@ class SlackNotifier:
         self.delivery = Delivery()
         self._dead: set[str] = set()  # variables whose webhook Slack says is gone
         self._lock = threading.Lock()
-        self._session = requests.Session()
-        self._session.headers["User-Agent"] = "leadq/0.1 (+https://github.com/leadq)"
+        policy = ServicePolicy(timeout_s=self.settings.timeout_s, rate_per_s=0, retries=0, breaker_after=1_000_000)
+        self._client = ServiceClient("slack", policy)
 
     def post(self, route: str, text: str) -> bool:
         """Send one mrkdwn message to the route's channel; True when Slack took it."""
@@ -73,28 +73,17 @@ class SlackNotifier:
         if variable in self._dead:
             return self._failed(f"{where}: not tried, Slack refused this webhook earlier in the run")
         body = {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]}
-        wait = 0.5
-        for attempt in range(1, self.settings.attempts + 1):
-            try:
-                response = self._session.post(url, json=body, timeout=self.settings.timeout_s)
-            except requests.RequestException as exc:
-                problem = f"{type(exc).__name__} (network)"  # requests' message would carry the URL
-            else:
-                if response.status_code == 200:
-                    with self._lock:
-                        self.delivery.sent += 1
-                    return True
-                problem = f"HTTP {response.status_code} {response.text[:100].strip()!r}"
-                if response.status_code == 429:
-                    wait = _retry_after(response, wait)
-                elif response.status_code < 500:
-                    if response.status_code in _DEAD_WEBHOOK:
-                        self._dead.add(variable)
-                    return self._failed(f"{where}: {problem}; check the webhook in Slack")
-            if attempt < self.settings.attempts:
-                time.sleep(min(wait, self.settings.max_backoff_s))
-                wait *= 2
-        return self._failed(f"{where}: {problem} after {self.settings.attempts} attempts")
+        retry = Retry(self.settings.attempts, self.settings.max_backoff_s)
+        outcome = self._client.send("POST", url, _classify, retry, json=body)
+        if outcome.verdict.action == "ok":
+            with self._lock:
+                self.delivery.sent += 1
+            return True
+        if outcome.verdict.action == "wait":
+            return self._failed(f"{where}: {outcome.verdict.why} after {outcome.attempts} attempts")
+        if outcome.verdict.action == "stop":
+            self._dead.add(variable)
+        return self._failed(f"{where}: {outcome.verdict.why}; check the webhook in Slack")
 
     def _failed(self, problem: str) -> bool:
         log.warning("notification not sent: %s", problem)
@@ -107,11 +96,15 @@ class SlackNotifier:
         return {"notifications_sent": self.delivery.sent, "notifications_failed": self.delivery.failed}
 
 
-def _retry_after(response: requests.Response, fallback: float) -> float:
-    try:
-        return max(float(response.headers.get("Retry-After", "")), 0.0)
-    except ValueError:
-        return fallback
+def _classify(response: requests.Response) -> Verdict:
+    """What Slack's answer to a webhook post means: 429 and 5xx wait, a gone webhook is not used again."""
+    status = response.status_code
+    if status == 200:
+        return Verdict("ok")
+    problem = f"HTTP {status} {response.text[:100].strip()!r}"
+    if status == 429 or status >= 500:
+        return Verdict("wait", problem, retry_after(response))
+    return Verdict("stop" if status in _DEAD_WEBHOOK else "fatal", problem)
 
 
 def build_notifier(settings: NotifySettings) -> SlackNotifier | None:

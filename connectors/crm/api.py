@@ -1,7 +1,8 @@
 """One CRM REST API under leadq's limits: a rolling-window rate limiter, retries that read the vendor's answer.
 
-The vendor module decides what each response means (`Verdict`); this module does the
-waiting, the retrying and the counting, the same way for every CRM:
+The vendor module decides what each response means (`Verdict`); `ServiceClient.send`
+(connectors/http.py, the one retry loop) does the waiting, the retrying and the counting,
+and this module turns the outcome into the CRM's errors, the same way for every CRM:
 
     ok        use the response
     wait      a short-window limit or a 5xx: wait (as long as the vendor asks, capped) and retry
@@ -13,31 +14,16 @@ waiting, the retrying and the counting, the same way for every CRM:
 
 from __future__ import annotations
 
-import logging
-import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import requests
 
 from connectors.crm.base import BatchRefused, CrmStopped
 from connectors.errors import FatalError, RetriableError
-from connectors.http import ServiceClient, ServicePolicy
+from connectors.http import Classify, Retry, ServiceClient, ServicePolicy, Verdict
 from connectors.settings import CrmApiSettings
-
-log = logging.getLogger("leadq.crm")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    action: Literal["ok", "wait", "refresh", "stop", "refused", "fatal"]
-    why: str = ""
-    wait_s: float | None = None  # for "wait": what the vendor asked for, if it said
-
-
-Classify = Callable[[requests.Response], Verdict]
 
 
 class CrmApi:
@@ -60,7 +46,7 @@ class CrmApi:
             timeout_s=settings.timeout_s,
             rate_per_s=0,
             max_concurrency=1,
-            retries=0,  # every retry goes through `call`, so each one is paced and counted
+            retries=0,  # `call` sets the CRM's own attempts (`[crm.*] attempts`)
             breaker_after=1_000_000,
             window_requests=settings.window_requests,
             window_s=settings.window_s + settings.window_margin_s,
@@ -88,44 +74,27 @@ class CrmApi:
         raises CrmStopped, BatchRefused, FatalError or RetriableError.
 
         `authenticate=False` sends no token (the token request itself), with the same waits and retries."""
-        refreshed = False
-        last = ""
-        extra_headers = kwargs.pop("headers", None) or {}
-        for attempt in range(1, self.settings.attempts + 1):
-            try:
-                auth = self.auth(False) if authenticate else {}
-                response = self.client.request(method, url, headers={**auth, **extra_headers}, **kwargs)
-            except RetriableError as exc:
-                last = str(exc)
-                self._backoff(attempt, None, last)
-                continue
-            verdict = Verdict("ok") if response.status_code in accept else self.classify(response)
-            if verdict.action == "ok":
-                return response
-            last = f"{method} {_path(url)}: HTTP {response.status_code}: {verdict.why}"
-            if verdict.action == "wait":
-                if response.status_code == 429:
-                    self.rate_limited += 1
-                self._backoff(attempt, verdict.wait_s, last)
-            elif verdict.action == "refresh" and not refreshed:
-                refreshed = True
-                self.auth(True)
-            elif verdict.action == "stop":
-                raise CrmStopped(f"{self.name}: {verdict.why}")
-            elif verdict.action == "refused":
-                raise BatchRefused(verdict.why)
-            else:
-                raise FatalError(f"{self.name}: {last}")
-        raise RetriableError(f"{self.name}: gave up after {self.settings.attempts} attempts: {last}")
 
-    def _backoff(self, attempt: int, asked_s: float | None, why: str) -> None:
-        if attempt >= self.settings.attempts:
-            return
-        exponential = min(30.0, 0.5 * 2 ** (attempt - 1)) * (1 + random.random() / 2)
-        wait = min(self.settings.max_backoff_s, asked_s if asked_s is not None else exponential)
-        log.warning("%s: %s; waiting %.1f s (attempt %d of %d)", self.name, why, wait, attempt, self.settings.attempts)
-        self.waited_s += wait
-        self.sleep(wait)
+        def classify(response: requests.Response) -> Verdict:
+            return Verdict("ok") if response.status_code in accept else self.classify(response)
+
+        retry = Retry(self.settings.attempts, self.settings.max_backoff_s, self.sleep, announce=True)
+        outcome = self.client.send(method, url, classify, retry, auth=self.auth if authenticate else None, **kwargs)
+        self.waited_s += outcome.waited_s
+        self.rate_limited += outcome.rate_limited
+        verdict, response = outcome.verdict, outcome.response
+        status = f"HTTP {response.status_code}: " if response is not None else ""
+        if verdict.action == "ok" and response is not None:
+            return response
+        if verdict.action == "wait":
+            raise RetriableError(
+                f"{self.name}: gave up after {outcome.attempts} attempts: {method} {_path(url)}: {status}{verdict.why}"
+            )
+        if verdict.action == "stop":
+            raise CrmStopped(f"{self.name}: {verdict.why}")
+        if verdict.action == "refused":
+            raise BatchRefused(verdict.why)
+        raise FatalError(f"{self.name}: {method} {_path(url)}: {status}{verdict.why}")
 
 
 def json_body(response: requests.Response) -> dict[str, Any]:

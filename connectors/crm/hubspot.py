@@ -26,7 +26,7 @@ from typing import Any
 import polars as pl
 import requests
 
-from connectors.crm.api import CrmApi, Verdict, json_body
+from connectors.crm.api import CrmApi, json_body
 from connectors.crm.base import (
     PEOPLE_SCHEMA,
     CrmPlan,
@@ -40,6 +40,7 @@ from connectors.crm.base import (
 )
 from connectors.crm.sink import ApiSink
 from connectors.errors import FatalError
+from connectors.http import Verdict
 from connectors.settings import HubSpotSettings
 
 log = logging.getLogger("leadq.crm")

@@ -24,7 +24,7 @@ from urllib.parse import quote_plus
 import polars as pl
 import requests
 
-from connectors.crm.api import CrmApi, Verdict, json_body
+from connectors.crm.api import CrmApi, json_body
 from connectors.crm.base import (
     NOT_PROVIDED,
     PEOPLE_SCHEMA,
@@ -39,6 +39,7 @@ from connectors.crm.base import (
 )
 from connectors.crm.sink import ApiSink
 from connectors.errors import FatalError
+from connectors.http import Verdict
 from connectors.settings import SalesforceSettings
 
 log = logging.getLogger("leadq.crm")

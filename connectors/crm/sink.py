@@ -14,8 +14,9 @@ from typing import Any
 import polars as pl
 import requests
 
-from connectors.crm.api import CrmApi, Verdict
+from connectors.crm.api import CrmApi
 from connectors.crm.base import OWNER_SCHEMA
+from connectors.http import Verdict
 
 log = logging.getLogger("leadq.crm")
 
