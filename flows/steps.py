@@ -25,6 +25,7 @@ from connectors.prepare.known import BEHIND, OUTCOME, split_known
 from connectors.routing import assign_queues, route_leads
 from connectors.sources import Cursor
 from connectors.sources.cursor import CURSOR_ID
+from connectors.store.batches import BatchWrite
 from connectors.store.rows import dead_letter_keys
 from crew.judge import decided_by_rules
 from crew.review import HOLD, apply_decisions, mark_holds
@@ -186,17 +187,16 @@ def sync_step(batch: RoutedBatch, ctx: RunContext, run_id: str) -> CrmResult:
         return CrmResult(stopped=str(exc))
     except RetriableError as exc:
         raise RetriableError(f"sync step: writing to {ctx.crm.name} failed: {exc}") from exc
-    ctx.store.record_batch(
+    write = BatchWrite(
         batch.leads,
         batch.prepared.rejects,
         batch.positions,
-        run_id,
-        ctx.source.key,
-        result.failure_frame(),
-        ctx.crm.name,
         held=batch.held,
         seen=batch.prepared.seen,
+        crm_failures=result.failure_frame(),
+        crm_name=ctx.crm.name,
     )
+    ctx.store.record_batch(write, run_id, ctx.source.key)
     return result
 
 

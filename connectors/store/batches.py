@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -22,22 +23,25 @@ from connectors.store.models import (
 )
 
 
+@dataclass(frozen=True)
+class BatchWrite:
+    """What one decided batch writes to the store."""
+
+    leads: pl.DataFrame  # routed leads
+    rejects: pl.DataFrame  # source rows that could not become leads
+    positions: dict[str, int]  # the SDR rotation after the batch
+    held: pl.DataFrame | None = None  # leads held for review: recorded and queued, not assigned
+    seen: pl.DataFrame | None = None  # every source row read, with its outcome
+    crm_failures: pl.DataFrame | None = None  # the inputs the CRM refused
+    crm_name: str = "local"
+
+
 class BatchRecords(StoreEngine):
-    def record_batch(
-        self,
-        leads: pl.DataFrame,
-        rejects: pl.DataFrame,
-        positions: dict[str, int],
-        run_id: str,
-        source_key: str,
-        crm_failures: pl.DataFrame | None = None,
-        crm_name: str = "local",
-        held: pl.DataFrame | None = None,
-        seen: pl.DataFrame | None = None,
-    ) -> None:
+    def record_batch(self, batch: BatchWrite, run_id: str, source_key: str) -> None:
         """Write one decided batch in a single transaction: leads, companies, assessments, assignments,
         audit trail, dead letters, the inputs the CRM refused, the rotation it advanced, the leads
-        held for review (recorded and queued, not assigned) and the reviews this batch applied."""
+        held for review and the reviews this batch applied."""
+        leads, held, seen, crm_failures = batch.leads, batch.held, batch.seen, batch.crm_failures
         now = utc_now()
         with self.engine.begin() as conn:
             for decided, kind in ((leads, "decided"), (held, "held")):
@@ -56,14 +60,14 @@ class BatchRecords(StoreEngine):
                 reviews = table_of(Review)
                 for chunk in chunks(applied):
                     conn.execute(sa.update(reviews).where(reviews.c.email.in_(chunk)).values(applied_run=run_id))
-            self._upsert(conn, DeadLetter, to_rows.dead_letters_rows(rejects, source_key, run_id, now), ["key"])
+            self._upsert(conn, DeadLetter, to_rows.dead_letters_rows(batch.rejects, source_key, run_id, now), ["key"])
             if crm_failures is not None and not crm_failures.is_empty():
                 self._upsert(
-                    conn, DeadLetter, to_rows.crm_dead_letters_rows(crm_failures, crm_name, run_id, now), ["key"]
+                    conn, DeadLetter, to_rows.crm_dead_letters_rows(crm_failures, batch.crm_name, run_id, now), ["key"]
                 )
             if seen is not None and not seen.is_empty():
                 self._upsert(conn, SignupRow, to_rows.signup_rows(seen, source_key, run_id, now), ["key"])
-            write_state(conn, "rotation", positions)
+            write_state(conn, "rotation", batch.positions)
 
     # --- reviews ------------------------------------------------------------------
 

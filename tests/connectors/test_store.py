@@ -7,6 +7,7 @@ import polars as pl
 
 from connectors.sources import Cursor
 from connectors.store import Store
+from connectors.store.batches import BatchWrite
 
 DECIDED = pl.DataFrame(
     {
@@ -57,9 +58,9 @@ def _store(tmp_path: Path) -> Store:
 
 def test_writing_the_same_batch_twice_changes_no_counts(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    store.record_batch(DECIDED, REJECTS, {"inbound-na": 1}, "run-1", "file:x")
+    store.record_batch(BatchWrite(DECIDED, REJECTS, {"inbound-na": 1}), "run-1", "file:x")
     first = store.counts()
-    store.record_batch(DECIDED, REJECTS, {"inbound-na": 1}, "run-2", "file:x")
+    store.record_batch(BatchWrite(DECIDED, REJECTS, {"inbound-na": 1}), "run-2", "file:x")
     assert store.counts() == first
     assert first["leads"] == 2 and first["companies"] == 1 and first["audit_events"] == 2 and first["dead_letters"] == 1
     assert store.rotation_positions() == {"inbound-na": 1}
@@ -69,9 +70,9 @@ def test_writing_the_same_batch_twice_changes_no_counts(tmp_path: Path) -> None:
 
 def test_a_changed_decision_is_a_new_audit_event_and_updates_the_lead(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    store.record_batch(DECIDED, REJECTS, {}, "run-1", "file:x")
+    store.record_batch(BatchWrite(DECIDED, REJECTS, {}), "run-1", "file:x")
     rescored = DECIDED.with_columns(pl.when(pl.col("email") == "bo@acme.io").then(65).otherwise("score").alias("score"))
-    store.record_batch(rescored, REJECTS.clear(), {}, "run-2", "file:x")
+    store.record_batch(BatchWrite(rescored, REJECTS.clear(), {}), "run-2", "file:x")
     assert store.counts()["audit_events"] == 3
     assert store.read("select score from assessments where email = 'bo@acme.io'")["score"].to_list() == [65]
     assigned = store.existing_assignments(["ana@acme.io", "nobody@x.io"])
