@@ -5,9 +5,7 @@ Exit codes: 0 success, 1 a run that failed, 2 bad usage or bad config.
 
 from __future__ import annotations
 
-import getpass
 import json
-import logging
 import os
 import sys
 import time
@@ -21,12 +19,11 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.errors import LeadqError
 from connectors.settings import load_settings
 from connectors.store import Store
 from connectors.store.export import export_leads, to_csv, write_export
-from flows import cli_explain, cli_reports
-from flows.console import LeadqTyper, cell, err, error_line, out, print_json_lines
+from flows import cli_explain, cli_reports, cli_review
+from flows.console import LeadqTyper, console_logs, err, error_line, flow_errors, out
 from flows.context import preload_context
 from flows.progress import reporting_to
 
@@ -37,29 +34,6 @@ app = LeadqTyper(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-@contextmanager
-def _flow_errors(what: str, hint: str = "") -> Iterator[None]:
-    """A failed flow run exits 1 in one line, with a hint (a LeadqError is left to the commands' boundary)."""
-    try:
-        yield
-    except LeadqError:
-        raise
-    except Exception as exc:  # a failed flow run: Prefect has logged the traceback
-        error_line(f"leadq: {what} failed: {type(exc).__name__}: {exc}")
-        if hint:
-            err.print(hint)
-        raise typer.Exit(1) from None
-
-
-def _console_logs(verbose: bool) -> None:
-    """Prefect logs every step at INFO; on a terminal only warnings show unless --verbose."""
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, PrefectConsoleHandler):
-            handler.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 @contextmanager
@@ -101,12 +75,12 @@ def run(
     from flows.qualify import qualify_signups
     from flows.steps import QualifyParams
 
-    _console_logs(verbose)
+    console_logs(verbose)
     started = time.perf_counter()
     params = QualifyParams(
         source=str(source) if source else None, dry_run=dry_run, refresh_enrichment=refresh_enrichment
     )
-    with _flow_errors("run"), _progress(err.is_terminal and not verbose):
+    with flow_errors("run"), _progress(err.is_terminal and not verbose):
         summary = qualify_signups(**params.model_dump())
     summary["duration_s"] = round(time.perf_counter() - started, 3)
     if as_json:
@@ -137,7 +111,7 @@ def backfill(
 
     from flows.backfill import BackfillParams, backfill_signups
 
-    _console_logs(verbose)
+    console_logs(verbose)
     params = BackfillParams(
         start=start.date(),
         end=end.date(),
@@ -146,7 +120,7 @@ def backfill(
         dry_run=dry_run,
     )
     hint = "Start it again with the same dates: finished chunks are skipped."
-    with _flow_errors("backfill", hint), _progress(err.is_terminal and not verbose):
+    with flow_errors("backfill", hint), _progress(err.is_terminal and not verbose):
         summary = backfill_signups(**params.model_dump())
     if as_json:
         print(json.dumps(summary, default=str))
@@ -183,184 +157,6 @@ def export(
     else:
         write_export(frame, out_path, raw)
         err.print(f"wrote {frame.height:,} leads to {out_path}")
-
-
-dead_letters_app = LeadqTyper(
-    help="Rows and records leadq could not process, each with its reason.", no_args_is_help=True
-)
-app.add_typer(dead_letters_app, name="dead-letters")
-
-
-@dead_letters_app.command("list")
-def dead_letters_list(
-    crm_only: Annotated[bool, typer.Option("--crm", help="Only records the CRM refused.")] = False,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many, newest first.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
-) -> None:
-    """List dead letters: the source rows prepare rejected and the records the CRM refused."""
-    store = Store(load_settings().store_url)
-    if not store.exists():
-        err.print("No store yet: nothing has been processed.")
-        return
-    frame = store.dead_letters(crm=True if crm_only else None, limit=limit, newest_first=True)
-    frame = frame.select("key", "source_key", "signup_id", "row_number", "reason", "created_at")
-    if as_json:
-        print_json_lines(frame)
-        return
-    table = Table(title=f"dead letters ({frame.height} shown)", title_justify="left")
-    for column in ("source", "signup / row", "reason", "when"):
-        table.add_column(column, overflow="fold")
-    for row in frame.iter_rows(named=True):
-        where_from = (
-            "CRM " + row["source_key"].removeprefix("crm:") if row["source_key"].startswith("crm:") else "source"
-        )
-        at = row["signup_id"] or (f"row {row['row_number']}" if row["row_number"] is not None else "")
-        table.add_row(cell(where_from), cell(at), cell(row["reason"]), str(row["created_at"])[:19])
-    out.print(table)
-
-
-@dead_letters_app.command("retry")
-def dead_letters_retry(
-    only: Annotated[
-        str | None, typer.Option("--only", help="crm: only the CRM's refusals; source: only rejected source rows.")
-    ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, oldest first.")] = 10_000,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as one JSON object.")] = False,
-) -> None:
-    """Send dead letters through the normal path again (after fixing the settings, the data or the CRM).
-
-    Fixed ones leave the table; the others stay with their new reason."""
-    if only not in (None, "crm", "source"):
-        error_line(f"leadq: error: --only {only!r}: expected crm or source")
-        raise typer.Exit(2)
-    preload_context()
-    from flows.dead_letters import RetryParams, retry_dead_letters
-
-    _console_logs(False)
-    with _flow_errors("retry"):
-        outcome = retry_dead_letters(RetryParams(only=only, limit=limit))
-    if as_json:
-        print(json.dumps(outcome))
-        return
-    out.print(
-        f"{outcome['retried']} dead letters retried: {outcome['fixed']} fixed and removed, "
-        f"{outcome['still_failing']} still failing (leadq dead-letters list shows why)"
-    )
-
-
-review_app = LeadqTyper(
-    help="Leads leadq held for a person: list them, approve or override, reject.", no_args_is_help=True
-)
-app.add_typer(review_app, name="review")
-
-
-@review_app.command("list")
-def review_list(
-    show_all: Annotated[bool, typer.Option("--all", help="Decided reviews too, with who and why.")] = False,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many, oldest first.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
-) -> None:
-    """List the leads waiting for a person, with why each is held and what leadq proposes."""
-    from flows.review import pending_reviews
-
-    frame = pending_reviews(Store(load_settings().store_url), show_all, limit)
-    if as_json:
-        print_json_lines(frame)
-        return
-    if frame.is_empty():
-        out.print("No leads wait for review.")
-        return
-    table = Table(title=f"reviews ({frame.height} shown)", title_justify="left")
-    for column in ("lead", "company", "score", "tier", "queue", "held because", "status"):
-        table.add_column(column, overflow="fold")
-    for row in frame.iter_rows(named=True):
-        status = (
-            row["status"] if row["status"] == "pending" else f"{row['status']} by {row['decided_by']}: {row['why']}"
-        )
-        table.add_row(
-            cell(row["email"]),
-            cell(row["company_domain"]),
-            str(row["score"]),
-            cell(row["tier"]),
-            cell(row["queue"]),
-            cell(row["held_because"]),
-            cell(status),
-        )
-    out.print(table)
-    out.print(
-        "Decide: leadq review approve EMAIL --reason '...' [--tier B] [--queue Q] [--owner SDR]; "
-        "leadq review reject EMAIL --reason '...'",
-        highlight=False,
-    )
-
-
-Reason = Annotated[str, typer.Option("--reason", help="Why (kept with the decision as a labelled example).")]
-By = Annotated[str, typer.Option("--by", help="Who decided (default: the operating-system user).")]
-
-
-def _os_user() -> str:
-    """The person at the terminal: a decision always records someone."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid-{os.getuid()}"
-
-
-@review_app.command("approve")
-def review_approve(
-    emails: Annotated[list[str], typer.Argument(help="The held leads' emails.")],
-    reason: Reason,
-    tier: Annotated[str | None, typer.Option("--tier", help="Override the tier: A, B, C, D or disqualified.")] = None,
-    queue: Annotated[str | None, typer.Option("--queue", help="Override the queue (from routing.yaml).")] = None,
-    owner: Annotated[str | None, typer.Option("--owner", help="Override the owner (an SDR's email).")] = None,
-    by: By = "",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as one JSON object.")] = False,
-) -> None:
-    """Approve held leads (optionally overriding tier, queue or owner); they are routed and written now."""
-    _decide(emails, "approved", reason, by, as_json, tier=tier, queue=queue, owner=owner)
-
-
-@review_app.command("reject")
-def review_reject(
-    emails: Annotated[list[str], typer.Argument(help="The held leads' emails.")],
-    reason: Reason,
-    by: By = "",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as one JSON object.")] = False,
-) -> None:
-    """Reject held leads: they are recorded (and written to the CRM) as disqualified by you, and not routed."""
-    _decide(emails, "rejected", reason, by, as_json)
-
-
-def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: bool, **overrides: str | None) -> None:
-    from flows.review import TIERS, Decision, ReviewParams, check_decisions, review_leads
-
-    if overrides.get("tier") and overrides["tier"] not in TIERS:
-        error_line(f"leadq: error: --tier {overrides['tier']!r}: expected one of {', '.join(TIERS)}")
-        raise typer.Exit(2)
-    who = by.strip() or _os_user()
-    try:
-        decisions = [
-            Decision(email=e.strip().lower(), decision=decision, why=reason, who=who, **overrides) for e in emails
-        ]
-        ctx = preload_context()
-        check_decisions(ctx, [d.model_dump() for d in decisions])
-        waiting = ctx.store.pending_reviews([d.email for d in decisions]) if ctx.store.exists() else set()
-        missing = [d.email for d in decisions if d.email not in waiting]
-        if missing:
-            raise ValueError(f"not waiting for review: {', '.join(missing)} (see `leadq review list`)")
-    except ValueError as exc:
-        error_line(f"leadq: error: {exc}")
-        raise typer.Exit(2) from None
-    _console_logs(False)
-    with _flow_errors("review", "The decisions are stored; the next review-leads run routes and writes them."):
-        summary = review_leads(ReviewParams(decisions=decisions))
-    if as_json:
-        print(json.dumps(summary, default=str))
-        return
-    out.print(
-        f"{len(decisions)} {decision} by {who}; {summary['applied']} leads routed and written "
-        f"({summary['qualified']} qualified); {summary['pending']} still wait for review."
-    )
 
 
 EDITABLE = {
@@ -478,6 +274,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
     out.print(f"run {summary['run_id']} · every lead with its reasons: leadq export --out leads.csv")
 
 
+app.add_typer(cli_review.dead_letters_app, name="dead-letters")
+app.add_typer(cli_review.review_app, name="review")
 app.command("explain")(cli_explain.explain)
 app.command("shadow-report")(cli_reports.shadow_report)
 app.command("eval")(cli_reports.eval_command)

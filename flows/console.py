@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import polars as pl
@@ -77,3 +79,26 @@ def error_line(message: str) -> None:
 def print_json_lines(frame: pl.DataFrame) -> None:
     for row in frame.iter_rows(named=True):
         print(json.dumps(row, default=str))
+
+
+@contextmanager
+def flow_errors(what: str, hint: str = "") -> Iterator[None]:
+    """A failed flow run exits 1 in one line, with a hint (a LeadqError is left to the commands' boundary)."""
+    try:
+        yield
+    except LeadqError:
+        raise
+    except Exception as exc:  # a failed flow run: Prefect has logged the traceback
+        error_line(f"leadq: {what} failed: {type(exc).__name__}: {exc}")
+        if hint:
+            err.print(hint)
+        raise typer.Exit(1) from None
+
+
+def console_logs(verbose: bool) -> None:
+    """Prefect logs every step at INFO; on a terminal only warnings show unless --verbose."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler):
+            handler.setLevel(logging.INFO if verbose else logging.WARNING)
