@@ -23,7 +23,7 @@ from connectors.settings import load_settings
 from connectors.store import Store
 from connectors.store.export import export_leads, to_csv, write_export
 from flows import cli_explain, cli_reports, cli_review
-from flows.console import LeadqTyper, console_logs, err, error_line, flow_errors, out
+from flows.console import LeadqTyper, console_logs, err, error_line, flow_errors, out, print_outcome
 from flows.context import preload_context
 from flows.progress import reporting_to
 
@@ -122,13 +122,12 @@ def backfill(
     hint = "Start it again with the same dates: finished chunks are skipped."
     with flow_errors("backfill", hint), _progress(err.is_terminal and not verbose):
         summary = backfill_signups(**params.model_dump())
-    if as_json:
-        print(json.dumps(summary, default=str))
-        return
-    out.print(
+    print_outcome(
+        summary,
+        as_json,
         f"backfill {summary['start']}..{summary['end']}: {summary['chunks_run']} chunks run, "
         f"{summary['chunks_skipped']} already done, {summary['processed']:,} signups, {summary['leads']:,} leads, "
-        f"{summary['qualified']:,} qualified" + (" (dry run: nothing written)" if dry_run else "")
+        f"{summary['qualified']:,} qualified" + (" (dry run: nothing written)" if dry_run else ""),
     )
     if summary.get("crm_stopped"):
         out.print(f"[bold yellow]Stopped early:[/] {summary['crm_stopped']}", highlight=False)

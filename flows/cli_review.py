@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import getpass
-import json
 import os
 from enum import StrEnum
 from typing import Annotated
@@ -15,7 +14,20 @@ from rich.table import Table
 from connectors.domain import Tier
 from connectors.settings import load_settings
 from connectors.store import Store
-from flows.console import LeadqTyper, cell, console_logs, err, error_line, flow_errors, out, print_json_lines
+from flows.console import (
+    JsonLines,
+    JsonOutcome,
+    LeadqTyper,
+    Limit,
+    cell,
+    console_logs,
+    err,
+    error_line,
+    flow_errors,
+    out,
+    print_json_lines,
+    print_outcome,
+)
 from flows.context import preload_context
 
 
@@ -32,10 +44,10 @@ dead_letters_app = LeadqTyper(
 @dead_letters_app.command("list")
 def dead_letters_list(
     crm_only: Annotated[bool, typer.Option("--crm", help="Only records the CRM refused.")] = False,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many, newest first.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+    limit: Limit = 50,
+    as_json: JsonLines = False,
 ) -> None:
-    """List dead letters: the source rows prepare rejected and the records the CRM refused."""
+    """List dead letters, newest first: the source rows prepare rejected and the records the CRM refused."""
     store = Store(load_settings().store_url)
     if not store.exists():
         err.print("No store yet: nothing has been processed.")
@@ -64,7 +76,7 @@ def dead_letters_retry(
         typer.Option("--only", help="crm: only the CRM's refusals; source: only rejected source rows."),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, oldest first.")] = 10_000,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as one JSON object.")] = False,
+    as_json: JsonOutcome = False,
 ) -> None:
     """Send dead letters through the normal path again (after fixing the settings, the data or the CRM).
 
@@ -75,12 +87,11 @@ def dead_letters_retry(
     console_logs(False)
     with flow_errors("retry"):
         outcome = retry_dead_letters(RetryParams(only=only.value if only else None, limit=limit))
-    if as_json:
-        print(json.dumps(outcome))
-        return
-    out.print(
+    print_outcome(
+        outcome,
+        as_json,
         f"{outcome['retried']} dead letters retried: {outcome['fixed']} fixed and removed, "
-        f"{outcome['still_failing']} still failing (leadq dead-letters list shows why)"
+        f"{outcome['still_failing']} still failing (leadq dead-letters list shows why)",
     )
 
 
@@ -92,10 +103,10 @@ review_app = LeadqTyper(
 @review_app.command("list")
 def review_list(
     show_all: Annotated[bool, typer.Option("--all", help="Decided reviews too, with who and why.")] = False,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many, oldest first.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+    limit: Limit = 50,
+    as_json: JsonLines = False,
 ) -> None:
-    """List the leads waiting for a person, with why each is held and what leadq proposes."""
+    """List the leads waiting for a person, oldest first, with why each is held and what leadq proposes."""
     from flows.review import pending_reviews
 
     frame = pending_reviews(Store(load_settings().store_url), show_all, limit)
@@ -149,7 +160,7 @@ def review_approve(
     queue: Annotated[str | None, typer.Option("--queue", help="Override the queue (from routing.yaml).")] = None,
     owner: Annotated[str | None, typer.Option("--owner", help="Override the owner (an SDR's email).")] = None,
     by: By = "",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as one JSON object.")] = False,
+    as_json: JsonOutcome = False,
 ) -> None:
     """Approve held leads (optionally overriding tier, queue or owner); they are routed and written now."""
     _decide(emails, "approved", reason, by, as_json, tier=tier.value if tier else None, queue=queue, owner=owner)
@@ -160,7 +171,7 @@ def review_reject(
     emails: Annotated[list[str], typer.Argument(help="The held leads' emails.")],
     reason: Reason,
     by: By = "",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as one JSON object.")] = False,
+    as_json: JsonOutcome = False,
 ) -> None:
     """Reject held leads: they are recorded (and written to the CRM) as disqualified by you, and not routed."""
     _decide(emails, "rejected", reason, by, as_json)
@@ -186,10 +197,9 @@ def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: boo
     console_logs(False)
     with flow_errors("review", "The decisions are stored; the next review-leads run routes and writes them."):
         summary = review_leads(ReviewParams(decisions=decisions))
-    if as_json:
-        print(json.dumps(summary, default=str))
-        return
-    out.print(
+    print_outcome(
+        summary,
+        as_json,
         f"{len(decisions)} {decision} by {who}; {summary['applied']} leads routed and written "
-        f"({summary['qualified']} qualified); {summary['pending']} still wait for review."
+        f"({summary['qualified']} qualified); {summary['pending']} still wait for review.",
     )

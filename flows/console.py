@@ -8,7 +8,7 @@ import logging
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import polars as pl
 import typer
@@ -19,6 +19,10 @@ from connectors.errors import LeadqError
 from connectors.redact import scrub
 
 CommandFunction = TypeVar("CommandFunction", bound=Callable[..., Any])
+# Options several commands share, declared once
+JsonLines = Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")]
+JsonOutcome = Annotated[bool, typer.Option("--json", help="Print the outcome as one JSON object.")]
+Limit = Annotated[int, typer.Option("--limit", min=1, help="Show at most this many.")]
 out = Console()
 err = Console(stderr=True)
 
@@ -102,3 +106,11 @@ def console_logs(verbose: bool) -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, PrefectConsoleHandler):
             handler.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def print_outcome(outcome: dict[str, Any], as_json: bool, sentence: str) -> None:
+    """A command's outcome: one JSON object for machines, or one sentence for a person."""
+    if as_json:
+        print(json.dumps(outcome, default=str))
+    else:
+        out.print(sentence)
