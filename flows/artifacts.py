@@ -6,6 +6,11 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+HELD_MEANS = "Not routed and not written to the CRM until a person decides (the review-leads deployment)."
+NEEDS_REVIEW_MEANS = (
+    "Routed and written on the rules' decision, flagged because the crew disagreed by more than "
+    "max_adjustment, failed, or ran out of budget."
+)
 SUMMARY_KEY = "qualify-signups-summary"
 REPORT_KEY = "qualify-signups-report"
 
@@ -85,17 +90,14 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "",
         f"LLM: {summary.get('llm')}. Decided by: "
         + ", ".join(f"{m} {n}" for m, n in (summary.get("by_method") or {}).items())
-        + f". Needs review: {summary.get('needs_review', 0)}. LLM calls {summary.get('llm_calls', 0)}, "
+        + f". LLM calls {summary.get('llm_calls', 0)}, "
         f"tokens {summary.get('llm_prompt_tokens', 0)} + {summary.get('llm_completion_tokens', 0)}, "
         f"${summary.get('llm_cost_usd', 0)}; crew-assessed leads {summary.get('crew_leads', 0)}.",
+        "",
+        f"- **Held for review: {summary.get('held_for_review', 0)}.** {HELD_MEANS}",
+        f"- **Needs review: {summary.get('needs_review', 0)}.** {NEEDS_REVIEW_MEANS}",
     ]
-    calls, cost = summary.get("enrichment_calls") or {}, summary.get("enrichment_cost") or {}
-    seconds = summary.get("enrichment_time_s") or {}
-    if calls:
-        lines += ["", "## Enrichment", "", "| provider | calls | credits | seconds |", "|---|---:|---:|---:|"]
-        lines += [f"| {p} | {calls[p]} | {cost.get(p, 0)} | {seconds.get(p, 0)} |" for p in calls]
-        off = summary.get("enrichment_off") or {}
-        lines += [f"| {p} (off: {why}) | 0 | 0 | 0 |" for p, why in off.items()]
+    lines += _enrichment(summary)
     held = summary.get("held_reasons") or {}
     if held:
         lines += [
@@ -133,6 +135,20 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines += [f"| {s} | {t} |" for s, t in steps.items()]
         lines += ["", f"Slowest step: **{slowest}**."]
     return "\n".join(lines) + "\n"
+
+
+def _enrichment(summary: dict[str, Any]) -> list[str]:
+    """One row per provider: what it cost this run, or why it was off."""
+    calls, cost = summary.get("enrichment_calls") or {}, summary.get("enrichment_cost") or {}
+    seconds, off = summary.get("enrichment_time_s") or {}, summary.get("enrichment_off") or {}
+    providers = list(dict.fromkeys([*calls, *off]))
+    if not providers:
+        return []
+    lines = ["", "## Enrichment", "", "| provider | calls | credits | seconds | note |", "|---|---:|---:|---:|---|"]
+    for p in providers:
+        note = f"off: {off[p]}" if p in off else ""
+        lines.append(f"| {p} | {calls.get(p, 0):,} | {cost.get(p, 0)} | {seconds.get(p, 0)} | {note} |")
+    return lines
 
 
 def _ledger(summary: dict[str, Any]) -> list[str]:

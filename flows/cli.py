@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -76,13 +75,11 @@ def run(
     from flows.steps import QualifyParams
 
     console_logs(verbose)
-    started = time.perf_counter()
     params = QualifyParams(
         source=str(source) if source else None, dry_run=dry_run, refresh_enrichment=refresh_enrichment
     )
     with flow_errors("run"), _progress(err.is_terminal and not verbose):
         summary = qualify_signups(**params.model_dump())
-    summary["duration_s"] = round(time.perf_counter() - started, 3)
     if as_json:
         print(json.dumps(summary, sort_keys=False, default=str))
     else:
@@ -245,16 +242,27 @@ def _print_summary(summary: dict[str, Any]) -> None:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value", justify="right")
-    for name in ("processed", "rejected", "leads", "qualified", "duplicates", "duration_s"):
-        table.add_row(name, str(summary[name]))
+    for name in ("processed", "rejected", "leads", "qualified", "duplicates"):
+        table.add_row(name, f"{summary[name]:,}")
+    table.add_row("duration_s", f"{summary['duration_s']:,.1f}")
     for tier, n in summary["by_tier"].items():
-        table.add_row(f"tier {tier}", str(n))
+        table.add_row(f"tier {tier}", f"{n:,}")
     for queue, n in summary["by_queue"].items():
-        table.add_row(f"queue {queue}", str(n))
+        table.add_row(f"queue {queue}", f"{n:,}")
     if summary.get("crm", "local") != "local" and not summary.get("dry_run"):
         for name in ("crm_written", "crm_failed", "crm_api_calls"):
-            table.add_row(f"{summary['crm']} {name.removeprefix('crm_').replace('_', ' ')}", str(summary.get(name, 0)))
+            label = f"{summary['crm']} {name.removeprefix('crm_').replace('_', ' ')}"
+            table.add_row(label, f"{summary.get(name, 0):,}")
     out.print(table)
+    books = summary["ledger"]
+    out.print(
+        f"books: {books['processed']:,} read = {books['leads']:,} leads + {books['duplicates']:,} duplicates + "
+        f"{books['rejected']:,} rejected + {books['skipped_known']:,} already known",
+        highlight=False,
+    )
+    steps = summary.get("step_seconds") or {}
+    if steps:
+        out.print("time: " + " · ".join(f"{step} {s:,.2f} s" for step, s in steps.items()), highlight=False)
     if summary.get("dry_run"):
         plan = ", ".join(f"{n:,} {what.replace('_', ' ')}" for what, n in (summary.get("crm_plan") or {}).items())
         out.print(f"Would write to {summary.get('crm')}: {plan or 'nothing'}.")

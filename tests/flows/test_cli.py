@@ -212,3 +212,11 @@ def test_store_errors_name_the_store_but_never_its_password(config_dir: Path, mo
     result = runner.invoke(app, ["export"])
     assert result.exit_code == 2 and "'nosuchdb://bob:***@db.internal/leads'" in result.stderr
     assert "hunter2secret" not in result.stdout + result.stderr
+
+
+def test_the_end_summary_shows_the_books_and_the_time_per_step(config_dir: Path) -> None:
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())  # the terminal wraps lines
+    assert "books: 30 read = 27 leads + 1 duplicates + 2 rejected + 0 already known" in text
+    assert "time: prepare" in text and " · sync " in text
