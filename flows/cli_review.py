@@ -82,11 +82,11 @@ def dead_letters_retry(
 
     Fixed ones leave the table; the others stay with their new reason."""
     preload_context()
-    from flows.dead_letters import RetryParams, retry_dead_letters
+    from flows.dead_letters import retry_dead_letters
 
     console_logs(False)
     with flow_errors("retry"):
-        outcome = retry_dead_letters(RetryParams(only=only.value if only else None, limit=limit))
+        outcome = retry_dead_letters(only=only.value if only else None, limit=limit)
     print_outcome(
         outcome,
         as_json,
@@ -178,7 +178,7 @@ def review_reject(
 
 
 def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: bool, **overrides: str | None) -> None:
-    from flows.review import Decision, ReviewParams, check_decisions, review_leads
+    from flows.review import Decision, check_decisions, review_leads
 
     who = by.strip() or _os_user()
     try:
@@ -196,7 +196,7 @@ def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: boo
         raise typer.Exit(2) from None
     console_logs(False)
     with flow_errors("review", "The decisions are stored; the next review-leads run routes and writes them."):
-        summary = review_leads(ReviewParams(decisions=decisions))
+        summary = review_leads(decisions=decisions)
     print_outcome(
         summary,
         as_json,

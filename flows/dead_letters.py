@@ -8,11 +8,10 @@ moving any watermark. Fixed ones leave the table; the rest stay, with the new re
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
-from pydantic import BaseModel, Field
 
 from connectors.sources import FrameSource
 from connectors.sources.frame import ROW
@@ -22,20 +21,17 @@ from flows.qualify import qualify
 from flows.steps import QualifyParams
 
 
-class RetryParams(BaseModel):
-    """Parameters of a dead-letter retry (a form in the Prefect UI)."""
-
-    only: str | None = Field(None, pattern="^(crm|source)$", description="crm: CRM refusals; source: rejected rows")
-    limit: int = Field(10_000, ge=1, description="At most this many dead letters, oldest first")
-
-
 @flow(name="retry-dead-letters", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
-def retry_dead_letters(params: RetryParams | None = None) -> dict[str, Any]:
-    """Retry dead letters, one subflow run per source (and one for the CRM's refusals)."""
-    params = params or RetryParams()
+def retry_dead_letters(only: Literal["crm", "source"] | None = None, limit: int = 10_000) -> dict[str, Any]:
+    """Send dead letters through the pipeline again, one subflow run per source (and one for the CRM's refusals).
+
+    Args:
+        only: crm: only the records the CRM refused; source: only the rows prepare rejected; empty: both.
+        limit: At most this many dead letters, oldest first.
+    """
     totals = {"retried": 0, "fixed": 0, "still_failing": 0}
     with shared_context() as ctx:  # config and reference files read once for all groups
-        letters = ctx.store.dead_letters(None if params.only is None else params.only == "crm", params.limit)
+        letters = ctx.store.dead_letters(None if only is None else only == "crm", limit)
         for (source_key,), group in letters.group_by("source_key", maintain_order=True):
             outcome = retry_group(str(source_key), group["key"].to_list())
             for name in totals:

@@ -17,7 +17,7 @@ from connectors.settings import load_settings
 from connectors.store import Store
 from flows.cli import app
 from flows.qualify import qualify_signups
-from flows.review import ReviewParams, review_leads
+from flows.review import review_leads
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 runner = CliRunner()
@@ -153,7 +153,7 @@ def test_a_paused_review_resumes_with_the_submitted_form(config_dir: Path) -> No
     _require_approval(config_dir, "northwind.io")
     qualify_signups()
     outcome: dict[str, Any] = {}
-    worker = threading.Thread(target=lambda: outcome.update(review_leads(ReviewParams(limit=1))))
+    worker = threading.Thread(target=lambda: outcome.update(review_leads(limit=1)))
     worker.start()
     paused = _wait_for_paused_run()
     with get_client(sync_client=True) as client:
@@ -172,12 +172,50 @@ def test_a_paused_review_resumes_with_the_submitted_form(config_dir: Path) -> No
     assert _row(store, "assignments", "j.chen@northwind.io")["owner"] is not None
 
 
-def _wait_for_paused_run(timeout_s: float = 60) -> Any:
+def _wait_for_paused_run(timeout_s: float = 60, exclude: Any = None) -> Any:
+    """A paused run, or the same run paused again on its next form (a new pause: its state changed)."""
     deadline = time.monotonic() + timeout_s
+    seen_state = None
     with get_client(sync_client=True) as client:
+        if exclude is not None:
+            seen_state = client.read_flow_run(exclude).state_id
         while time.monotonic() < deadline:
-            paused = [run.id for run in client.read_flow_runs() if run.state and run.state.is_paused()]
+            paused = [
+                run.id
+                for run in client.read_flow_runs()
+                if run.state and run.state.is_paused() and (exclude is None or run.state_id != seen_state)
+            ]
             if paused:
                 return paused[0]
             time.sleep(0.5)
     raise AssertionError(f"no run paused within {timeout_s} s")
+
+
+def test_one_form_per_company_with_dropdowns_and_each_decision_applied_at_once(config_dir: Path) -> None:
+    _require_approval(config_dir, "northwind.io", "acmecloud.com")
+    qualify_signups()
+    held = set(_store().reviews("pending")["email"])
+    assert {"j.chen@northwind.io", "maria.lopez@northwind.io", "priya@acmecloud.com"} <= held
+    outcome: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: outcome.update(review_leads()))
+    worker.start()
+    first = _wait_for_paused_run()
+    with get_client(sync_client=True) as client:
+        inputs = {i.key: i.value for i in client.filter_flow_run_input(first, "paused-review-", 10, set())}
+    schema = next(v for k, v in inputs.items() if k.endswith("schema"))
+    fields = (json.loads(schema) if isinstance(schema, str) else schema)["properties"]
+    company = sorted(fields["leads"]["items"]["enum"])
+    assert company == ["j.chen@northwind.io", "maria.lopez@northwind.io"]  # the oldest held lead's company, whole
+    assert fields["tier"]["enum"] == ["keep leadq's", "A", "B", "C", "disqualified"]  # the ICP's tiers, a dropdown
+    assert "inbound-emea" in fields["queue"]["enum"] and fields["queue"]["default"] == "by the routing rules"
+    answer = {"decision": "approve", "tier": "B", "queue": "inbound-emea", "reason": "one account", "reviewer": "ops"}
+    resume_flow_run(first, run_input=answer)
+    second = _wait_for_paused_run(exclude=first)
+    store = _store()  # the first company's leads were routed and written before the next form was asked
+    for email in company:
+        assert _row(store, "assessments", email)["tier"] == "B" and _row(store, "assignments", email)["queue"] == (
+            "inbound-emea"
+        )
+    resume_flow_run(second, run_input={"decision": "reject", "reason": "competitor", "reviewer": "ops"})
+    worker.join(timeout=180)
+    assert outcome["asked"] == outcome["applied"] == len(held) and outcome["pending"] == 0

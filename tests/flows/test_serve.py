@@ -156,7 +156,7 @@ def test_a_served_run_publishes_its_artifacts_and_a_review_suspends_and_resumes(
     store: Store = served["store"]
     assert sorted(store.reviews("pending")["email"]) == ["j.chen@northwind.io", "maria.lopez@northwind.io"]
 
-    review = run_deployment("review-leads/review-leads", parameters={"params": {"limit": 1}}, timeout=0)
+    review = run_deployment("review-leads/review-leads", parameters={"limit": 1}, timeout=0)
     suspended = _wait("the review run suspended", lambda: _paused(client, review.id), 180)
     assert suspended.state.name == "Suspended"
     resume = {"decision": "approve", "tier": "B", "queue": "inbound-emea", "reason": "EU subsidiary", "reviewer": "ops"}
