@@ -47,8 +47,9 @@ def route_leads(
     (and recorded as the lead's owner) unless the lead's queue says `reassign: true`.
     A reviewer's `queue_override` / `owner_override` columns, where present, win.
     With `assign` False (owner assignment off) no lead takes a turn in any rotation.
+    Leads that already have their queues (the review step assigns them) are not assigned again.
     """
-    frame = assign_queues(leads, config)
+    frame = leads if {"segment", "territory", "queue"} <= set(leads.columns) else assign_queues(leads, config)
     override = pl.col("owner_override") if "owner_override" in frame.columns else pl.lit(None, dtype=pl.String)
     frame = frame.join(
         existing.select("email", pl.col("queue").alias("_old_queue"), pl.col("owner").alias("_old_owner")),
