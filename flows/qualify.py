@@ -59,22 +59,24 @@ def qualify(
     ctx = take_context(params.source)
     if source is not None:
         ctx = dataclasses.replace(ctx, source=source)
+    scope = ReadScope(started_at=_now(), replay=source is not None)
     # one writing run per store at a time: the second starts from where the first left the watermark
     lock = ctx.store.writer_lock(ctx.settings.run.lock_wait_s) if not params.dry_run else contextlib.nullcontext()
     with lock:
-        return _locked_run(ctx, params, run_id, started, window, replay=source is not None)
+        _start_run(ctx, params, run_id, scope)
+        try:
+            totals = _run_batches(ctx, params, run_id, window, scope)
+            totals.check_books()
+        except Exception:
+            if not params.dry_run:
+                ctx.store.record_run({"run_id": run_id, "finished_at": _now(), "status": "failed"})
+            raise
+        return _finish_run(ctx, params, run_id, totals, time.perf_counter() - started)
 
 
-def _locked_run(
-    ctx: RunContext,
-    params: QualifyParams,
-    run_id: str,
-    started: float,
-    window: tuple[datetime, datetime] | None,
-    replay: bool,
-) -> dict[str, Any]:
+def _start_run(ctx: RunContext, params: QualifyParams, run_id: str, scope: ReadScope) -> None:
+    """Record the run as running (marking runs a dead process left running as crashed), and say what it reads."""
     logger = get_run_logger()
-    scope = ReadScope(started_at=_now(), replay=replay)
     if not params.dry_run:
         ctx.store.create()
         for dead in ctx.store.mark_crashed_runs(run_id):
@@ -93,17 +95,16 @@ def _locked_run(
     logger.info("source %s, ICP %s", ctx.source.key, ctx.icp.version)
     if ctx.judge is None:
         logger.info("no [llm] model set: rules decide every lead")
-    try:
-        totals = _run_batches(ctx, params, run_id, window, scope)
-        totals.check_books()
-    except Exception:
-        if not params.dry_run:
-            ctx.store.record_run({"run_id": run_id, "finished_at": _now(), "status": "failed"})
-        raise
 
+
+def _finish_run(
+    ctx: RunContext, params: QualifyParams, run_id: str, totals: RunTotals, duration_s: float
+) -> dict[str, Any]:
+    """The run's summary: recorded, published as artifacts, alerted on, logged."""
+    logger = get_run_logger()
     summary = totals.as_dict(
         run_id,
-        time.perf_counter() - started,
+        duration_s,
         {
             "dry_run": params.dry_run,
             "mode": ctx.settings.run.mode,
