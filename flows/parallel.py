@@ -30,11 +30,12 @@ def decide_on_worker(
     ctx = worker_context()
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    prepared, skipped = prepare_step.fn(raw, ctx, scope)
+    store = ctx.store if ctx.has_store else None
+    prepared, skipped = prepare_step.fn(raw, ctx.rules, store, ctx.source.key, scope)
     seconds["prepare"], started = time.perf_counter() - started, time.perf_counter()
-    leads = enrich_step.fn(prepared.leads, ctx, params)
+    leads = enrich_step.fn(prepared.leads, ctx.enricher, store, params)
     seconds["enrich"], started = time.perf_counter() - started, time.perf_counter()
-    leads = score_step.fn(leads, ctx)
+    leads = score_step.fn(leads, ctx.icp, ctx.settings.scoring.top_reasons)
     seconds["score"] = time.perf_counter() - started
     return DecidedBatch(raw, prepared, skipped, leads), seconds
 

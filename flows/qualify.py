@@ -19,15 +19,16 @@ import polars as pl
 from prefect import Task, flow, get_run_logger
 from prefect.runtime import flow_run
 
-from connectors.crm import CrmResult, CrmStopped
+from connectors.crm import CrmResult, CrmSink, CrmStopped
 from connectors.sources import Cursor, SignupSource, last_cursor
+from connectors.store import Store
 from crew.judge import decided_by_rules
 from flows import steps
 from flows.alerts import alert_failed_run, run_alerts, send_alerts
 from flows.artifacts import publish_run_artifacts
 from flows.context import RunContext, take_context
 from flows.progress import report
-from flows.steps import DecidedBatch, QualifyParams, ReadScope, RoutedBatch
+from flows.steps import DecidedBatch, Owners, QualifyParams, ReadScope, RoutedBatch, RunIds
 from flows.summary import RunTotals, check_books
 
 P = ParamSpec("P")
@@ -169,33 +170,42 @@ def _run_batches(
     timer = _StepTimer(totals)
     batch_size = ctx.settings.run.batch_size
     batches = ctx.source.between(*window, batch_size) if window else ctx.source.pending(watermark, batch_size)
+    store = ctx.store if ctx.has_store else None  # a dry run on a fresh machine has none
+    owners = Owners(
+        store,
+        None if ctx.shadow else ctx.crm,
+        ctx.crm.name,
+        assign=ctx.settings.autonomy.owner_assignment != "off",
+    )
+    run = RunIds(run_id, ctx.source.key)
+    tiers = ctx.settings.notify.tiers if ctx.announces else None
     for batch in _decided(ctx, params, scope, batches, timer, totals):
         number = totals.batches + 1
         if ctx.judge is not None:
             with timer("judge"):
-                leads = _for_batch(steps.judge_step, number)(batch.leads, ctx, params)
+                leads = _for_batch(steps.judge_step, number)(batch.leads, ctx.judge, store, params)
         else:
             leads = decided_by_rules(batch.leads)
         with timer("review"):
-            leads, held = _for_batch(steps.review_step, number)(leads, ctx)
+            leads, held = _for_batch(steps.review_step, number)(leads, store, ctx.routing, ctx.holds)
         with timer("route"):
-            leads, positions, stopped = _for_batch(route, number)(leads, ctx, positions)
+            leads, positions, stopped = _for_batch(route, number)(leads, owners, ctx.routing, positions)
         routed = RoutedBatch(leads, held, batch.prepared, positions)
         cursor = last_cursor(batch.raw, cursor, scope.started_at, ctx.settings.source.max_future_s)
         check_books(_books(batch, routed), f"batch {number}, before anything of it is written")
         if not stopped:
             with timer("sync"):
-                stopped = _publish(_for_batch(sync, number), ctx, params, routed, run_id, totals)
+                stopped = _publish(_for_batch(sync, number), ctx, params, routed, run, totals)
         if stopped:
             totals.crm_stopped = stopped
             logger.warning("%s; batch %d is not committed and the next run starts with it", stopped, number)
             break
-        if not params.dry_run and ctx.notifier is not None:
+        if not params.dry_run and ctx.notifier is not None and not ctx.shadow:
             with timer("notify"):
-                _for_batch(steps.notify_step, number)(leads, held, ctx, run_id)
+                _for_batch(steps.notify_step, number)(leads, held, ctx.notifier, tiers, ctx.store, run_id)
         if not params.dry_run and moves_watermark:
             with timer("commit"):
-                _for_batch(steps.commit_step, number)(ctx, cursor)
+                _for_batch(steps.commit_step, number)(ctx.store, ctx.source.key, cursor)
         totals.duplicates += batch.prepared.duplicates
         totals.skipped_known += batch.skipped
         totals.add_batch(batch.raw.height, leads, batch.prepared.rejects, ctx.icp.qualified_tiers, held)
@@ -240,22 +250,23 @@ def _decided(
 
         yield from decided_on_dask(ctx, params, scope, batches, totals)
         return
+    store = ctx.store if ctx.has_store else None
     for number, raw in enumerate(batches, totals.batches + 1):
         with timer("prepare"):
-            prepared, skipped = _for_batch(steps.prepare_step, number)(raw, ctx, scope)
+            prepared, skipped = _for_batch(steps.prepare_step, number)(raw, ctx.rules, store, ctx.source.key, scope)
         with timer("enrich"):
-            leads = _for_batch(steps.enrich_step, number)(prepared.leads, ctx, params)
+            leads = _for_batch(steps.enrich_step, number)(prepared.leads, ctx.enricher, store, params)
         with timer("score"):
-            leads = _for_batch(steps.score_step, number)(leads, ctx)
+            leads = _for_batch(steps.score_step, number)(leads, ctx.icp, ctx.settings.scoring.top_reasons)
         yield DecidedBatch(raw, prepared, skipped, leads)
 
 
 def _publish(
-    sync: Task[[RoutedBatch, RunContext, str], CrmResult],
+    sync: Task[[RoutedBatch, CrmSink, bool, Store, RunIds], CrmResult],
     ctx: RunContext,
     params: QualifyParams,
     batch: RoutedBatch,
-    run_id: str,
+    run: RunIds,
     totals: RunTotals,
 ) -> str | None:
     """Sync the batch (a dry run only plans it) and count what the CRM confirmed; returns why it stopped, if so."""
@@ -266,7 +277,7 @@ def _publish(
         except CrmStopped as exc:
             return str(exc)
         return None
-    result = sync(batch, ctx, run_id)
+    result = sync(batch, ctx.crm, ctx.writes_crm, ctx.store, run)
     totals.crm_written += result.written
     totals.crm_failed += result.failed
     return result.stopped

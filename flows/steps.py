@@ -17,20 +17,22 @@ from prefect import task
 from prefect.cache_policies import NONE
 from pydantic import BaseModel, Field
 
-from connectors.crm import CrmResult, CrmStopped
+from connectors.crm import CrmResult, CrmSink, CrmStopped
+from connectors.enrichment import Enricher
 from connectors.errors import RetriableError
-from connectors.notify import lead_messages, review_message
-from connectors.prepare import Prepared, prepare_batch
+from connectors.notify import SlackNotifier, lead_messages, review_message
+from connectors.prepare import Prepared, PrepareRules, prepare_batch
 from connectors.prepare.known import BEHIND, OUTCOME, split_known
-from connectors.routing import assign_queues, route_leads
+from connectors.routing import RoutingConfig, assign_queues, route_leads
 from connectors.sources import Cursor
 from connectors.sources.cursor import CURSOR_ID
+from connectors.store import Store
 from connectors.store.batches import BatchWrite
 from connectors.store.rows import dead_letter_keys
-from crew.judge import decided_by_rules
-from crew.review import HOLD, apply_decisions, mark_holds
+from crew.icp import Icp
+from crew.judge import Judge
+from crew.review import HOLD, HoldRules, apply_decisions, mark_holds
 from crew.scorer import score_leads
-from flows.context import RunContext
 
 
 class QualifyParams(BaseModel):
@@ -63,6 +65,24 @@ class DecidedBatch:
 
 
 @dataclass(frozen=True)
+class Owners:
+    """Where the route step reads the owners leads already have, and whether it may assign new ones."""
+
+    store: Store | None  # None before the store exists
+    crm: CrmSink | None  # None in shadow mode: leadq decides alone, to be compared later
+    crm_name: str
+    assign: bool  # false when `[autonomy] owner_assignment = "off"`: no owner, no rotation turn
+
+
+@dataclass(frozen=True)
+class RunIds:
+    """Which run writes, from which source."""
+
+    run_id: str
+    source_key: str
+
+
+@dataclass(frozen=True)
 class RoutedBatch:
     """One batch ready for the CRM: routed leads, leads held for review, and the rotation after it."""
 
@@ -73,19 +93,19 @@ class RoutedBatch:
 
 
 @task(name="prepare", cache_policy=NONE, persist_result=False)
-def prepare_step(raw: pl.DataFrame, ctx: RunContext, scope: ReadScope) -> tuple[Prepared, int]:
-    """Validate and normalise; skip what the store holds already in this or a newer version.
+def prepare_step(
+    raw: pl.DataFrame, rules: PrepareRules, store: Store | None, source_key: str, scope: ReadScope
+) -> tuple[Prepared, int]:
+    """Validate and normalise; skip what the store (if there is one yet) holds already in this or a newer version.
 
     Returns the batch and how many rows it skipped: rows older than the stored signup, rows read
     again for the lookback (or undated) whose lead is stored, rejects recorded by an earlier run."""
     if scope.watermark is not None and not scope.watermark.is_start:
         raw = raw.with_columns((~scope.watermark.after(raw.schema[CURSOR_ID])).alias(BEHIND))
-    prepared = prepare_batch(raw, ctx.rules, scope.started_at)
-    if not ctx.has_store:
+    prepared = prepare_batch(raw, rules, scope.started_at)
+    if store is None:
         return dataclasses.replace(prepared, leads=prepared.leads.drop(BEHIND, strict=False)), 0
-    leads, skipped = split_known(
-        prepared.leads, ctx.store.stored_signups(prepared.leads["email"].to_list()), scope.replay
-    )
+    leads, skipped = split_known(prepared.leads, store.stored_signups(prepared.leads["email"].to_list()), scope.replay)
     outcome = dict(skipped.select("email", OUTCOME).iter_rows())
     seen = prepared.seen.with_columns(
         pl.when(pl.col(OUTCOME) == "lead")
@@ -97,35 +117,34 @@ def prepare_step(raw: pl.DataFrame, ctx: RunContext, scope: ReadScope) -> tuple[
         seen = seen.clear()
     rejects = prepared.rejects
     if not scope.replay and not rejects.is_empty():
-        keys = dead_letter_keys(rejects, ctx.source.key)
-        rejects = rejects.filter(~keys.is_in(list(ctx.store.known_dead_letters(keys.to_list()))))
+        keys = dead_letter_keys(rejects, source_key)
+        rejects = rejects.filter(~keys.is_in(list(store.known_dead_letters(keys.to_list()))))
     skipped_rows = skipped.height + prepared.rejects.height - rejects.height
     return Prepared(leads, rejects, prepared.duplicates, seen), skipped_rows
 
 
 @task(name="enrich", cache_policy=NONE, persist_result=False)
-def enrich_step(leads: pl.DataFrame, ctx: RunContext, params: QualifyParams) -> pl.DataFrame:
+def enrich_step(leads: pl.DataFrame, enricher: Enricher, cache: Store | None, params: QualifyParams) -> pl.DataFrame:
     """One waterfall per company domain in the batch; lookups are cached unless this is a dry run."""
-    store = ctx.store if ctx.has_store else None
-    return ctx.enricher.enrich(leads, store, refresh=params.refresh_enrichment, save=not params.dry_run)
+    return enricher.enrich(leads, cache, refresh=params.refresh_enrichment, save=not params.dry_run)
 
 
 @task(name="score", cache_policy=NONE, persist_result=False)
-def score_step(leads: pl.DataFrame, ctx: RunContext) -> pl.DataFrame:
-    return score_leads(leads, ctx.icp, ctx.settings.scoring.top_reasons)
+def score_step(leads: pl.DataFrame, icp: Icp, top_reasons: int) -> pl.DataFrame:
+    """Every lead scored by the ICP's rules, with its reasons (vectorised)."""
+    return score_leads(leads, icp, top_reasons)
 
 
 @task(name="judge", cache_policy=NONE, persist_result=False)
-def judge_step(leads: pl.DataFrame, ctx: RunContext, params: QualifyParams) -> pl.DataFrame:
-    """The crew, for the uncertain band only, grouped by company; without an LLM, rules stand."""
-    if ctx.judge is None:
-        return decided_by_rules(leads)
-    store = ctx.store if ctx.has_store else None
-    return ctx.judge.judge(leads, store, save=not params.dry_run)
+def judge_step(leads: pl.DataFrame, judge: Judge, cache: Store | None, params: QualifyParams) -> pl.DataFrame:
+    """The crew, for the uncertain band only, grouped by company; judgements are cached unless a dry run."""
+    return judge.judge(leads, cache, save=not params.dry_run)
 
 
 @task(name="review", cache_policy=NONE, persist_result=False)
-def review_step(leads: pl.DataFrame, ctx: RunContext) -> tuple[pl.DataFrame, pl.DataFrame]:
+def review_step(
+    leads: pl.DataFrame, store: Store | None, routing: RoutingConfig, holds: HoldRules
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """People's decisions win over leadq's; then split off the leads a person must see first.
 
     Returns (leads to route, leads held for review)."""
@@ -134,8 +153,8 @@ def review_step(leads: pl.DataFrame, ctx: RunContext) -> tuple[pl.DataFrame, pl.
             ["email", "status", "decided_by", "why", "tier_override", "queue_override", "owner_override"], pl.String
         )
     )
-    decided = ctx.store.decided_reviews(leads["email"].to_list()) if ctx.has_store else no_decisions
-    leads = mark_holds(assign_queues(apply_decisions(leads, decided), ctx.routing), ctx.holds)
+    decided = store.decided_reviews(leads["email"].to_list()) if store is not None else no_decisions
+    leads = mark_holds(assign_queues(apply_decisions(leads, decided), routing), holds)
     held = pl.col(HOLD).is_not_null()
     return leads.filter(~held).drop(HOLD), leads.filter(held)
 
@@ -153,7 +172,7 @@ def _retriable(_task: object, _run: object, state: Any) -> bool:
 
 @task(name="route", retry_condition_fn=_retriable, cache_policy=NONE, persist_result=False)
 def route_step(
-    leads: pl.DataFrame, ctx: RunContext, positions: dict[str, int]
+    leads: pl.DataFrame, owners: Owners, routing: RoutingConfig, positions: dict[str, int]
 ) -> tuple[pl.DataFrame, dict[str, int], str | None]:
     """Queues and owners; owners already set in the store or the CRM are kept (unless the queue reassigns).
 
@@ -161,32 +180,31 @@ def route_step(
     In shadow mode the CRM's owners are not read: leadq decides on its own, to be compared later."""
     emails = leads["email"].to_list()
     existing = (
-        ctx.store.existing_assignments(emails)
-        if ctx.has_store
+        owners.store.existing_assignments(emails)
+        if owners.store is not None
         else pl.DataFrame(schema={"email": pl.String, "queue": pl.String, "owner": pl.String})
     )
     try:
-        crm_owners = None if ctx.shadow else ctx.crm.existing_owners(emails)
+        crm_owners = owners.crm.existing_owners(emails) if owners.crm is not None else None
     except CrmStopped as exc:
         return leads, positions, str(exc)
     except RetriableError as exc:
-        raise RetriableError(f"route step: reading the lead owners from {ctx.crm.name} failed: {exc}") from exc
-    assign = ctx.settings.autonomy.owner_assignment != "off"
-    return *route_leads(leads, ctx.routing, positions, existing, crm_owners, assign=assign), None
+        raise RetriableError(f"route step: reading the lead owners from {owners.crm_name} failed: {exc}") from exc
+    return *route_leads(leads, routing, positions, existing, crm_owners, assign=owners.assign), None
 
 
 @task(name="sync", retry_condition_fn=_retriable, cache_policy=NONE, persist_result=False)
-def sync_step(batch: RoutedBatch, ctx: RunContext, run_id: str) -> CrmResult:
+def sync_step(batch: RoutedBatch, crm: CrmSink, writes_crm: bool, store: Store, run: RunIds) -> CrmResult:
     """Publish to the CRM, then record the batch (what the CRM refused, and the leads held for
     review) in the store, in one transaction. Shadow mode and `crm_write = "off"` skip the CRM.
 
     Redoing it is safe: every CRM write is an upsert by a stable key."""
     try:
-        result = ctx.crm.publish(batch.leads) if ctx.writes_crm else CrmResult()
+        result = crm.publish(batch.leads) if writes_crm else CrmResult()
     except CrmStopped as exc:
         return CrmResult(stopped=str(exc))
     except RetriableError as exc:
-        raise RetriableError(f"sync step: writing to {ctx.crm.name} failed: {exc}") from exc
+        raise RetriableError(f"sync step: writing to {crm.name} failed: {exc}") from exc
     write = BatchWrite(
         batch.leads,
         batch.prepared.rejects,
@@ -194,31 +212,30 @@ def sync_step(batch: RoutedBatch, ctx: RunContext, run_id: str) -> CrmResult:
         held=batch.held,
         seen=batch.prepared.seen,
         crm_failures=result.failure_frame(),
-        crm_name=ctx.crm.name,
+        crm_name=crm.name,
     )
-    ctx.store.record_batch(write, run_id, ctx.source.key)
+    store.record_batch(write, run.run_id, run.source_key)
     return result
 
 
 @task(name="notify", cache_policy=NONE, persist_result=False)
-def notify_step(leads: pl.DataFrame, held: pl.DataFrame, ctx: RunContext, run_id: str) -> None:
-    """Announce new leads of the `[notify] tiers` in their queue's channel, and new holds to `reviews`.
-
-    Each lead is announced once (the store remembers what was sent); what Slack did not take
-    is logged and counted, and the run goes on."""
-    notifier = ctx.notifier
-    if notifier is None or ctx.shadow:
-        return
-    new = leads.filter(pl.col("tier").is_in(ctx.settings.notify.tiers)) if ctx.announces else leads.clear()
-    new = new.filter(~pl.col("email").is_in(list(ctx.store.notified(new["email"].to_list(), "lead"))))
+def notify_step(
+    leads: pl.DataFrame, held: pl.DataFrame, notifier: SlackNotifier, tiers: list[str] | None, store: Store, run_id: str
+) -> None:
+    """Announce new leads of these `tiers` (None: announce none) in their queue's channel, and new holds
+    to `reviews`. Each lead is announced once (the store remembers what was sent); what Slack did not
+    take is logged and counted, and the run goes on."""
+    new = leads.filter(pl.col("tier").is_in(tiers)) if tiers is not None else leads.clear()
+    new = new.filter(~pl.col("email").is_in(list(store.notified(new["email"].to_list(), "lead"))))
     for route, (text, emails) in lead_messages(new).items():
         if notifier.post(route, text):
-            ctx.store.mark_notified(emails, "lead", run_id)
-    waiting = held.filter(~pl.col("email").is_in(list(ctx.store.notified(held["email"].to_list(), "review"))))
+            store.mark_notified(emails, "lead", run_id)
+    waiting = held.filter(~pl.col("email").is_in(list(store.notified(held["email"].to_list(), "review"))))
     if not waiting.is_empty() and notifier.post("reviews", review_message(waiting)):
-        ctx.store.mark_notified(waiting["email"].to_list(), "review", run_id)
+        store.mark_notified(waiting["email"].to_list(), "review", run_id)
 
 
 @task(name="commit", cache_policy=NONE, persist_result=False)
-def commit_step(ctx: RunContext, cursor: Cursor) -> None:
-    ctx.store.commit_watermark(ctx.source.key, cursor)
+def commit_step(store: Store, source_key: str, cursor: Cursor) -> None:
+    """Move the source's watermark past the batch: only after the CRM and the store have it."""
+    store.commit_watermark(source_key, cursor)

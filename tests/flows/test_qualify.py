@@ -70,7 +70,7 @@ def test_crash_between_sync_and_commit_is_redone_without_duplicates(
     monkeypatch.setenv("LEADQ__RUN__BATCH_SIZE", "10")
 
     @task(name="commit")
-    def crash(ctx: Any, cursor: Any) -> None:
+    def crash(*_args: Any) -> None:
         raise RuntimeError("machine lost after the CRM write")
 
     original = steps.commit_step
