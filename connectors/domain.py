@@ -31,6 +31,21 @@ SIGNALS: Final = "_signals"
 # A person's fields: from the signup, and what prepare derives from the job title.
 PERSON_FIELDS: Final[tuple[str, ...]] = ("first_name", "last_name", "job_title", "seniority", "function")
 
+# What leadq decides about a lead: its score, tier and reasons, how, and where it goes.
+DECISION_FIELDS: Final[tuple[str, ...]] = (
+    "score",
+    "tier",
+    "confidence",
+    "reasons",
+    "disqualified_by",
+    "icp_version",
+    "method",
+    "needs_review",
+    "segment",
+    "territory",
+    "queue",
+)
+
 # Company fields enrichment can fill, in the order export shows them.
 COMPANY_FIELDS: Final[tuple[str, ...]] = (
     "company_legal_name",

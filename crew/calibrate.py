@@ -26,6 +26,7 @@ from sklearn.linear_model import LogisticRegressionCV
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from connectors.domain import DECISION_FIELDS
 from crew.icp import Band, Criterion, Icp
 from crew.scorer import criterion_values, score_leads
 
@@ -58,17 +59,7 @@ NOT_SIGNALS = {
     "company_changed",
     "founded_year",
     "email_provider",
-    "score",
-    "tier",
-    "confidence",
-    "reasons",
-    "disqualified_by",
-    "icp_version",
-    "method",
-    "needs_review",
-    "segment",
-    "territory",
-    "queue",
+    *DECISION_FIELDS,
     "evidence",
 }
 

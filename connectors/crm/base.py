@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 import polars as pl
 
-from connectors.domain import COMPANY_FIELDS, PERSON_FIELDS
+from connectors.domain import COMPANY_FIELDS, DECISION_FIELDS, PERSON_FIELDS
 from connectors.errors import ConfigError, FatalError, RetriableError
 
 # Fields a mapping may send: the signup, the company and the decision about the lead.
@@ -32,17 +32,7 @@ CRM_FIELDS = (
     "company_domain",
     "company_label",
     *COMPANY_FIELDS,
-    "score",
-    "tier",
-    "confidence",
-    "reasons",
-    "disqualified_by",
-    "icp_version",
-    "method",
-    "needs_review",
-    "segment",
-    "territory",
-    "queue",
+    *DECISION_FIELDS,
 )
 
 FAILURE_SCHEMA = {"email": pl.String, "signup_id": pl.String, "reason": pl.String, "raw": pl.String}
