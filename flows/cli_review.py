@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Sequence
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from connectors.domain import Tier
 from connectors.settings import load_settings
@@ -25,8 +26,8 @@ from flows.console import (
     error_line,
     flow_errors,
     out,
-    print_json_lines,
     print_outcome,
+    print_rows,
 )
 from flows.context import preload_context
 
@@ -54,19 +55,14 @@ def dead_letters_list(
         return
     frame = store.dead_letters(crm=True if crm_only else None, limit=limit, newest_first=True)
     frame = frame.select("key", "source_key", "signup_id", "row_number", "reason", "created_at")
-    if as_json:
-        print_json_lines(frame)
-        return
-    table = Table(title=f"dead letters ({frame.height} shown)", title_justify="left")
-    for column in ("source", "signup / row", "reason", "when"):
-        table.add_column(column, overflow="fold")
-    for row in frame.iter_rows(named=True):
-        where_from = (
-            "CRM " + row["source_key"].removeprefix("crm:") if row["source_key"].startswith("crm:") else "source"
-        )
+
+    def cells(row: dict[str, Any]) -> Sequence[Text | str]:
+        source = row["source_key"]
+        where_from = "CRM " + source.removeprefix("crm:") if source.startswith("crm:") else "source"
         at = row["signup_id"] or (f"row {row['row_number']}" if row["row_number"] is not None else "")
-        table.add_row(cell(where_from), cell(at), cell(row["reason"]), str(row["created_at"])[:19])
-    out.print(table)
+        return [cell(where_from), cell(at), cell(row["reason"]), str(row["created_at"])[:19]]
+
+    print_rows(frame, as_json, "dead letters", ("source", "signup / row", "reason", "when"), cells)
 
 
 @dead_letters_app.command("retry")
@@ -110,29 +106,19 @@ def review_list(
     from flows.review import pending_reviews
 
     frame = pending_reviews(Store(load_settings().store_url), show_all, limit)
-    if as_json:
-        print_json_lines(frame)
-        return
-    if frame.is_empty():
+    if frame.is_empty() and not as_json:
         out.print("No leads wait for review.")
         return
-    table = Table(title=f"reviews ({frame.height} shown)", title_justify="left")
-    for column in ("lead", "company", "score", "tier", "queue", "held because", "status"):
-        table.add_column(column, overflow="fold")
-    for row in frame.iter_rows(named=True):
-        status = (
-            row["status"] if row["status"] == "pending" else f"{row['status']} by {row['decided_by']}: {row['why']}"
-        )
-        table.add_row(
-            cell(row["email"]),
-            cell(row["company_domain"]),
-            str(row["score"]),
-            cell(row["tier"]),
-            cell(row["queue"]),
-            cell(row["held_because"]),
-            cell(status),
-        )
-    out.print(table)
+
+    def cells(row: dict[str, Any]) -> Sequence[Text | str]:
+        status = row["status"]
+        decided = status if status == "pending" else f"{status} by {row['decided_by']}: {row['why']}"
+        return [cell(row[c]) for c in ("email", "company_domain", "score", "tier", "queue", "held_because")] + [
+            cell(decided)
+        ]
+
+    columns = ("lead", "company", "score", "tier", "queue", "held because", "status")
+    print_rows(frame, as_json, "reviews", columns, cells)
     out.print(
         "Decide: leadq review approve EMAIL --reason '...' [--tier B] [--queue Q] [--owner SDR]; "
         "leadq review reject EMAIL --reason '...'",

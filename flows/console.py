@@ -6,13 +6,14 @@ import functools
 import json
 import logging
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 import polars as pl
 import typer
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from connectors.errors import LeadqError
@@ -114,3 +115,22 @@ def print_outcome(outcome: dict[str, Any], as_json: bool, sentence: str) -> None
         print(json.dumps(outcome, default=str))
     else:
         out.print(sentence)
+
+
+def print_rows(
+    frame: pl.DataFrame,
+    as_json: bool,
+    title: str,
+    columns: tuple[str, ...],
+    cells: Callable[[dict[str, Any]], Sequence[Text | str]],
+) -> None:
+    """A listing: JSON lines for machines, or a table whose cells show data as text."""
+    if as_json:
+        print_json_lines(frame)
+        return
+    table = Table(title=f"{title} ({frame.height} shown)", title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in frame.iter_rows(named=True):
+        table.add_row(*cells(row))
+    out.print(table)
