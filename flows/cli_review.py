@@ -119,11 +119,12 @@ def review_list(
 
     columns = ("lead", "company", "score", "tier", "queue", "held because", "status")
     print_rows(frame, as_json, "reviews", columns, cells)
-    out.print(
-        "Decide: leadq review approve EMAIL --reason '...' [--tier B] [--queue Q] [--owner SDR]; "
-        "leadq review reject EMAIL --reason '...'",
-        highlight=False,
-    )
+    if not as_json:
+        out.print(
+            "Decide: leadq review approve EMAIL --reason '...' [--tier B] [--queue Q] [--owner SDR]; "
+            "leadq review reject EMAIL --reason '...'",
+            highlight=False,
+        )
 
 
 Reason = Annotated[str, typer.Option("--reason", help="Why (kept with the decision as a labelled example).")]
