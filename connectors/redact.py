@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
-from sqlalchemy.engine import make_url
+if TYPE_CHECKING:
+    import polars as pl
 
 MASK = "***"
 MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
@@ -36,6 +36,8 @@ def secret(value: str) -> str:
 
 def secret_url(url: str) -> str:
     """Remember the password inside a database URL, if it has one; returns the URL unchanged."""
+    from sqlalchemy.engine import make_url  # loaded here: `leadq --help` need not load SQLAlchemy
+
     try:
         password = make_url(url).password
     except Exception:  # not a SQLAlchemy URL: the URL pattern in `scrub` still hides a password
@@ -58,6 +60,8 @@ def scrub(text: str) -> str:
 
 def scrubbed(column: str) -> pl.Expr:
     """`scrub` as a polars expression over a text column (vendor messages stored with a batch)."""
+    import polars as pl
+
     expr = pl.col(column).str.replace_all(_URL_PASSWORD.pattern, f"${{head}}{MASK}@")
     with _lock:
         values = sorted(_secrets, key=len, reverse=True)

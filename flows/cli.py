@@ -18,13 +18,8 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.settings import load_settings
-from connectors.store import Store
-from connectors.store.export import export_leads, to_csv, write_export
 from flows import cli_explain, cli_reports, cli_review
 from flows.console import LeadqTyper, console_logs, err, error_line, flow_errors, out, print_outcome
-from flows.context import preload_context
-from flows.progress import reporting_to
 
 app = LeadqTyper(
     name="leadq",
@@ -38,6 +33,8 @@ app = LeadqTyper(
 @contextmanager
 def _progress(enabled: bool) -> Iterator[None]:
     """A live line on stderr (signups done, elapsed), only on a terminal."""
+    from flows.progress import reporting_to
+
     if not enabled:
         yield
         return
@@ -68,6 +65,8 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's INFO logs on the terminal.")] = False,
 ) -> None:
     """Process new signups: prepare, enrich, score, route and write them to the CRM."""
+    from flows.context import preload_context
+
     ctx = preload_context(str(source) if source else None)
     ctx.source.check()
 
@@ -101,6 +100,8 @@ def backfill(
     """Re-qualify the signups of a date range, a day at a time; chunks already done are skipped.
 
     The live watermark is not moved, and a backfill never duplicates what scheduled runs wrote."""
+    from flows.context import preload_context
+
     if end < start:
         error_line(f"leadq: error: --end {end:%Y-%m-%d} is before --start {start:%Y-%m-%d}")
         raise typer.Exit(2)
@@ -145,6 +146,10 @@ def export(
     ] = False,
 ) -> None:
     """Write one row per lead with its score, tier, reasons, queue and owner."""
+    from connectors.settings import load_settings
+    from connectors.store import Store
+    from connectors.store.export import export_leads, to_csv, write_export
+
     settings = load_settings()
     store = Store(settings.store_url)
     frame = export_leads(store)
@@ -175,6 +180,9 @@ def edit_company(
     by: Annotated[str, typer.Option("--by", help="Who made the change (kept in the provenance).")] = "cli",
 ) -> None:
     """Set company fields by hand; enrichment never overwrites a field a person set."""
+    from connectors.settings import load_settings
+    from connectors.store import Store
+
     changes: dict[str, object] = {}
     for pair in values:
         name, sep, value = pair.partition("=")
@@ -207,6 +215,8 @@ def serve(
 
     Needs a Prefect server: start one with `leadq server` and set PREFECT_API_URL."""
     from prefect.settings import PREFECT_API_URL
+
+    from connectors.settings import load_settings
 
     settings = load_settings()
     from flows.serve import deployments

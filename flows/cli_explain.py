@@ -8,9 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from connectors.settings import load_settings
-from connectors.store import Store
-from connectors.store.story import lead_story
 from flows.console import error_line, out
 
 WIDTH = 80
@@ -23,6 +20,10 @@ def explain(
     """Explain one lead: the signup rows that fed it, every assessment (score, tier, reasons, method,
     crew evidence, ICP version), routing and owners, review decisions, CRM writes and refusals,
     notifications, and the company's fields with where each value came from."""
+    from connectors.settings import load_settings
+    from connectors.store import Store
+    from connectors.store.story import lead_story
+
     store = Store(load_settings().store_url)
     story = lead_story(store, email) if store.exists() else None
     if story is None:

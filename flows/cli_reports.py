@@ -6,21 +6,16 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
 from rich.table import Table
 
-from connectors.crm import build_crm
 from connectors.errors import ConfigError, SourceError
-from connectors.settings import load_settings
-from connectors.sources.files import read_table
-from connectors.store import Store
-from connectors.store.export import export_labels, export_leads, write_export
-from crew.icp import load_icp
-from crew.shadow import ShadowReport, compare, read_actual
 from flows.console import err, out
+
+if TYPE_CHECKING:
+    from crew.shadow import ShadowReport
 
 
 def shadow_report(
@@ -44,6 +39,15 @@ def shadow_report(
 
     Run leadq in shadow mode (settings.toml: mode = "shadow" under run) for a while first: it decides and records
     everything and writes nothing, and people keep working leads as before."""
+    import polars as pl
+
+    from connectors.crm import build_crm
+    from connectors.settings import load_settings
+    from connectors.store import Store
+    from connectors.store.export import export_leads, write_export
+    from crew.icp import load_icp
+    from crew.shadow import compare, read_actual
+
     settings = load_settings()
     decisions = export_leads(Store(settings.store_url))
     if since is not None:
@@ -246,7 +250,9 @@ def calibrate_command(
     """Fit ICP weights to outcomes (regularised logistic regression) and write them as a new, readable icp.yaml.
 
     The active ICP is never replaced: compare first with `leadq eval LABELLED --compare NEW`, then copy it over."""
+    from connectors.sources.files import read_table
     from crew.calibrate import calibrate, icp_yaml
+    from crew.icp import load_icp
     from flows.context import load_context
     from flows.evaluation import labelled_leads
 
@@ -290,6 +296,11 @@ def labels_export(
 ) -> None:
     """Review decisions from the store as a labelled dataset (label_qualified, label_tier, label_queue, who, why),
     ready for `leadq eval` and `leadq calibrate --outcome label_qualified`."""
+    from connectors.settings import load_settings
+    from connectors.store import Store
+    from connectors.store.export import export_labels, write_export
+    from crew.icp import load_icp
+
     settings = load_settings()
     icp = load_icp(settings.config_path(settings.scoring.icp_file))
     frame = export_labels(Store(settings.store_url), icp.qualified_tiers)

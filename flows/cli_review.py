@@ -13,8 +13,6 @@ import typer
 from rich.text import Text
 
 from connectors.domain import Tier
-from connectors.settings import load_settings
-from connectors.store import Store
 from flows.console import (
     JsonLines,
     JsonOutcome,
@@ -29,7 +27,6 @@ from flows.console import (
     print_outcome,
     print_rows,
 )
-from flows.context import preload_context
 
 
 class RetryGroup(StrEnum):
@@ -49,6 +46,9 @@ def dead_letters_list(
     as_json: JsonLines = False,
 ) -> None:
     """List dead letters, newest first: the source rows prepare rejected and the records the CRM refused."""
+    from connectors.settings import load_settings
+    from connectors.store import Store
+
     store = Store(load_settings().store_url)
     if not store.exists():
         err.print("No store yet: nothing has been processed.")
@@ -77,6 +77,8 @@ def dead_letters_retry(
     """Send dead letters through the normal path again (after fixing the settings, the data or the CRM).
 
     Fixed ones leave the table; the others stay with their new reason."""
+    from flows.context import preload_context
+
     preload_context()
     from flows.dead_letters import retry_dead_letters
 
@@ -103,6 +105,8 @@ def review_list(
     as_json: JsonLines = False,
 ) -> None:
     """List the leads waiting for a person, oldest first, with why each is held and what leadq proposes."""
+    from connectors.settings import load_settings
+    from connectors.store import Store
     from flows.review import pending_reviews
 
     frame = pending_reviews(Store(load_settings().store_url), show_all, limit)
@@ -165,6 +169,7 @@ def review_reject(
 
 
 def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: bool, **overrides: str | None) -> None:
+    from flows.context import preload_context
     from flows.review import Decision, check_decisions, review_leads
 
     who = by.strip() or _os_user()

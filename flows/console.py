@@ -8,9 +8,8 @@ import logging
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -18,6 +17,9 @@ from rich.text import Text
 
 from connectors.errors import LeadqError
 from connectors.redact import scrub
+
+if TYPE_CHECKING:
+    import polars as pl
 
 CommandFunction = TypeVar("CommandFunction", bound=Callable[..., Any])
 # Options several commands share, declared once
