@@ -220,3 +220,11 @@ def test_the_end_summary_shows_the_books_and_the_time_per_step(config_dir: Path)
     text = " ".join(result.stdout.split())  # the terminal wraps lines
     assert "books: 30 read = 27 leads + 1 duplicates + 2 rejected + 0 already known" in text
     assert "time: prepare" in text and " · sync " in text
+
+
+def test_help_loads_nothing_heavy() -> None:
+    """`leadq --help` must stay instant: polars, SQLAlchemy, Prefect and CrewAI load only in the commands."""
+    heavy = "('polars', 'sqlalchemy', 'prefect', 'crewai')"
+    code = f"import sys, flows.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
