@@ -56,6 +56,10 @@ class EgressRefused(FatalError):
     """The URL or the address it leads to is one leadq must not fetch."""
 
 
+class EgressUnresolvable(FatalError):
+    """The host has no address: the company has no website there."""
+
+
 def parse_public_url(url: str) -> Url:
     """The URL as the HTTP stack will read it, or EgressRefused saying what is wrong with it."""
     if "\\" in url:
@@ -145,10 +149,6 @@ class _PinnedConnection(HTTPConnection):
                 last = exc
         assert last is not None
         raise _connect_error(self, last)
-
-
-class EgressUnresolvable(FatalError):
-    """The host has no address: the company has no website there."""
 
 
 def _connect_error(conn: HTTPConnection, exc: OSError) -> Exception:
