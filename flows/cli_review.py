@@ -37,6 +37,9 @@ class RetryGroup(StrEnum):
 dead_letters_app = LeadqTyper(
     help="Rows and records leadq could not process, each with its reason.", no_args_is_help=True
 )
+review_app = LeadqTyper(
+    help="Leads leadq held for a person: list them, approve or override, reject.", no_args_is_help=True
+)
 
 
 @dead_letters_app.command("list")
@@ -93,15 +96,10 @@ def dead_letters_retry(
     )
 
 
-review_app = LeadqTyper(
-    help="Leads leadq held for a person: list them, approve or override, reject.", no_args_is_help=True
-)
-
-
 @review_app.command("list")
 def review_list(
-    show_all: Annotated[bool, typer.Option("--all", help="Decided reviews too, with who and why.")] = False,
     limit: Limit = 50,
+    show_all: Annotated[bool, typer.Option("--all", help="Decided reviews too, with who and why.")] = False,
     as_json: JsonLines = False,
 ) -> None:
     """List the leads waiting for a person, oldest first, with why each is held and what leadq proposes."""

@@ -24,19 +24,9 @@ from urllib.parse import quote_plus
 import polars as pl
 import requests
 
+from connectors.crm import base
 from connectors.crm.api import CrmApi, json_body
-from connectors.crm.base import (
-    NOT_PROVIDED,
-    PEOPLE_SCHEMA,
-    CrmPlan,
-    CrmResult,
-    chunked,
-    failure,
-    mapped_records,
-    owner_to_write,
-    send_isolating,
-    with_crm_fields,
-)
+from connectors.crm.base import CrmPlan, CrmResult
 from connectors.crm.sink import ApiSink
 from connectors.errors import FatalError
 from connectors.http import Verdict
@@ -143,7 +133,7 @@ class SalesforceCrm(ApiSink):
             (email, by_id.get(owner, f"salesforce-owner:{owner}") if owner else None, status)
             for email, owner, status in found
         ]
-        return pl.DataFrame(rows, schema=PEOPLE_SCHEMA, orient="row")
+        return pl.DataFrame(rows, schema=base.PEOPLE_SCHEMA, orient="row")
 
     def _owner_emails(self, owner_ids: set[str]) -> dict[str, str]:
         """User id → email for these owners (queues have no email and keep their id)."""
@@ -158,7 +148,7 @@ class SalesforceCrm(ApiSink):
     def publish(self, leads: pl.DataFrame) -> CrmResult:
         self.check_fields()
         # Salesforce refuses every record of a collection whose external id appears twice: send each lead once
-        frame = with_crm_fields(leads).unique("email", keep="last", maintain_order=True)
+        frame = base.with_crm_fields(leads).unique("email", keep="last", maintain_order=True)
         records = self._records(frame)
         signup_ids = dict(frame.select("email", "signup_id").iter_rows())
         result = CrmResult()
@@ -168,15 +158,15 @@ class SalesforceCrm(ApiSink):
 
         def refused(record: dict[str, Any], message: str) -> None:
             email = record[ext]
-            result.failures.append(failure(email, signup_ids.get(email), f"salesforce {email}: {message}", record))
+            result.failures.append(base.failure(email, signup_ids.get(email), f"salesforce {email}: {message}", record))
 
         for group, headers in ((owned, {"Sforce-Auto-Assign": "FALSE"}), (unowned, {})):
 
             def send(part: Sequence[dict[str, Any]], headers: dict[str, str] = headers) -> list[dict[str, Any]]:
                 return self._upsert(part, headers)
 
-            for chunk in chunked(group, self.settings.batch_size):
-                for part, answers in send_isolating(chunk, send, refused):
+            for chunk in base.chunked(group, self.settings.batch_size):
+                for part, answers in base.send_isolating(chunk, send, refused):
                     for i, record in enumerate(part):
                         answer = answers[i] if i < len(answers) else {"errors": [{"message": "no answer for it"}]}
                         if answer.get("success"):
@@ -187,19 +177,19 @@ class SalesforceCrm(ApiSink):
 
     def plan(self, leads: pl.DataFrame) -> CrmPlan:
         self.check_fields()
-        records = self._records(with_crm_fields(leads))
+        records = self._records(base.with_crm_fields(leads))
         counts = {"leads": len(records), "owners_set": sum(1 for r in records if "OwnerId" in r)}
         return CrmPlan(counts=counts, sample=records[:3])
 
     def _records(self, frame: pl.DataFrame) -> list[dict[str, Any]]:
         """sObject records: the mapped fields, the external id, and OwnerId where leadq routes the lead."""
         ext, sobject = self.settings.external_id_field, self.settings.sobject
-        frame = frame.with_columns(pl.col("last_name").fill_null(NOT_PROVIDED))
-        writes = frame.select("email", pl.when(owner_to_write(frame)).then(pl.col("owner")).alias("w")).rows()
+        frame = frame.with_columns(pl.col("last_name").fill_null(base.NOT_PROVIDED))
+        writes = frame.select("email", pl.when(base.owner_to_write(frame)).then(pl.col("owner")).alias("w")).rows()
         users = self.user_ids(owner for _, owner in writes if owner)
         records = []
         for (email, owner), fields in zip(
-            writes, mapped_records(frame, self.settings.fields, as_text=False), strict=True
+            writes, base.mapped_records(frame, self.settings.fields, as_text=False), strict=True
         ):
             record = {"attributes": {"type": sobject}, **fields, ext: email}
             if owner is not None:
