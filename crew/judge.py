@@ -13,9 +13,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -67,7 +69,11 @@ class Judge:
             else {}
         )
         groups = {d: todo.filter(pl.col("company_domain") == d) for d in domains}
-        with ThreadPoolExecutor(max_workers=self.llm.max_workers, thread_name_prefix="crew") as pool:
+        # CrewAI prints its warnings on stdout, where `--json` output goes: they go to stderr instead
+        with (
+            contextlib.redirect_stdout(sys.stderr),
+            ThreadPoolExecutor(max_workers=self.llm.max_workers, thread_name_prefix="crew") as pool,
+        ):
             outcomes = list(pool.map(lambda d: self._company(d, groups[d], cached.get(d, {})), domains))
         answers: dict[str, dict[str, Any]] = {}
         for domain, (judged, fresh) in zip(domains, outcomes, strict=True):

@@ -42,6 +42,10 @@ class Seen:
 Handler = Callable[[Seen], Reply]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # a burst of connections (crew workers, retries) is queued, not refused
+
+
 class FakeHttp:
     def __init__(self) -> None:
         self.routes: dict[str, Handler | list[Reply] | Reply] = {}
@@ -92,7 +96,7 @@ class FakeHttp:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"

@@ -44,3 +44,24 @@ def test_run_with_an_llm_reports_calls_and_only_uncertain_leads_use_the_crew(
     rules = score_leads(decided, icp).with_columns(uncertain(settings.triage).alias("unsure"))
     unsure = set(rules.filter("unsure")["email"].to_list())
     assert crew_emails and crew_emails <= unsure
+
+
+def test_a_failing_llm_never_spoils_the_json_on_stdout(
+    config_dir: Path, fake_http: FakeHttp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CrewAI prints warnings on stdout when a call fails; `leadq run --json` must still print one JSON object."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    llm = ScriptedLlm(fake_http)
+    llm.delay_s = 2  # every call times out
+    monkeypatch.setenv("LEADQ__LLM__MODEL", "openai/gpt-4o-mini")
+    monkeypatch.setenv("LEADQ__LLM__BASE_URL", fake_http.url + "/v1")
+    monkeypatch.setenv("LEADQ__LLM__TIMEOUT_S", "0.3")
+    result = CliRunner().invoke(app, ["run", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["processed"] == 30 and summary["needs_review"] > 0  # the crew failed; rules decided, flagged
