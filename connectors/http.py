@@ -120,8 +120,19 @@ def classify_get(response: requests.Response) -> Verdict:
         response.close()
         return Verdict("wait", f"HTTP {status}", retry_after(response))
     if 400 <= status < 500 and status != 404:
-        return Verdict("fatal", f"HTTP {status}: {response.text[:300]}")
+        return Verdict("fatal", f"HTTP {status}: {_head(response)}")
     return Verdict("ok")
+
+
+def _head(response: requests.Response, limit: int = 300) -> str:
+    """The start of an error body, read no further: a stranger's 4xx page may be endless."""
+    try:
+        head = next(response.iter_content(limit), b"")
+    except (requests.RequestException, OSError):
+        head = b""
+    finally:
+        response.close()
+    return (head if isinstance(head, bytes) else str(head).encode())[:limit].decode("utf-8", errors="replace")
 
 
 @dataclass

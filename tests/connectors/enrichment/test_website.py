@@ -223,3 +223,17 @@ def test_signature_file_errors_name_the_file(tmp_path: Path) -> None:
     path.write_text("- {name: X, category: y, pattern: '(unclosed'}\n")
     with pytest.raises(ConfigError, match=str(path)):
         load_signatures(path)
+
+
+def test_an_endless_error_page_is_not_read_past_its_first_lines(fake_http: FakeHttp) -> None:
+    import tracemalloc
+
+    fake_http.routes["/sites/huge.io/"] = Reply(403, b"denied " * 5_000_000, {"Content-Type": "text/html"})  # 35 MB
+    tracemalloc.start()
+    try:
+        found = _provider(fake_http).lookup("huge.io")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert found.status == "not_found" and "HTTP 403: denied denied" in (found.reason or "")
+    assert peak < 5_000_000  # the 35 MB body was never held
