@@ -263,14 +263,6 @@ class ServiceClient:
             outcome.waited_s += wait
         return outcome
 
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """One request under the service's limits; the caller reads the status (no retry on it)."""
-        try:
-            return self._send(method, url, Deadline(self.policy.deadline_s), **kwargs)
-        except RetriableError as exc:
-            self._failed(str(exc))
-            raise
-
     @contextmanager
     def timed(self) -> Iterator[None]:
         """Count the wall time of a whole provider call (several requests, the body) against the run."""

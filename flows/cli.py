@@ -71,14 +71,12 @@ def run(
     ctx.source.check()
 
     from flows.qualify import qualify_signups
-    from flows.steps import QualifyParams
 
     console_logs(verbose)
-    params = QualifyParams(
-        source=str(source) if source else None, dry_run=dry_run, refresh_enrichment=refresh_enrichment
-    )
     with flow_errors("run"), _progress(err.is_terminal and not verbose):
-        summary = qualify_signups(**params.model_dump())
+        summary = qualify_signups(
+            source=str(source) if source else None, dry_run=dry_run, refresh_enrichment=refresh_enrichment
+        )
     if as_json:
         print(json.dumps(summary, sort_keys=False, default=str))
     else:

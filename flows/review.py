@@ -232,6 +232,3 @@ def pending_reviews(store: Store, show_all: bool, limit: int) -> pl.DataFrame:
     if not store.exists():
         return pl.DataFrame()
     return store.reviews(None if show_all else "pending", limit=limit)
-
-
-TIERS = [t.value for t in Tier]

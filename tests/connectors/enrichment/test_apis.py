@@ -127,6 +127,6 @@ def test_rolling_window_never_starts_more_than_its_limit(fake_http: FakeHttp) ->
     client = ServiceClient("crm", ServicePolicy(timeout_s=2, rate_per_s=0, window_requests=5, window_s=0.5))
     started = time.perf_counter()
     for _ in range(12):
-        assert client.request("GET", fake_http.url + "/ping").status_code == 200
+        assert client.get(fake_http.url + "/ping").status_code == 200
     assert time.perf_counter() - started >= 1.0  # 12 requests at 5 per 0.5 s need two full windows
     assert client.stats.calls == 12
