@@ -65,18 +65,25 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's INFO logs on the terminal.")] = False,
 ) -> None:
     """Process new signups: prepare, enrich, score, route and write them to the CRM."""
+    from connectors.settings import load_settings
+    from flows import local_server
     from flows.context import preload_context
+    from flows.nothing_new import nothing_new
 
+    runtime = load_settings().runtime
+    server = local_server.begin(runtime)  # starts (if it must) while the config and the source are read
     ctx = preload_context(str(source) if source else None)
     ctx.source.check()
+    summary = None if refresh_enrichment else nothing_new(ctx, dry_run)  # then Prefect need not start
+    if summary is None:
+        local_server.connect(server, runtime, err.print)
+        from flows.qualify import qualify_signups
 
-    from flows.qualify import qualify_signups
-
-    console_logs(verbose)
-    with flow_errors("run"), _progress(err.is_terminal and not verbose):
-        summary = qualify_signups(
-            source=str(source) if source else None, dry_run=dry_run, refresh_enrichment=refresh_enrichment
-        )
+        console_logs(verbose)
+        with flow_errors("run"), _progress(err.is_terminal and not verbose):
+            summary = qualify_signups(
+                source=str(source) if source else None, dry_run=dry_run, refresh_enrichment=refresh_enrichment
+            )
     if as_json:
         print(json.dumps(summary, sort_keys=False, default=str))
     else:
@@ -103,8 +110,11 @@ def backfill(
     if end < start:
         error_line(f"leadq: error: --end {end:%Y-%m-%d} is before --start {start:%Y-%m-%d}")
         raise typer.Exit(2)
-    preload_context(str(source) if source else None).source.check()
+    from flows import local_server
 
+    ctx = preload_context(str(source) if source else None)
+    ctx.source.check()
+    local_server.use_local_server(ctx.settings.runtime, err.print)
     from flows.backfill import BackfillParams, backfill_signups
 
     console_logs(verbose)
@@ -196,13 +206,30 @@ def edit_company(
 
 @app.command()
 def server(
-    port: Annotated[int, typer.Option(help="Port of the Prefect UI and API.")] = 4200,
+    port: Annotated[
+        int | None, typer.Option(help="Port to start it on (default: a free one). A running server keeps its port.")
+    ] = None,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop leadq's local Prefect server.")] = False,
 ) -> None:
-    """Start the Prefect server and UI on leadq's run history (then open http://127.0.0.1:PORT)."""
-    env = {**os.environ, "PREFECT_SERVER_UI_ENABLED": "true"}
-    err.print(f"Prefect UI on leadq's run history: http://127.0.0.1:{port}  (PREFECT_HOME={env['PREFECT_HOME']})")
-    err.print(f"Runs against it: export PREFECT_API_URL=http://127.0.0.1:{port}/api")
-    os.execvpe(sys.executable, [sys.executable, "-m", "prefect", "server", "start", "--port", str(port)], env)
+    """Start (or find) leadq's local Prefect server and print the address of its UI on the run history.
+
+    `leadq run` starts this server the first time and every later run reuses it; it keeps running
+    in the background until `leadq server --stop`."""
+    from connectors.settings import load_settings
+    from flows import local_server
+
+    if stop:
+        stopped = local_server.stop()
+        err.print(f"stopped leadq's local Prefect server (pid {stopped.pid})" if stopped else "no local server runs")
+        return
+    if os.environ.get("PREFECT_API_URL"):
+        err.print(f"PREFECT_API_URL is set: leadq's runs report to {os.environ['PREFECT_API_URL']}, not a local server")
+        return
+    server, started = local_server.start_or_reuse(port=port)
+    server.wait_until_ready(load_settings().runtime.prefect_start_timeout_s, lambda: err.print("starting…"))
+    state = "started" if started else f"running since {datetime.fromtimestamp(server.started_at):%Y-%m-%d %H:%M}"
+    out.print(f"Prefect UI on leadq's run history: {server.ui}  ({state}, pid {server.pid})", highlight=False)
+    err.print(f"Its log: {server.log}. Stop it with `leadq server --stop`.")
 
 
 @app.command()
@@ -211,24 +238,26 @@ def serve(
 ) -> None:
     """Serve qualify-signups (on its schedule), backfill-signups and review-leads from this process.
 
-    Needs a Prefect server: start one with `leadq server` and set PREFECT_API_URL."""
-    from prefect.settings import PREFECT_API_URL
-
+    Uses leadq's local Prefect server (started if needed), or the one PREFECT_API_URL names."""
     from connectors.settings import load_settings
+    from flows import local_server
 
     settings = load_settings()
+    if settings.runtime.prefect_api != "local-server" and not os.environ.get("PREFECT_API_URL"):
+        error_line(
+            "leadq: error: `leadq serve` needs a Prefect server, so that the UI can show and start its runs: "
+            'set [runtime] prefect_api = "local-server", or PREFECT_API_URL to a server of yours'
+        )
+        raise typer.Exit(2)
+    local_server.use_local_server(settings.runtime, err.print)  # before Prefect loads: it reads the address once
+    from prefect.client.orchestration import get_client
+
     from flows.serve import deployments
 
     deployments(settings)  # a bad schedule fails here, before anything registers
+    from prefect.settings import PREFECT_API_URL
+
     url = PREFECT_API_URL.value()
-    if not url:
-        err.print(
-            "leadq: error: `leadq serve` needs a Prefect server, so the UI can show and start the runs.\n"
-            "Start one with `leadq server` (another terminal), then: "
-            "export PREFECT_API_URL=http://127.0.0.1:4200/api"
-        )
-        raise typer.Exit(2)
-    from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
         if client.api_healthcheck() is not None:

@@ -80,9 +80,10 @@ def dead_letters_retry(
     """Send dead letters through the normal path again (after fixing the settings, the data or the CRM).
 
     Fixed ones leave the table; the others stay with their new reason."""
+    from flows import local_server
     from flows.context import preload_context
 
-    preload_context()
+    local_server.use_local_server(preload_context().settings.runtime, err.print)
     from flows.dead_letters import retry_dead_letters
 
     console_logs(False)
@@ -167,8 +168,9 @@ def review_reject(
 
 
 def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: bool, **overrides: str | None) -> None:
+    from flows import local_server
     from flows.context import preload_context
-    from flows.review import Decision, check_decisions, review_leads
+    from flows.review_decisions import Decision, check_decisions
 
     who = by.strip() or _os_user()
     try:
@@ -184,6 +186,9 @@ def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: boo
     except ValueError as exc:
         error_line(f"leadq: error: {exc}")
         raise typer.Exit(2) from None
+    local_server.use_local_server(ctx.settings.runtime, err.print)
+    from flows.review import review_leads
+
     console_logs(False)
     with flow_errors("review", "The decisions are stored; the next review-leads run routes and writes them."):
         summary = review_leads(decisions=decisions)

@@ -15,8 +15,9 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NONE
 
+from connectors.prepare.read import ReadScope
 from flows.context import RunContext, worker_context
-from flows.steps import DecidedBatch, QualifyParams, ReadScope, enrich_step, prepare_step, score_step
+from flows.steps import DecidedBatch, QualifyParams, enrich_step, prepare_step, score_step
 from flows.summary import RunTotals
 
 

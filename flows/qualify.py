@@ -20,6 +20,7 @@ from prefect import Task, flow, get_run_logger
 from prefect.runtime import flow_run
 
 from connectors.crm import CrmResult, CrmSink, CrmStopped
+from connectors.prepare.read import ReadScope
 from connectors.sources import Cursor, SignupSource, last_cursor
 from connectors.store import Store
 from crew.judge import decided_by_rules
@@ -28,7 +29,7 @@ from flows.alerts import alert_failed_run, run_alerts, send_alerts
 from flows.artifacts import publish_run_artifacts
 from flows.context import RunContext, take_context
 from flows.progress import report
-from flows.steps import DecidedBatch, Owners, QualifyParams, ReadScope, RoutedBatch, RunIds
+from flows.steps import DecidedBatch, Owners, QualifyParams, RoutedBatch, RunIds
 from flows.summary import RunTotals, check_books
 
 P = ParamSpec("P")

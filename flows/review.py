@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import polars as pl
 from prefect import flow, get_run_logger
@@ -22,7 +22,7 @@ from prefect.context import FlowRunContext
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
-from pydantic import BaseModel, Field, StringConstraints, create_model
+from pydantic import Field, create_model
 
 from connectors.domain import Tier
 from connectors.sources import FrameSource
@@ -30,24 +30,11 @@ from connectors.store import Store
 from flows.alerts import alert_failed_run
 from flows.context import RunContext, shared_context
 from flows.qualify import qualify
+from flows.review_decisions import Decision, NonBlank, check_decisions
 from flows.steps import QualifyParams
 
-TierName = Literal["A", "B", "C", "D", "disqualified"]
-NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=r"\S")]  # not blank
 KEEP_TIER = "keep leadq's"
 BY_RULES = "by the routing rules"
-
-
-class Decision(BaseModel):
-    """A decision given up front (from `leadq review approve|reject`)."""
-
-    email: str
-    decision: Literal["approved", "rejected"]
-    why: NonBlank
-    who: NonBlank
-    tier: TierName | None = None
-    queue: str | None = None
-    owner: str | None = None
 
 
 @flow(name="review-leads", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
@@ -108,14 +95,6 @@ def _apply(ctx: RunContext, emails: list[str]) -> dict[str, Any]:
         return {}
     get_run_logger().info("routing and writing %d reviewed leads", len(emails))
     return qualify(QualifyParams(), source=FrameSource(ctx.store.signups(emails), key="review"))
-
-
-def check_decisions(ctx: RunContext, decisions: list[dict[str, Any]]) -> None:
-    """Refuse a queue routing.yaml does not define, naming it; owners are free (the CRM checks them)."""
-    for d in decisions:
-        if d.get("queue") and d["queue"] not in ctx.routing.queues:
-            known = ", ".join(ctx.routing.queues)
-            raise ValueError(f"{d['email']}: queue '{d['queue']}' is not in routing.yaml (queues: {known})")
 
 
 def review_form(tiers: list[str], queues: list[str], emails: list[str]) -> type[RunInput]:

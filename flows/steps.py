@@ -7,9 +7,7 @@ no step hashes, caches or persists them (cache_policy=NONE, persist_result=False
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -21,14 +19,12 @@ from connectors.crm import CrmResult, CrmSink, CrmStopped
 from connectors.enrichment import Enricher
 from connectors.errors import RetriableError
 from connectors.notify import SlackNotifier, lead_messages, review_message
-from connectors.prepare import Prepared, PrepareRules, prepare_batch
-from connectors.prepare.known import BEHIND, OUTCOME, split_known
+from connectors.prepare import Prepared, PrepareRules
+from connectors.prepare.read import ReadScope, prepare_read
 from connectors.routing import RoutingConfig, assign_queues, route_leads
 from connectors.sources import Cursor
-from connectors.sources.cursor import CURSOR_ID
 from connectors.store import Store
 from connectors.store.batches import BatchWrite
-from connectors.store.rows import dead_letter_keys
 from crew.icp import Icp
 from crew.judge import Judge
 from crew.review import HOLD, HoldRules, apply_decisions, mark_holds
@@ -42,16 +38,6 @@ class QualifyParams(BaseModel):
     source: str | None = Field(None, description="A signup file to process instead of the configured source")
     dry_run: bool = Field(False, description="Decide everything, write nothing (no CRM, no watermark)")
     refresh_enrichment: bool = Field(False, description="Ignore cached enrichment and ask the providers again")
-
-
-@dataclass(frozen=True)
-class ReadScope:
-    """What a run reads: `started_at` (naive UTC) bounds plausible signup times; a live run's starting
-    `watermark` tells the rows it reads again for the lookback; a `replay` sends stored leads again."""
-
-    started_at: datetime
-    watermark: Cursor | None = None
-    replay: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,27 +86,7 @@ def prepare_step(
 
     Returns the batch and how many rows it skipped: rows older than the stored signup, rows read
     again for the lookback (or undated) whose lead is stored, rejects recorded by an earlier run."""
-    if scope.watermark is not None and not scope.watermark.is_start:
-        raw = raw.with_columns((~scope.watermark.after(raw.schema[CURSOR_ID])).alias(BEHIND))
-    prepared = prepare_batch(raw, rules, scope.started_at)
-    if store is None:
-        return dataclasses.replace(prepared, leads=prepared.leads.drop(BEHIND, strict=False)), 0
-    leads, skipped = split_known(prepared.leads, store.stored_signups(prepared.leads["email"].to_list()), scope.replay)
-    outcome = dict(skipped.select("email", OUTCOME).iter_rows())
-    seen = prepared.seen.with_columns(
-        pl.when(pl.col(OUTCOME) == "lead")
-        .then(pl.col("email").replace_strict(outcome, default="lead", return_dtype=pl.String))
-        .otherwise(pl.col(OUTCOME))
-        .alias(OUTCOME)
-    )
-    if scope.replay:  # the rows come from the store (a review, a retry), not from a source: nothing new was read
-        seen = seen.clear()
-    rejects = prepared.rejects
-    if not scope.replay and not rejects.is_empty():
-        keys = dead_letter_keys(rejects, source_key)
-        rejects = rejects.filter(~keys.is_in(list(store.known_dead_letters(keys.to_list()))))
-    skipped_rows = skipped.height + prepared.rejects.height - rejects.height
-    return Prepared(leads, rejects, prepared.duplicates, seen), skipped_rows
+    return prepare_read(raw, rules, store, source_key, scope)
 
 
 @task(name="enrich", cache_policy=NONE, persist_result=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -26,6 +27,16 @@ os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")
+for _name in [n for n in os.environ if n.startswith("PREFECT_API_")]:
+    del os.environ[_name]  # never a server of the developer's
+
+# The suite's runs, in this process and in the `leadq` processes it starts, report to one leadq
+# local Prefect server (the one a user gets), started here while the test modules load.
+from flows import local_server  # noqa: E402  (after the environment above)
+
+SESSION_SERVER, _ = local_server.start_or_reuse(Path(os.environ["PREFECT_HOME"]))
+os.environ["PREFECT_API_URL"] = SESSION_SERVER.url
+atexit.register(local_server.stop, SESSION_SERVER.home)  # also when the session ends abruptly
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "config" / "data" / "sample_signups.csv"
@@ -70,13 +81,12 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def prefect_api() -> Iterator[None]:
-    """A temporary Prefect API server for the whole session (it takes seconds to start)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+    """The session's Prefect server, answering (a busy machine starts it slowly); stopped at the end."""
+    SESSION_SERVER.wait_until_ready(300)
+    yield
+    local_server.stop(SESSION_SERVER.home)
 
 
 @pytest.fixture

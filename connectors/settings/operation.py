@@ -23,6 +23,8 @@ class RuntimeSettings(Section):
     task_runner: Literal["threads", "dask"]
     dask_address: str  # e.g. tcp://scheduler:8786; empty: a local cluster of dask_workers processes
     dask_workers: int = Field(ge=1, le=256)
+    prefect_api: Literal["local-server", "in-process"]
+    prefect_start_timeout_s: float = Field(gt=0)
 
 
 class AutonomySettings(Section):

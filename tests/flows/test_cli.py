@@ -6,15 +6,20 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
+import requests
 from typer.testing import CliRunner
 
 from connectors.settings import load_settings
 from connectors.store import Store
+from flows import local_server
 from flows.cli import app
+from flows.nothing_new import NOT_STARTED
+from tests.conftest import SAMPLE
 
 runner = CliRunner()
 
@@ -111,30 +116,66 @@ def test_csv_exports_never_hand_a_spreadsheet_a_formula(config_dir: Path, tmp_pa
     assert "@SUM(1+1)" in pl.read_parquet(out)["job_title"].to_list()  # Parquet is for machines: values exactly
 
 
-def test_installed_command_twice_is_clean(config_dir: Path, tmp_path: Path) -> None:
-    """The quickstart path: the real `leadq` script, Prefect's local API, no server running."""
+@pytest.fixture
+def fresh_machine(config_dir: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The environment of a user's first `leadq`: no Prefect server, no settings in the environment.
+    The local server the test's runs start is stopped afterwards."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "LEADQ__"))}
     env |= {"LEADQ_CONFIG_DIR": str(config_dir), "LEADQ_HOME": str(tmp_path / "home")}
-    leadq = Path(sys.executable).with_name("leadq")
+    yield env
+    local_server.stop(tmp_path / "home" / "prefect")
 
-    first = subprocess.run([leadq, "run"], env=env, capture_output=True, text=True, timeout=300, check=False)
+
+def test_installed_command_twice_is_clean(fresh_machine: dict[str, str], tmp_path: Path) -> None:
+    """The quickstart path: the real `leadq` script starts leadq's local Prefect server; the second
+    run finds nothing new, and says so without starting a flow."""
+    leadq = Path(sys.executable).with_name("leadq")
+    env = fresh_machine
+    first = subprocess.run([leadq, "run"], env=env, capture_output=True, text=True, timeout=400, check=False)
     output = first.stdout + first.stderr
     assert first.returncode == 0, output
     assert "Traceback" not in output and "ERROR" not in output
     assert "processed" in first.stdout and "30" in first.stdout
+    assert "starting leadq's local Prefect server" in first.stderr
 
     second = subprocess.run([leadq, "run", "--json"], env=env, capture_output=True, text=True, timeout=300, check=False)
     assert second.returncode == 0, second.stderr
     assert "Traceback" not in second.stderr and "ERROR" not in second.stderr
-    assert json.loads(second.stdout)["processed"] == 0
-    assert (tmp_path / "home" / "prefect").is_dir()  # Prefect's run history lives under LEADQ_HOME
+    quiet = json.loads(second.stdout)
+    assert (quiet["processed"], quiet["leads"], quiet["prefect"]) == (0, 0, NOT_STARTED)
+    assert local_server.recorded(tmp_path / "home" / "prefect") is not None  # the history lives under LEADQ_HOME
 
 
-def test_a_first_run_succeeds_while_the_machine_is_saturated(config_dir: Path, tmp_path: Path) -> None:
-    """A fresh LEADQ_HOME (Prefect's in-process API starts and migrates its database) while every core
-    is busy: Prefect's default 20 s start-up timeout was missed here and nothing was processed."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "LEADQ__"))}
-    env |= {"LEADQ_CONFIG_DIR": str(config_dir), "LEADQ_HOME": str(tmp_path / "fresh")}
+def test_runs_share_one_local_prefect_server(fresh_machine: dict[str, str], tmp_path: Path) -> None:
+    """Two runs started at once on a fresh machine start one server; a later run, `leadq server` and
+    the UI's API all see the same one, with both flow runs in its history; --stop stops it."""
+    leadq = Path(sys.executable).with_name("leadq")
+    other = tmp_path / "other.csv"
+    header, row = SAMPLE.read_text().splitlines()[:2]
+    other.write_text(f"{header}\n{row.replace('s-1001', 's-9001').replace('maria.lopez@', 'zoe@')}\n")
+    env = fresh_machine
+    both = [
+        subprocess.Popen([leadq, "run", "--json", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for args in ([], ["--source", str(other)])
+    ]
+    outputs = [run.communicate(timeout=400) for run in both]
+    assert [run.returncode for run in both] == [0, 0], [err[-2000:] for _, err in outputs]
+    server = local_server.recorded(tmp_path / "home" / "prefect")
+    assert server is not None and server.healthy()
+    shown = subprocess.run([leadq, "server"], env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert f"{server.ui}" in shown.stdout and f"pid {server.pid}" in shown.stdout
+    runs = requests.post(f"{server.url}/flow_runs/filter", json={}, timeout=10).json()
+    assert sorted(r["state"]["type"] for r in runs) == ["COMPLETED", "COMPLETED"]
+
+    stopped = subprocess.run([leadq, "server", "--stop"], env=env, capture_output=True, text=True, timeout=60)
+    assert stopped.returncode == 0 and f"pid {server.pid}" in stopped.stderr
+    assert not server.alive() and local_server.recorded(server.home) is None
+
+
+def test_a_first_run_succeeds_while_the_machine_is_saturated(fresh_machine: dict[str, str]) -> None:
+    """A fresh LEADQ_HOME (leadq's local Prefect server starts and migrates its database) while every
+    core is busy: Prefect's in-process API missed its 20 s start-up timeout here and nothing was processed."""
+    env = fresh_machine
     burn = "import time\nend = time.monotonic() + 240\nwhile time.monotonic() < end: pass"
     hogs = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(3 * (os.cpu_count() or 2))]
     try:

@@ -83,11 +83,10 @@ def test_concurrent_runs_on_postgres_never_process_a_batch_twice(
     """Two `leadq run` processes started at once on one store: one processes everything, the other waits
     for it (the store's writer lock) and then finds nothing new."""
     monkeypatch.setenv("LEADQ__STORE__URL", on_postgres)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     runs = [
         subprocess.Popen(
             [str(LEADQ), "run", "--json"],
-            env=env | {"PREFECT_HOME": str(tmp_path / f"prefect{i}")},
+            env=dict(os.environ),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
