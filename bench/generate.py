@@ -55,9 +55,13 @@ INDUSTRIES = [
 ]
 
 
-def generate(n: int, seed: int = 7) -> tuple[pl.DataFrame, pl.DataFrame]:
+def generate(
+    n: int, seed: int = 7, companies_per_signup: float = 0.1, known_share: float = 1.0
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """n signups from a pool of `companies_per_signup * n` companies, and a reference file that
+    knows `known_share` of them. realistic() is what a product's signups look like."""
     rng = np.random.default_rng(seed)
-    companies = max(n // 10, 1)
+    companies = max(int(n * companies_per_signup), 1)
     company = rng.integers(0, companies, n)
     kind = rng.choice(["work", "free", "disposable", "role", "bad"], n, p=[0.86, 0.08, 0.02, 0.02, 0.02])
     ids = np.arange(n)
@@ -97,7 +101,14 @@ def generate(n: int, seed: int = 7) -> tuple[pl.DataFrame, pl.DataFrame]:
         pl.Series(rng.integers(1990, 2025, companies)).alias("founded_year"),
         pl.format("linkedin.com/company/company{}", pl.col("c")).alias("linkedin_url"),
     )
-    return signups, reference
+    known = reference.sample(fraction=known_share, seed=seed) if known_share < 1 else reference
+    return signups, known
+
+
+def realistic(n: int, seed: int = 7) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """As measured on real product signups: about 0.4 company domains per signup (at 1M, ~400k
+    domains), and 95 % of the companies unknown to the reference file."""
+    return generate(n, seed, companies_per_signup=0.45, known_share=0.05)
 
 
 def main() -> None:

@@ -1,13 +1,19 @@
-"""Time `leadq run --source` end to end on the embedded default, for N synthetic signups.
+"""Time `leadq run --source` end to end on the embedded default against the floor, for N signups.
 
-    uv run python bench/run.py 10000 100000 1000000
+    uv run python bench/run.py                       # 100k, 1M and 2M realistic signups
+    uv run python bench/run.py 10000 100000
     uv run python bench/run.py 100000 --task-runner dask     # batches on a local 2-worker Dask cluster
 
-Each size runs in a fresh LEADQ_HOME (a new SQLite store), as a user would run it,
-with Prefect's local API; prints wall time, signups per second and peak memory.
-Prefect's own database is created once by an untimed warm-up run (on a fresh machine
-that first-ever run adds Prefect's schema migration, about 7 s here), so the figures
-are what every later scheduled run costs.
+Signups are realistic (bench/generate.py: ~0.45 company domains per signup, 95 % of companies
+unknown to the reference file). For each size, in one process per size:
+
+- the floor (bench/floor.py): polars reads the file and an executemany upsert writes one row per
+  lead into leads, assessments and assignments, a transaction per batch_size rows;
+- leadq: `leadq run --source` in a fresh LEADQ_HOME (a new SQLite store), as a user runs it, with
+  leadq's local Prefect server already running (an untimed warm-up run starts it).
+
+Prints wall seconds, leadq / floor, signups per second, and the peak memory (RSS) of each.
+With 1M and 2M, also the 10M time projected from them (linear).
 """
 
 from __future__ import annotations
@@ -15,20 +21,42 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import generate
+from generate import realistic
+
+
+@dataclass
+class Measured:
+    stdout: str
+    wall_s: float
+    peak_mb: float
+
+
+def measured(command: list[str], env: dict[str, str]) -> Measured:
+    """Run a command; its wall time and its own peak RSS (os.wait4), or exit with its stderr."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if process.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed:\n{err.read().decode()[-3000:]}")
+        return Measured(out.read().decode(), wall, usage.ru_maxrss / 1024)
 
 
 def run_once(n: int, work: Path, task_runner: str = "threads") -> dict[str, float]:
     """One timed `leadq run --source` on n signups; Prefect state is shared under `work`."""
-    signups, reference = generate(n)
+    signups, reference = realistic(n)
     folder = work / f"n{n}"
     folder.mkdir(parents=True, exist_ok=True)
     signups.write_csv(folder / "signups.csv")
@@ -40,22 +68,16 @@ def run_once(n: int, work: Path, task_runner: str = "threads") -> dict[str, floa
         "LEADQ__ENRICHMENT__REFERENCE__PATH": str(folder / "companies.csv"),
         "LEADQ__RUNTIME__TASK_RUNNER": task_runner,
     }
+    floor_run = measured([sys.executable, str(Path(__file__).with_name("floor.py")), str(folder / "signups.csv")], env)
+    floor_s = float(floor_run.stdout.split()[1])
     leadq = Path(sys.executable).with_name("leadq")
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [str(leadq), "run", "--source", str(folder / "signups.csv"), "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"leadq run failed for n={n}:\n{proc.stderr[-3000:]}")
+    proc = measured([str(leadq), "run", "--source", str(folder / "signups.csv"), "--json"], env)
+    wall, peak_mb, floor_mb = proc.wall_s, proc.peak_mb, floor_run.peak_mb
     summary = json.loads(proc.stdout)
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {
         "signups": n,
+        "floor_s": round(floor_s, 1),
+        "floor_mb": round(floor_mb),
         "wall_s": round(wall, 1),
         "signups_per_s": round(n / wall),
         "peak_mb": round(peak_mb),
@@ -68,7 +90,9 @@ def run_once(n: int, work: Path, task_runner: str = "threads") -> dict[str, floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sizes", type=int, nargs="+", help="numbers of signups, e.g. 10000 100000")
+    parser.add_argument(
+        "sizes", type=int, nargs="*", default=[100_000, 1_000_000, 2_000_000], help="numbers of signups"
+    )
     parser.add_argument(
         "--task-runner",
         choices=["threads", "dask"],
@@ -81,19 +105,31 @@ def main() -> None:
         print(json.dumps(run_once(args.sizes[0], args.one_in, args.task_runner)))
         return
     print(f"task runner: {args.task_runner}")
-    print(f"{'signups':>9} {'wall s':>7} {'signups/s':>10} {'peak MB':>8} {'leads':>8} {'rejected':>8}  slowest step")
+    print(
+        f"{'signups':>9} {'floor s':>8} {'leadq s':>8} {'x floor':>8} {'signups/s':>10} "
+        f"{'floor MB':>9} {'leadq MB':>9} {'leads':>9}  slowest step"
+    )
+    results: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="leadq-bench-") as tmp:
-        run_once(100, Path(tmp))  # warm-up: creates Prefect's database
-        for n in args.sizes:
-            # one process per size, so the peak memory is that size's alone
-            command = [sys.executable, __file__, str(n), "--one-in", tmp, "--task-runner", args.task_runner]
-            out = subprocess.run(command, capture_output=True, text=True, check=True)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            print(
-                f"{r['signups']:>9,} {r['wall_s']:>7} {r['signups_per_s']:>10,} {r['peak_mb']:>8,} "
-                f"{r['leads']:>8,} {r['rejected']:>8,}  {r['slowest_step']}",
-                flush=True,
-            )
+        run_once(100, Path(tmp))  # warm-up: starts leadq's local Prefect server
+        try:
+            for n in args.sizes:
+                # one process per size, so the peak memory is that size's alone
+                command = [sys.executable, __file__, str(n), "--one-in", tmp, "--task-runner", args.task_runner]
+                out = subprocess.run(command, capture_output=True, text=True, check=True)
+                r = results[n] = json.loads(out.stdout.strip().splitlines()[-1])
+                print(
+                    f"{r['signups']:>9,} {r['floor_s']:>8} {r['wall_s']:>8} {r['wall_s'] / r['floor_s']:>8.2f} "
+                    f"{r['signups_per_s']:>10,} {r['floor_mb']:>9,} {r['peak_mb']:>9,} {r['leads']:>9,}  "
+                    f"{r['slowest_step']}",
+                    flush=True,
+                )
+        finally:
+            env = {**os.environ, "PREFECT_HOME": str(Path(tmp) / "prefect")}
+            subprocess.run([str(Path(sys.executable).with_name("leadq")), "server", "--stop"], env=env, check=False)
+    if 1_000_000 in results and 2_000_000 in results:
+        one, two = results[1_000_000]["wall_s"], results[2_000_000]["wall_s"]
+        print(f"10M projected from 1M and 2M (linear): {two + 8 * (two - one):,.0f} s")
 
 
 if __name__ == "__main__":
