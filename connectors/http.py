@@ -20,6 +20,7 @@ import logging
 import random
 import threading
 import time
+from bisect import insort
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -153,6 +154,58 @@ class ServicePolicy:
     time_budget_s: float = 0.0  # seconds this service may take in one run; 0 means no budget
 
 
+@dataclass(frozen=True)
+class ServiceWindow:
+    """What a service says about its rate window in a response."""
+
+    limit: int  # requests per window
+    seconds: float
+    remaining: int | None  # left in the current window, counting every client of the account
+
+
+class RollingWindow:
+    """At most `limit` requests start in any `seconds` (limit 0: no limit), across this process's threads.
+
+    `learn` takes what the service says about its window (e.g. HubSpot's X-HubSpot-RateLimit-*
+    headers): a lower limit than configured is adopted, and requests the service counted that this
+    window did not make (other processes, other apps on the same account) take slots here too."""
+
+    def __init__(self, limit: int, seconds: float) -> None:
+        self.limit = limit
+        self.seconds = seconds
+        self._starts: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def reserve(self, earliest: float) -> float:
+        """Book the next slot at or after `earliest` (time.monotonic()); returns its start."""
+        with self._lock:
+            if not self.limit:
+                return earliest
+            self._expire(earliest)
+            start = earliest
+            if len(self._starts) >= self.limit:
+                start = max(start, self._starts[-self.limit] + self.seconds)
+            insort(self._starts, start)
+            return start
+
+    def learn(self, limit: int, seconds: float, remaining: int | None, now: float) -> None:
+        """The service's window: `limit` requests per `seconds`, `remaining` of them left now."""
+        with self._lock:
+            if limit > 0 and (not self.limit or limit < self.limit):
+                self.limit, self.seconds = limit, seconds
+            if remaining is None or not self.limit:
+                return
+            self._expire(now)
+            counted = sum(1 for t in self._starts if t <= now)
+            others = min(self.limit, limit) - remaining - counted
+            for _ in range(max(others, 0)):  # slots the service saw used that this window did not book
+                insort(self._starts, now)
+
+    def _expire(self, now: float) -> None:
+        while self._starts and self._starts[0] <= now - self.seconds:
+            self._starts.popleft()
+
+
 @dataclass
 class ServiceStats:
     calls: int = 0
@@ -196,7 +249,8 @@ class ServiceClient:
         self._in_flight = threading.BoundedSemaphore(pool)
         self._pace_lock = threading.Lock()
         self._next_slot = 0.0
-        self._window: deque[float] = deque()
+        self.window = RollingWindow(policy.window_requests, policy.window_s)
+        self.observe: Callable[[requests.Response], None] | None = None  # sees every response (e.g. rate headers)
 
     def get(self, url: str, deadline: Deadline | None = None, **kwargs: Any) -> requests.Response:
         """GET with the service's limits and retries; 404 is returned, other 4xx raise FatalError."""
@@ -294,9 +348,12 @@ class ServiceClient:
             with self.stats._lock:
                 self.stats.calls += 1
             try:
-                return self._session.request(method, url, timeout=timeout, **kwargs)
+                response = self._session.request(method, url, timeout=timeout, **kwargs)
             except requests.RequestException as exc:
                 raise RetriableError(f"{self.name}: {method} {url}: {_root_cause(exc)}") from exc
+            if self.observe is not None:
+                self.observe(response)
+            return response
 
     def _admit(self) -> None:
         with self.stats._lock:
@@ -314,18 +371,10 @@ class ServiceClient:
         """At most `rate_per_s` requests start per second, and `window_requests` per rolling window."""
         with self._pace_lock:
             now = time.monotonic()
-            wait = self._next_slot - now if self.policy.rate_per_s > 0 else 0.0
+            wait = max(self._next_slot - now, 0.0) if self.policy.rate_per_s > 0 else 0.0
             if self.policy.rate_per_s > 0:
                 self._next_slot = max(now, self._next_slot) + 1.0 / self.policy.rate_per_s
-            if self.policy.window_requests:
-                start = now + max(wait, 0.0)
-                while self._window and self._window[0] <= start - self.policy.window_s:
-                    self._window.popleft()
-                if len(self._window) >= self.policy.window_requests:
-                    start = self._window[0] + self.policy.window_s
-                    wait = max(wait, start - now)
-                    self._window.popleft()
-                self._window.append(start)
+            wait = self.window.reserve(now + wait) - now
         if wait > 0:
             time.sleep(wait)
 

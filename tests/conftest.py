@@ -86,6 +86,9 @@ def prefect_api() -> Iterator[None]:
     """The session's Prefect server, answering (a busy machine starts it slowly); stopped at the end."""
     SESSION_SERVER.wait_until_ready(300)
     yield
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=30)  # the runs' last log lines reach the server before it stops
     local_server.stop(SESSION_SERVER.home)
 
 

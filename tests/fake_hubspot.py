@@ -30,6 +30,7 @@ class FakeHubSpot(FakeCrm):
         owners_page_size: int = 500,
     ) -> None:
         super().__init__(fake, window)
+        self.rate_headers = True  # False: answers without the X-HubSpot-RateLimit-* headers (as the search API)
         self.token = token
         self.daily_limit = daily_limit
         self.daily_used = 0
@@ -116,7 +117,18 @@ class FakeHubSpot(FakeCrm):
         if self.daily_limit is not None:
             reply.headers["X-HubSpot-RateLimit-Daily"] = str(self.daily_limit)
             reply.headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(self.daily_limit - self.daily_used)
+        reply.headers.update(self._window_headers())
         return reply
+
+    def _window_headers(self) -> dict[str, str]:
+        """HubSpot's answers carry the account's short window, counting every app's requests."""
+        if self.window is None or not self.rate_headers:
+            return {}
+        return {
+            "X-HubSpot-RateLimit-Max": str(self.window.limit),
+            "X-HubSpot-RateLimit-Remaining": str(max(0, self.window.limit - len(self.window.arrivals))),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.window.seconds * 1000)),
+        }
 
     def _route(self, seen: Seen) -> Reply:
         inputs = (seen.body or {}).get("inputs") if isinstance(seen.body, dict) else None

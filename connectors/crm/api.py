@@ -22,7 +22,7 @@ import requests
 
 from connectors.crm.base import BatchRefused, CrmStopped
 from connectors.errors import FatalError, RetriableError
-from connectors.http import Classify, Retry, ServiceClient, ServicePolicy, Verdict
+from connectors.http import Classify, Retry, ServiceClient, ServicePolicy, ServiceWindow, Verdict
 from connectors.settings import CrmApiSettings
 
 
@@ -36,6 +36,7 @@ class CrmApi:
         classify: Classify,
         auth: Callable[[bool], dict[str, str]],
         sleep: Callable[[float], None] = time.sleep,
+        read_window: Callable[[requests.Response], ServiceWindow | None] | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
@@ -52,6 +53,9 @@ class CrmApi:
             window_s=settings.window_s + settings.window_margin_s,
         )
         self.client = ServiceClient(name, policy, headers={"Accept": "application/json"})
+        self.read_window = read_window
+        if read_window is not None:
+            self.client.observe = self._learn
         self.waited_s = 0.0
         self.rate_limited = 0  # 429s (or the vendor's equivalent) the CRM answered
 
@@ -60,12 +64,23 @@ class CrmApi:
         return self.client.stats.calls
 
     def usage(self) -> dict[str, Any]:
-        """The run summary's figures for this API: calls, 429s met and time spent backing off."""
+        """The run summary's figures for this API: calls, 429s met, time spent backing off, and the
+        rate window it kept (the vendor's, when lower than configured)."""
+        window = self.client.window
         return {
             "crm_api_calls": self.calls,
             "crm_rate_limited": self.rate_limited,
             "crm_waited_s": round(self.waited_s, 1),
+            "crm_window": f"{window.limit} per {window.seconds:g} s" if window.limit else "none",
         }
+
+    def _learn(self, response: requests.Response) -> None:
+        """Pace by what the vendor says of its window: its limit if lower, and what others used of it."""
+        assert self.read_window is not None
+        seen = self.read_window(response)
+        if seen is not None:
+            seconds = seen.seconds + self.settings.window_margin_s
+            self.client.window.learn(seen.limit, seconds, seen.remaining, time.monotonic())
 
     def call(
         self, method: str, url: str, accept: tuple[int, ...] = (), authenticate: bool = True, **kwargs: Any

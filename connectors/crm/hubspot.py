@@ -40,7 +40,7 @@ from connectors.crm.base import (
 )
 from connectors.crm.sink import ApiSink
 from connectors.errors import FatalError
-from connectors.http import Verdict
+from connectors.http import ServiceWindow, Verdict
 from connectors.settings import HubSpotSettings
 
 log = logging.getLogger("leadq.crm")
@@ -63,7 +63,7 @@ class HubSpotCrm(ApiSink):
         self.settings = settings
         self.base = settings.base_url.rstrip("/")
         self._token = token
-        self.api = api or CrmApi("hubspot", settings, self.classify, self._auth)
+        self.api = api or CrmApi("hubspot", settings, self.classify, self._auth, read_window=hubspot_window)
         self._owner_ids: dict[str, str] | None = None  # SDR email -> owner id, read once per run
         self._missing: dict[str, list[str]] | None = None  # object type -> leadq properties still to create
 
@@ -318,6 +318,20 @@ class HubSpotCrm(ApiSink):
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return json_body(self.api.call("GET", f"{self.base}{path}", params=params))
+
+
+def hubspot_window(response: requests.Response) -> ServiceWindow | None:
+    """HubSpot's short window from the X-HubSpot-RateLimit-* headers it sends with each answer
+    (not the search API's): the account's limit, its interval, and what is left of it for every app
+    of the account together."""
+    headers = response.headers
+    try:
+        limit = int(headers["X-HubSpot-RateLimit-Max"])
+        seconds = int(headers["X-HubSpot-RateLimit-Interval-Milliseconds"]) / 1000
+    except (KeyError, ValueError):
+        return None
+    remaining = headers.get("X-HubSpot-RateLimit-Remaining", "")
+    return ServiceWindow(limit, seconds, int(remaining) if remaining.isdigit() else None)
 
 
 def classify_hubspot(response: requests.Response) -> Verdict:

@@ -129,6 +129,7 @@ def test_ten_secondly_429s_are_waited_out_as_hubspot_asks(
     monkeypatch.setenv("LEADQ__CRM__HUBSPOT__WINDOW_REQUESTS", "0")  # no client pacing: let the server say no
     monkeypatch.setenv("LEADQ__CRM__HUBSPOT__MAX_BACKOFF_S", "5")
     hubspot.window = Window(limit=4, seconds=0.5)
+    hubspot.rate_headers = False  # nothing to learn the window from before the first 429
     summary = run(source=str(write_signups(tmp_path / "a.csv", 200)))
 
     assert summary["crm_written"] == 200 and summary["crm_rate_limited"] == hubspot.window.rejected > 0
@@ -231,6 +232,23 @@ def test_the_limiter_sustains_the_window_rate_without_a_single_429(
     assert hubspot.window.rejected == 0 and summary["crm_rate_limited"] == 0
     assert len(hubspot.requests) > 300
     assert sustained_share(hubspot.api_times(), 100, 2.0) >= 0.9
+
+
+def test_a_portal_with_a_lower_limit_than_configured_costs_at_most_one_429(
+    hubspot: FakeHubSpot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """leadq is configured for 100 requests per window; this portal allows 20. HubSpot says so in
+    every answer's X-HubSpot-RateLimit-* headers, and leadq paces by them from then on."""
+    hubspot.window = Window(limit=20, seconds=1.0)
+    monkeypatch.setenv("LEADQ__CRM__HUBSPOT__WINDOW_S", "1.0")
+    monkeypatch.setenv("LEADQ__CRM__HUBSPOT__WINDOW_MARGIN_S", "0.05")
+    monkeypatch.setenv("LEADQ__CRM__HUBSPOT__BATCH_SIZE", "5")  # many small calls
+    summary = run(source=str(write_signups(tmp_path / "a.csv", 300)))
+
+    assert summary["crm_written"] == 300 and len(hubspot.requests) > 100
+    assert summary["crm_rate_limited"] == hubspot.window.rejected <= 1
+    assert summary["crm_window"] == "20 per 1.05 s"
+    assert sustained_share(hubspot.api_times(), 20, 1.0) >= 0.85
 
 
 def test_no_token_is_a_config_error_and_a_refused_token_names_the_setting(
