@@ -1,13 +1,19 @@
-"""Signups from a CSV, Parquet or JSON-lines file, read with polars.
+"""Signups from a CSV, Parquet or JSON-lines file, read with polars in batches.
 
-Rows are numbered as a person finds them in the file: CSV by line (the header is line 1),
-JSON lines by line, Parquet by row. A CSV that polars' fast reader refuses is read again
-row by row, so one malformed row becomes a dead letter naming its line, not a failed run.
+A run scans the file lazily: only the rows after the watermark are read (the filter is pushed
+into the scan), and they come out in batches of `batch_size`, streamed when the file is in
+cursor order already (a product's export usually is), else sorted first (holding the pending
+rows, not the file). Rows are numbered as a person finds them in the file: CSV by line (the
+header is line 1), JSON lines by line, Parquet by row. A CSV that polars' fast reader refuses
+is read again row by row, so one malformed row becomes a dead letter naming its line, not a
+failed run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -15,14 +21,14 @@ import polars as pl
 
 from connectors.errors import SourceError
 from connectors.sources.cursor import CURSOR_ID, TIMESTAMP, Cursor
-from connectors.sources.frame import ROW, canonicalise
+from connectors.sources.frame import CURSOR_ORDER, ROW, canonicalise, out_of_cursor_order
 from connectors.sources.lenient_csv import read_lenient
 
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".jsonl": "ndjson", ".ndjson": "ndjson"}
 
 
 class FileSource:
-    """Reads the whole file once per run; `pending` yields the rows after the watermark."""
+    """`pending` yields the rows after the watermark, `between` those of a time window, in batches."""
 
     def __init__(self, path: Path, columns: dict[str, str], lookback_s: float = 0) -> None:
         self.path = path
@@ -36,14 +42,40 @@ class FileSource:
         canonicalise(header, self.columns, str(self.path))
 
     def pending(self, after: Cursor, batch_size: int) -> Iterator[pl.DataFrame]:
-        frame = canonicalise(self._read(), self.columns, str(self.path))
-        frame = frame.filter(after.after(frame.schema[CURSOR_ID], self.lookback_s))
-        yield from frame.iter_slices(batch_size)
+        yield from self._batches(lambda id_dtype: after.after(id_dtype, self.lookback_s), batch_size)
 
     def between(self, start: datetime, end: datetime, batch_size: int) -> Iterator[pl.DataFrame]:
-        frame = canonicalise(self._read(), self.columns, str(self.path))
         ts = pl.col(TIMESTAMP)
-        yield from frame.filter((ts >= start) & (ts < end)).iter_slices(batch_size)
+        yield from self._batches(lambda _: (ts >= start) & (ts < end), batch_size)
+
+    def _batches(self, keep: Callable[[pl.DataType], pl.Expr], batch_size: int) -> Iterator[pl.DataFrame]:
+        """The rows `keep` selects, in cursor order, a batch at a time."""
+        try:
+            scan = canonicalise(self._scan(), self.columns, str(self.path), sort=False)
+            rows = scan.filter(keep(scan.collect_schema()[CURSOR_ID]))
+            if rows.select(out_of_cursor_order()).collect(engine="streaming").item():
+                rows = rows.sort(CURSOR_ORDER, nulls_last=False, maintain_order=True)
+        except pl.exceptions.ComputeError:
+            # polars' fast reader refuses the file: read it whole, row by row, malformed rows named
+            frame = canonicalise(self._read(), self.columns, str(self.path))
+            yield from frame.filter(keep(frame.schema[CURSOR_ID])).iter_slices(batch_size)
+            return
+        except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+            raise SourceError(f"{self.path}: cannot be read: {_first_line(exc)}") from exc
+        # the check above read the whole file: a malformed one has failed there, before any batch was handed on
+        yield from streamed(rows, batch_size)
+
+    def _scan(self) -> pl.LazyFrame:
+        """The file as a lazy scan, every column as text (as `read_table` reads it), rows numbered."""
+        read_table(self.path, n_rows=0, needs="a header row with at least an 'email' column")  # names the file's fault
+        kind = SUFFIXES[self.path.suffix.lower()]
+        if kind == "csv":
+            separator = "\t" if self.path.suffix.lower() == ".tsv" else ","
+            scan = pl.scan_csv(self.path, infer_schema=False, encoding="utf8-lossy", separator=separator)
+            return scan.with_row_index(ROW, offset=2)
+        if kind == "parquet":
+            return pl.scan_parquet(self.path).with_row_index(ROW, offset=1)
+        return pl.scan_ndjson(self.path, infer_schema_length=None).with_row_index(ROW, offset=1)
 
     def _read(self, n_rows: int | None = None) -> pl.DataFrame:
         frame = read_table(self.path, n_rows, needs="a header row with at least an 'email' column", lenient=True)
@@ -51,6 +83,43 @@ class FileSource:
             return frame
         first = 2 if SUFFIXES[self.path.suffix.lower()] == "csv" else 1
         return frame.with_row_index(ROW, offset=first)
+
+
+_END = object()
+
+
+def streamed(rows: pl.LazyFrame, batch_size: int, ahead: int = 2) -> Iterator[pl.DataFrame]:
+    """The query's rows, `batch_size` at a time, computed by polars' streaming engine at most
+    `ahead` batches before the consumer: the engine hands each batch to a bounded queue and waits
+    while it is full, so the file is never held whole.
+
+    A consumer that stops early (a CRM limit, a first batch that answers a question) lets the
+    engine run to the end, discarding: asking polars to stop mid-stream could leave its thread hung."""
+    handoff: queue.Queue[object] = queue.Queue(maxsize=ahead)
+    failed: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            rows.sink_batches(handoff.put, chunk_size=batch_size, engine="streaming")
+        except BaseException as exc:  # handed to the consumer, raised there
+            failed.append(exc)
+        finally:
+            handoff.put(_END)
+
+    worker = threading.Thread(target=produce, name="leadq-source", daemon=True)
+    worker.start()
+    finished = False
+    try:
+        while (item := handoff.get()) is not _END:
+            assert isinstance(item, pl.DataFrame)
+            yield from item.iter_slices(batch_size)
+        finished = True
+        if failed:
+            raise failed[0]
+    finally:
+        while not finished and handoff.get() is not _END:
+            pass
+        worker.join()
 
 
 def read_table(

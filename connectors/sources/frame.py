@@ -6,6 +6,8 @@ read; only `signed_up_at` is parsed here because the cursor needs it.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import polars as pl
 
 from connectors.domain import EMAIL
@@ -19,22 +21,26 @@ _AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
 _NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
 
-def canonicalise(frame: pl.DataFrame, columns: dict[str, str], where: str, sort: bool = True) -> pl.DataFrame:
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
+def canonicalise(frame: Frame, columns: dict[str, str], where: str, sort: bool = True) -> Frame:
     """Rename mapped columns, check `email` exists, type the cursor columns, sort (unless the rows
     come in cursor order already, as a SQL source's do: the database's order is the cursor's).
 
+    Works alike on a frame and on a lazy scan of a file (then nothing is read here but the header).
     The cost is linear in cells: the schema is read once, never per column."""
-    renames = {
-        source: canonical for canonical, source in columns.items() if source in frame.columns and source != canonical
-    }
+    names = frame.collect_schema().names()
+    renames = {source: canonical for canonical, source in columns.items() if source in names and source != canonical}
     frame = frame.rename(renames)
-    if EMAIL not in frame.columns:
+    names = frame.collect_schema().names()
+    if EMAIL not in names:
         mapped = columns.get(EMAIL, EMAIL)
-        found = ", ".join(frame.columns[:20]) or "no columns"
+        found = ", ".join(names[:20]) or "no columns"
         raise SourceError(f"{where}: required column '{mapped}' (email) not found; columns are: {found}")
-    if ROW not in frame.columns:
+    if ROW not in names:
         frame = frame.with_row_index(ROW, offset=1)
-    schema = frame.schema
+    schema = frame.collect_schema()
     integer_id = ID in schema and schema[ID].is_integer()
     if integer_id:
         frame = frame.with_columns(pl.col(ID).cast(pl.Int64).alias(CURSOR_ID))
@@ -43,13 +49,13 @@ def canonicalise(frame: pl.DataFrame, columns: dict[str, str], where: str, sort:
         for name, dtype in schema.items()
         if name not in (ROW, CURSOR_ID) and not dtype.is_temporal()
     )
-    if TIMESTAMP not in frame.columns:
+    if TIMESTAMP not in schema:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(TIMESTAMP))
     frame = frame.with_columns(
         pl.col(TIMESTAMP).cast(pl.String).alias(RAW_TIMESTAMP),
         _parse_timestamp(schema.get(TIMESTAMP, pl.String()), TIMESTAMP),
     )
-    if ID not in frame.columns:
+    if ID not in schema:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(ID))
     derived = pl.concat_str(
         pl.col(EMAIL).str.strip_chars().str.to_lowercase(), pl.col(RAW_TIMESTAMP).fill_null(""), separator="|"
@@ -57,7 +63,19 @@ def canonicalise(frame: pl.DataFrame, columns: dict[str, str], where: str, sort:
     frame = frame.with_columns(pl.coalesce(pl.col(ID).str.strip_chars().replace("", None), derived).alias(ID))
     if not integer_id:
         frame = frame.with_columns(pl.col(ID).alias(CURSOR_ID))
-    return frame.sort([TIMESTAMP, CURSOR_ID], nulls_last=False, maintain_order=True) if sort else frame
+    return frame.sort(CURSOR_ORDER, nulls_last=False, maintain_order=True) if sort else frame
+
+
+CURSOR_ORDER = [TIMESTAMP, CURSOR_ID]
+
+
+def out_of_cursor_order() -> pl.Expr:
+    """True when some row comes before the row above it in cursor order (time, nulls first; then id)."""
+    ts, sid = pl.col(TIMESTAMP), pl.col(CURSOR_ID)
+    before, before_id = ts.shift(1), sid.shift(1)
+    back_in_time = (before > ts) | (ts.is_null() & before.is_not_null())
+    back_in_id = ((before == ts) | (before.is_null() & ts.is_null())) & (before_id > sid)
+    return (back_in_time | back_in_id).fill_null(False).any()
 
 
 def _parse_timestamp(dtype: pl.DataType, name: str) -> pl.Expr:

@@ -40,7 +40,8 @@ def read_lenient(path: Path, separator: str = ",") -> pl.DataFrame:
             text = lines[number].rstrip("\r")
             records.append([*[None] * width, str(line), f"malformed CSV at line {line}: {problem}: {text[:120]!r}"])
         number += used
-    frame = pl.DataFrame(records, schema=[*header, LINE, MALFORMED], orient="row")
+    # every column typed as text up front: a malformed row after the first 100 must not meet a column inferred as null
+    frame = pl.DataFrame(records, schema=[(name, pl.String) for name in [*header, LINE, MALFORMED]], orient="row")
     return frame.with_columns(pl.col(LINE).cast(pl.UInt32))
 
 

@@ -63,10 +63,19 @@ class SqlSource:
             engine.dispose()
 
     def _batches(self, engine: sa.Engine, query: sa.Select[tuple[object, ...]], size: int) -> Iterator[pl.DataFrame]:
-        with engine.connect() as conn:
-            for rows in pl.read_database(query, conn, iter_batches=True, batch_size=size, infer_schema_length=None):
-                rows = rows.with_columns(pl.lit(None, dtype=pl.UInt32).alias(ROW))
-                yield canonicalise(rows, self.columns, self.key, sort=False)
+        # stream_results: PostgreSQL sends the rows through a server-side cursor, a batch at a time,
+        # instead of the whole result at once; SQLite steps through its cursor anyway
+        with engine.connect().execution_options(stream_results=True) as conn:
+            result = conn.execute(query)
+            try:
+                for part in result.partitions(size):
+                    rows = pl.DataFrame(
+                        [tuple(row) for row in part], schema=list(result.keys()), orient="row", infer_schema_length=None
+                    )
+                    rows = rows.with_columns(pl.lit(None, dtype=pl.UInt32).alias(ROW))
+                    yield canonicalise(rows, self.columns, self.key, sort=False)
+            finally:
+                result.close()  # a reader that stops early closes the server-side cursor, too
 
     def _table(self, engine: sa.Engine) -> sa.Table:
         try:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -50,6 +51,48 @@ def test_batches_are_cut_by_size_and_cursor_follows_them(tmp_path: Path) -> None
     batches = list(FileSource(path, {}).pending(Cursor(), 2))
     assert [b.height for b in batches] == [2, 1]
     assert last_cursor(batches[0], Cursor()) == Cursor(datetime(2026, 1, 2), "a")
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_a_large_file_streams_in_batches_in_cursor_order(tmp_path: Path, shuffled: bool) -> None:
+    """20,000 rows in batches of 1,000, in order whether the file is (streamed) or not (sorted first);
+    a reader that stops after one batch leaves nothing running."""
+    n = 20_000
+    frame = pl.DataFrame(
+        {
+            "signup_id": [f"s{i:05d}" for i in range(n)],
+            "email": [f"p{i}@acme.io" for i in range(n)],
+            "signed_up_at": [f"2026-01-01T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}" for i in range(n)],
+        }
+    )
+    path = tmp_path / "big.csv"
+    (frame.sample(fraction=1.0, shuffle=True, seed=1) if shuffled else frame).write_csv(path)
+    source = FileSource(path, {})
+    batches = list(source.pending(Cursor(), 1000))
+    assert [b.height for b in batches] == [1000] * 20
+    rows = pl.concat(batches)
+    assert rows["signup_id"].to_list() == frame["signup_id"].to_list()
+    assert rows["_row"].min() == 2 and rows["_row"].max() == n + 1  # file lines: the header is line 1
+    later = _all(source, Cursor(datetime(2026, 1, 1, 5, 0, 0), "s18000"), 1000)
+    assert later["signup_id"].to_list() == frame["signup_id"].to_list()[18001:]
+
+    first = source.pending(Cursor(), 1000)
+    assert next(first).height == 1000
+    first.close()
+    assert not [t for t in threading.enumerate() if t.name == "leadq-source"]
+
+
+def test_a_malformed_row_after_many_good_ones_is_named_by_its_line(tmp_path: Path) -> None:
+    """The fast reader refuses the file; the row-by-row reader keeps every good row and names the bad one."""
+    lines = ["signup_id,email,signed_up_at"]
+    lines += [f"s{i},p{i}@acme.io,2026-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}" for i in range(500)]
+    lines += ["s-bad,x@acme.io,2026-01-02T00:00:00,one too many"]
+    path = tmp_path / "s.csv"
+    path.write_text("\n".join(lines) + "\n")
+    rows = _all(FileSource(path, {}), batch=100)
+    assert rows.height == 501
+    bad = rows.filter(pl.col("_malformed").is_not_null())
+    assert bad["_row"].to_list() == [502] and "4 fields where the header has 3" in bad["_malformed"][0]
 
 
 def test_columns_are_mapped_from_settings(tmp_path: Path) -> None:
