@@ -59,7 +59,9 @@ class BatchRecords(StoreEngine):
                 applied = leads.filter(pl.col("review_status").is_not_null())["email"].to_list()
                 reviews = table_of(Review)
                 for chunk in chunks(applied):
-                    conn.execute(sa.update(reviews).where(reviews.c.email.in_(chunk)).values(applied_run=run_id))
+                    conn.execute(
+                        sa.update(reviews).where(self._any_of(reviews.c.email, chunk)).values(applied_run=run_id)
+                    )
             self._upsert(conn, DeadLetter, to_rows.dead_letters_rows(batch.rejects, source_key, run_id, now), ["key"])
             if crm_failures is not None and not crm_failures.is_empty():
                 self._upsert(
@@ -75,7 +77,9 @@ class BatchRecords(StoreEngine):
         table = table_of(Assignment)
         frames = [
             pl.DataFrame(
-                self._fetch(sa.select(table.c.email, table.c.queue, table.c.owner).where(table.c.email.in_(chunk))),
+                self._fetch(
+                    sa.select(table.c.email, table.c.queue, table.c.owner).where(self._any_of(table.c.email, chunk))
+                ),
                 schema={"email": pl.String, "queue": pl.String, "owner": pl.String},
                 orient="row",
             )
@@ -92,7 +96,9 @@ class BatchRecords(StoreEngine):
         table = table_of(Lead)
         rows: list[tuple[Any, ...]] = []
         for chunk in chunks(list(emails)):
-            rows += self._fetch(sa.select(table.c.email, table.c.signed_up_at).where(table.c.email.in_(chunk)))
+            rows += self._fetch(
+                sa.select(table.c.email, table.c.signed_up_at).where(self._any_of(table.c.email, chunk))
+            )
         return pl.DataFrame(rows, schema={"email": pl.String, "signed_up_at": pl.Datetime("us")}, orient="row")
 
     def signups(self, emails: Sequence[str]) -> pl.DataFrame:

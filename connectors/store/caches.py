@@ -23,7 +23,7 @@ class CompanyRecords(StoreEngine):
         rows: dict[str, dict[str, Any]] = {}
         for chunk in chunks(domains):
             with self.engine.connect() as conn:
-                for row in conn.execute(sa.select(table).where(table.c.domain.in_(chunk))).mappings():
+                for row in conn.execute(sa.select(table).where(self._any_of(table.c.domain, chunk))).mappings():
                     rows[row["domain"]] = dict(row)
         return rows
 
@@ -34,7 +34,7 @@ class CompanyRecords(StoreEngine):
         found: dict[tuple[str, str], str] = {}
         for chunk in chunks(domains):
             query = sa.select(table.c.domain, table.c.provider, table.c.fetched_at, table.c.payload).where(
-                table.c.domain.in_(chunk), table.c.provider.in_(list(max_age))
+                self._any_of(table.c.domain, chunk), table.c.provider.in_(list(max_age))
             )
             for domain, provider, fetched_at, payload in self._fetch(query):
                 if (now - fetched_at).total_seconds() <= max_age[provider] * 86400:
@@ -55,7 +55,9 @@ class CompanyRecords(StoreEngine):
         found: dict[str, dict[str, Any]] = {}
         for chunk in chunks(domains):
             query = sa.select(table.c.domain, table.c.fetched_at, table.c.payload).where(
-                table.c.domain.in_(chunk), table.c.icp_version == icp_version, table.c.prompt_version == prompt_version
+                self._any_of(table.c.domain, chunk),
+                table.c.icp_version == icp_version,
+                table.c.prompt_version == prompt_version,
             )
             for domain, fetched_at, payload in self._fetch(query):
                 if (now - fetched_at).total_seconds() <= ttl_days * 86400:

@@ -20,7 +20,7 @@ class DeadLetterRecords(StoreEngine):
         table = table_of(DeadLetter)
         found: set[str] = set()
         for chunk in chunks(list(keys)):
-            found.update(row[0] for row in self._fetch(sa.select(table.c.key).where(table.c.key.in_(chunk))))
+            found.update(row[0] for row in self._fetch(sa.select(table.c.key).where(self._any_of(table.c.key, chunk))))
         return found
 
     def dead_letters(
@@ -54,6 +54,8 @@ class DeadLetterRecords(StoreEngine):
         deleted = 0
         with self.engine.begin() as conn:
             for chunk in chunks(list(keys)):
-                stmt = sa.delete(table).where(table.c.key.in_(chunk), table.c.run_id != run_id, by_crm | by_row)
+                stmt = sa.delete(table).where(
+                    self._any_of(table.c.key, chunk), table.c.run_id != run_id, by_crm | by_row
+                )
                 deleted += conn.execute(stmt).rowcount
         return deleted

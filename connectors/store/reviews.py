@@ -31,7 +31,7 @@ class ReviewRecords(StoreEngine):
         rows: list[tuple[Any, ...]] = []
         for chunk in chunks(emails):
             query = sa.select(*(table.c[c] for c in columns)).where(
-                table.c.email.in_(chunk), table.c.status != "pending"
+                self._any_of(table.c.email, chunk), table.c.status != "pending"
             )
             rows += self._fetch(query)
         return pl.DataFrame(rows, schema=dict.fromkeys(columns, pl.String), orient="row")
@@ -95,7 +95,7 @@ class ReviewRecords(StoreEngine):
         table = table_of(Review)
         found: set[str] = set()
         for chunk in chunks(list(emails)):
-            query = sa.select(table.c.email).where(table.c.email.in_(chunk), table.c.status == "pending")
+            query = sa.select(table.c.email).where(self._any_of(table.c.email, chunk), table.c.status == "pending")
             found.update(row[0] for row in self._fetch(query))
         return found
 

@@ -68,7 +68,7 @@ class StateRecords(StoreEngine):
         table = table_of(Notification)
         found: set[str] = set()
         for chunk in chunks(list(emails)):
-            query = sa.select(table.c.email).where(table.c.email.in_(chunk), table.c.kind == kind)
+            query = sa.select(table.c.email).where(self._any_of(table.c.email, chunk), table.c.kind == kind)
             found.update(row[0] for row in self._fetch(query))
         return found
 
