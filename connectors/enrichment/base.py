@@ -7,6 +7,7 @@ or a reason it found nothing (not found, refused, skipped). Lookups are cached p
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -14,6 +15,18 @@ from typing import Any, Protocol
 from connectors.domain import COMPANY_FIELDS
 
 FIELDS = COMPANY_FIELDS
+
+
+_clock: tuple[int, str] = (0, "")
+
+
+def _now_iso() -> str:
+    """Now (naive UTC, to the second) as ISO text; made once a second, not once per lookup."""
+    global _clock
+    second = int(time.time())
+    if second != _clock[0]:
+        _clock = (second, datetime.fromtimestamp(second, UTC).replace(tzinfo=None).isoformat(timespec="seconds"))
+    return _clock[1]
 
 
 @dataclass(frozen=True)
@@ -30,9 +43,7 @@ class Lookup:
     status: str  # ok | not_found | refused | skipped | error
     fields: dict[str, Found] = field(default_factory=dict)
     reason: str | None = None
-    fetched_at: str = field(
-        default_factory=lambda: datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
-    )
+    fetched_at: str = field(default_factory=_now_iso)
     from_cache: bool = False
 
     @property

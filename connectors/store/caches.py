@@ -23,7 +23,8 @@ class CompanyRecords(StoreEngine):
         rows: dict[str, dict[str, Any]] = {}
         for chunk in chunks(domains):
             with self.engine.connect() as conn:
-                for row in conn.execute(sa.select(table).where(self._any_of(table.c.domain, chunk))).mappings():
+                query = sa.select(table).where(self._any_of(table.c.domain, chunk))
+                for row in conn.execute(query).mappings().all():
                     rows[row["domain"]] = dict(row)
         return rows
 

@@ -148,7 +148,7 @@ class StoreEngine:
 
     def _fetch(self, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
         with self.engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(query)]
+            return [tuple(row) for row in conn.execute(query).all()]  # one fetchall, not a fetch per row
 
     def _any_of(self, column: sa.ColumnElement[Any], values: Sequence[str]) -> sa.ColumnElement[bool]:
         """`column IN values` with the values as one bound parameter (a JSON array on SQLite, an array
@@ -229,6 +229,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # 64 MB of page cache (the default is 2 MB): upserts into million-row tables touch index pages
     # all over; with the small cache every batch reads them again
     cursor.execute("PRAGMA cache_size=-65536")
+
     cursor.close()
 
 
