@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from servers import servers_stopped
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from generate import generate
 
@@ -76,7 +78,7 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     signups, companies = generate(args.n)
-    with tempfile.TemporaryDirectory(prefix="leadq-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="leadq-bench-") as tmp, servers_stopped(tmp):
         folder = Path(tmp)
         signups.write_csv(folder / "signups.csv")
         companies.write_csv(folder / "companies.csv")

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from generate import generate  # noqa: E402
+from servers import servers_stopped  # noqa: E402
 
 from tests.fake_crm import Window, sustained_share  # noqa: E402
 from tests.fake_hubspot import FakeHubSpot, hubspot_owners  # noqa: E402
@@ -109,7 +110,7 @@ def main() -> None:
     parser.add_argument("--hubspot", type=int, default=10_000, help="signups to sync to HubSpot (0: skip)")
     parser.add_argument("--salesforce", type=int, default=30_000, help="signups to sync to Salesforce (0: skip)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="leadq-bench-crm-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="leadq-bench-crm-") as tmp, servers_stopped(tmp):
         for kind, n in (("hubspot", args.hubspot), ("salesforce", args.salesforce)):
             if n:
                 _bench(kind, n, Path(tmp))

@@ -26,6 +26,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import generate
+from servers import servers_stopped
 
 
 class _Site(BaseHTTPRequestHandler):
@@ -65,7 +66,7 @@ def main() -> None:
         pl.col("signup_id") + "-again",
         pl.col("signed_up_at").str.replace("^2026", "2027"),
     )
-    with tempfile.TemporaryDirectory(prefix="leadq-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="leadq-bench-") as tmp, servers_stopped(tmp):
         first, second = Path(tmp) / "first.csv", Path(tmp) / "second.csv"
         signups.write_csv(first)
         later.write_csv(second)

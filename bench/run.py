@@ -12,7 +12,9 @@ unknown to the reference file). For each size, in one process per size:
 - leadq: `leadq run --source` in a fresh LEADQ_HOME (a new SQLite store), as a user runs it, with
   leadq's local Prefect server already running (an untimed warm-up run starts it).
 
-Prints wall seconds, leadq / floor, signups per second, and the peak memory (RSS) of each.
+Prints wall seconds, leadq / floor, signups per second, and the peak memory (RSS) of each
+process (measured from a small launcher: a child forked from this process would count the
+generated signups this process holds).
 With 1M and 2M, also the 10M time projected from them (linear).
 """
 
@@ -39,19 +41,29 @@ class Measured:
     peak_mb: float
 
 
+# Linux counts in a child's peak RSS the memory of the process it was forked from (this one holds
+# the generated signups), so the command is started from a small Python launcher that reports
+# its child's own peak on the last line of stderr.
+_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(child.pid, 0)
+sys.stderr.write(f"\\nPEAK_RSS_KB {usage.ru_maxrss}\\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def measured(command: list[str], env: dict[str, str]) -> Measured:
-    """Run a command; its wall time and its own peak RSS (os.wait4), or exit with its stderr."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        if process.returncode != 0:
-            raise SystemExit(f"{' '.join(command)} failed:\n{err.read().decode()[-3000:]}")
-        return Measured(out.read().decode(), wall, usage.ru_maxrss / 1024)
+    """Run a command; its wall time and its own peak RSS, or exit with its stderr."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, *command], env=env, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    peak_kb = int(done.stderr.strip().splitlines()[-1].split()[1])
+    return Measured(done.stdout, wall, peak_kb / 1024)
 
 
 def run_once(n: int, work: Path, task_runner: str = "threads") -> dict[str, float]:

@@ -16,6 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from servers import servers_stopped
+
 ROWS = 300
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -44,7 +47,7 @@ def timed_run(path: Path, work: Path, name: str) -> float:
 
 def main(sizes: list[int]) -> None:
     OUT.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="leadq-wide-") as folder:
+    with tempfile.TemporaryDirectory(prefix="leadq-wide-") as folder, servers_stopped(folder):
         work = Path(folder)
         timed_run(wide_file(10), work, "warmup")
         print(f"{'columns':>8} {'MB':>6} {'seconds':>8} {'s per M cells':>14}")
