@@ -11,6 +11,7 @@ flow.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from datetime import UTC, datetime
@@ -32,8 +33,11 @@ def nothing_new(ctx: RunContext, dry_run: bool = False) -> dict[str, Any] | None
     started = time.perf_counter()
     now = datetime.now(UTC).replace(tzinfo=None)
     run_id = f"local-{now:%Y%m%dT%H%M%S%f}"
-    with ctx.store.writer_lock(ctx.settings.run.lock_wait_s):
-        ctx.store.create()  # a newer leadq's tables, as a flow run would make them
+    # as the flow does: a live run holds the store's writer lock and makes a newer leadq's tables; a dry run neither
+    lock = contextlib.nullcontext() if dry_run else ctx.store.writer_lock(ctx.settings.run.lock_wait_s)
+    with lock:
+        if not dry_run:
+            ctx.store.create()
         watermark = ctx.store.watermark(ctx.source.key)
         scope = ReadScope(started_at=now, watermark=watermark)
         totals, cursor = RunTotals(), watermark

@@ -126,6 +126,26 @@ def fresh_machine(config_dir: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
     local_server.stop(tmp_path / "home" / "prefect")
 
 
+def test_a_run_with_nothing_new_starts_no_flow_and_a_new_signup_starts_one(config_dir: Path) -> None:
+    first = json.loads(runner.invoke(app, ["run", "--json"]).stdout)
+    assert first["processed"] == 30 and "prefect" not in first
+
+    quiet = json.loads(runner.invoke(app, ["run", "--json"]).stdout)
+    assert (quiet["processed"], quiet["leads"], quiet["prefect"]) == (0, 0, NOT_STARTED)
+    runs = Store(load_settings().store_url).read("select run_id, status, processed from runs order by started_at")
+    assert runs.height == 2 and runs["status"].to_list() == ["completed", "completed"]
+    dry = json.loads(runner.invoke(app, ["run", "--dry-run", "--json"]).stdout)
+    assert dry["prefect"] == NOT_STARTED and dry["dry_run"] is True
+    assert Store(load_settings().store_url).read("select run_id from runs").height == 2  # a dry run records nothing
+
+    sample = config_dir / "data" / "sample_signups.csv"
+    row = sample.read_text().splitlines()[1]
+    late = row.replace("s-1001", "s-9001").replace("maria.lopez@", "late.signup@").replace("2026-11-02", "2026-11-30")
+    sample.write_text(sample.read_text().rstrip("\n") + "\n" + late + "\n")
+    news = json.loads(runner.invoke(app, ["run", "--json"]).stdout)
+    assert news["leads"] == 1 and "prefect" not in news  # a flow run did it
+
+
 def test_installed_command_twice_is_clean(fresh_machine: dict[str, str], tmp_path: Path) -> None:
     """The quickstart path: the real `leadq` script starts leadq's local Prefect server; the second
     run finds nothing new, and says so without starting a flow."""
