@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import requests
 from filelock import FileLock
 
@@ -49,7 +50,7 @@ class ServerError(LeadqError):
 class LocalServer:
     url: str  # the API, e.g. http://127.0.0.1:41234/api
     pid: int
-    started_at: float
+    started_at: float  # the process's creation time: a pid reused after a reboot is not this server
     home: Path
 
     @property
@@ -67,11 +68,11 @@ class LocalServer:
             return False
 
     def alive(self) -> bool:
+        """Whether the process that was started is still there (not another one that got its pid)."""
         try:
-            os.kill(self.pid, 0)
-        except OSError:
+            return bool(abs(psutil.Process(self.pid).create_time() - self.started_at) < 1.0)
+        except psutil.Error:
             return False
-        return True
 
     def wait_until_ready(self, timeout_s: float, waiting: Callable[[], None] | None = None) -> LocalServer:
         """Block until the server answers; `waiting` is called once if it does not answer at first."""
@@ -173,7 +174,7 @@ def _spawn(home: Path, port: int) -> LocalServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # outlives this command, and Ctrl-C in this terminal does not reach it
         )
-    server = LocalServer(f"http://127.0.0.1:{port}/api", process.pid, time.time(), home)
+    server = LocalServer(f"http://127.0.0.1:{port}/api", process.pid, psutil.Process(process.pid).create_time(), home)
     state = {"url": server.url, "pid": server.pid, "started_at": server.started_at}
     (home / STATE_FILE).write_text(json.dumps(state))
     return server

@@ -192,6 +192,21 @@ def test_runs_share_one_local_prefect_server(fresh_machine: dict[str, str], tmp_
     assert not server.alive() and local_server.recorded(server.home) is None
 
 
+def test_a_recorded_server_whose_pid_now_belongs_to_another_process_is_not_used(tmp_path: Path) -> None:
+    """After a reboot the recorded pid may be another program's: it is neither waited for nor stopped."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        home = tmp_path / "prefect"
+        home.mkdir()
+        state = {"url": "http://127.0.0.1:9/api", "pid": other.pid, "started_at": 1_000_000.0}
+        (home / local_server.STATE_FILE).write_text(json.dumps(state))
+        assert local_server.recorded(home) is None
+        assert local_server.stop(home) is None and other.poll() is None  # still running: not ours to stop
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_a_first_run_succeeds_while_the_machine_is_saturated(fresh_machine: dict[str, str]) -> None:
     """A fresh LEADQ_HOME (leadq's local Prefect server starts and migrates its database) while every
     core is busy: Prefect's in-process API missed its 20 s start-up timeout here and nothing was processed."""
