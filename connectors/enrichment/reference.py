@@ -76,6 +76,32 @@ class ReferenceFile:
         found = {f: Found(row[f], self.confidence, method) for f in OUTPUT if row[f] is not None}
         return Lookup("ok", found, fetched_at=self._fetched_at)
 
+    def answers(self, domains: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The whole batch at once: (answers, notes) in the waterfall's long form (`choose.ANSWERS`,
+        `choose.NOTES`), one answer row per field found, one note per domain the file lacks."""
+        asked = pl.DataFrame({"domain": domains})
+        rows = asked.join(self.companies.drop("_matched"), on="domain", how="inner")
+        found = (
+            rows.select("domain", *(pl.col(f).cast(pl.String) for f in OUTPUT))
+            .unpivot(index="domain", variable_name="field", value_name="value")
+            .filter(pl.col("value").is_not_null())
+            .select(
+                "domain",
+                pl.lit(self.name).alias("provider"),
+                "field",
+                "value",
+                pl.lit(self.confidence, dtype=pl.Float64).alias("confidence"),
+                pl.lit(f"reference file {self.path.name}").alias("method"),
+                pl.lit(self._fetched_at).alias("fetched_at"),
+            )
+        )
+        missing = asked.join(rows, on="domain", how="anti").select(
+            "domain",
+            pl.lit(self.name).alias("provider"),
+            pl.format("not_found: {}: no row for {}", pl.lit(self.path.name), pl.col("domain")).alias("note"),
+        )
+        return found, missing
+
     def usage(self) -> tuple[int, float]:
         return 0, 0.0
 
@@ -115,9 +141,10 @@ class ReferenceFile:
         return (
             frame.with_columns(
                 pl.col("industry").str.to_lowercase(),
-                pl.coalesce(pl.col("employees").cast(pl.Float64, strict=False).cast(pl.Int64), _size_midpoint()).alias(
-                    "employees"
-                ),
+                pl.coalesce(
+                    pl.col("employees").str.replace_all(",", "").cast(pl.Float64, strict=False).cast(pl.Int64),
+                    _size_midpoint(),
+                ).alias("employees"),
                 pl.col("country_code").alias("company_country"),
                 pl.col("founded_year").cast(pl.Float64, strict=False).cast(pl.Int32),
                 pl.lit(True).alias("_matched"),

@@ -23,28 +23,10 @@ from typing import Any
 
 import polars as pl
 
+from connectors.enrichment import choose
 from connectors.enrichment.base import FIELDS, Lookup, Provider
 from connectors.prepare.people import country_codes
 from connectors.store import Store
-
-# enrichment field -> column of the companies table, where the names differ
-STORE_COLUMN = {"company_legal_name": "name", "company_country": "country"}
-SCHEMA = {
-    "domain": pl.String,
-    "company_legal_name": pl.String,
-    "industry": pl.String,
-    "employees": pl.Int64,
-    "company_country": pl.String,
-    "founded_year": pl.Int64,
-    "linkedin_url": pl.String,
-    "description": pl.String,
-    "email_provider": pl.String,
-    "technologies": pl.String,
-    "company_sources": pl.String,
-    "company_provenance": pl.String,
-    "enrichment_notes": pl.String,
-    "company_changed": pl.Boolean,
-}
 
 
 @dataclass
@@ -70,6 +52,7 @@ class Enricher:
     def __post_init__(self) -> None:
         self._by_name = {p.name: p for p in self.providers}
         self._default_order = [p.name for p in self.providers]
+        self._ranks = choose.ranks(self.field_orders, self._default_order, {p.name: p.fields for p in self.providers})
         self._seconds = {p.name: 0.0 for p in self.providers}
         self._seconds_lock = threading.Lock()
 
@@ -100,39 +83,84 @@ class Enricher:
     def enrich(
         self, leads: pl.DataFrame, store: Store | None, refresh: bool = False, save: bool = True
     ) -> pl.DataFrame:
-        """Add company fields to a batch; one waterfall per distinct company domain."""
-        domains = sorted(leads["company_domain"].drop_nulls().unique().to_list())
+        """Add company fields to a batch; one waterfall per distinct company domain.
+
+        Providers that hold a table (the reference file) answer the whole batch in one join;
+        a domain goes through the per-domain waterfall only when a provider that calls out
+        (or its cached answer) may still have something to say about it."""
+        domains = leads["company_domain"].drop_nulls().unique().sort()
+        names = domains.to_list()
         cacheable = {p.name: self.ttl_days.get(p.name, 0.0) for p in self.providers if getattr(p, "cached", True)}
-        cached = store.cached_lookups(domains, cacheable) if store and not refresh and domains else {}
-        existing = store.companies(domains) if store and domains else {}
-        resolved = self._resolve_all(domains, cached)
+        cached = store.cached_lookups(names, cacheable) if store and not refresh and names else {}
+        existing = store.company_frame(names, choose.STORED) if store and names else pl.DataFrame(schema=choose.STORED)
+        live = self._live()
+        tables = [p for p in self.providers if p.name in live and callable(getattr(p, "answers", None))]
+        calls_out = any(p.name in live and p not in tables for p in self.providers)
+        per_domain = domains.is_in({d for d, _ in cached}) | calls_out
+        resolved = self._resolve_all(domains.filter(per_domain).to_list(), cached, live)
         if store and save:
-            rows = [
-                {
-                    "domain": d,
-                    "provider": name,
-                    "status": lookup.status,
-                    "payload": json.dumps(lookup.to_json()),
-                    "fetched_at": datetime.fromisoformat(lookup.fetched_at),
-                }
-                for d, r in resolved.items()
-                for name, lookup in r.fresh
-            ]
-            if rows:
-                store.save_lookups(rows)
-        companies = self._companies(domains, resolved, existing)
+            self._save(store, resolved)
+        answers, notes = self._from_tables(tables, domains.filter(~per_domain))
+        chosen = pl.concat(
+            [choose.pick(answers, self._ranks, self.min_confidence), _chosen_rows(resolved)], how="vertical"
+        )
+        notes = pl.concat([notes, _notes_rows(resolved)], how="vertical")
+        companies = choose.merge(
+            choose.wide(domains, chosen),
+            choose.notes_json(domains, notes, [p.name for p in self.providers]),
+            existing,
+            self.write_policy,
+        )
+        codes = country_codes(companies["company_country"], self.country_aliases)
+        companies = (
+            companies.join(codes, left_on="company_country", right_on="country_in", how="left")
+            .with_columns(pl.col("country_code").alias("company_country"))
+            .drop("country_code")
+        )
         typed = pl.col("company_name") if "company_name" in leads.columns else pl.lit(None, dtype=pl.String)
         return leads.join(companies, left_on="company_domain", right_on="domain", how="left").with_columns(
             pl.coalesce(pl.col("company_legal_name"), typed).alias("company_legal_name")
         )
 
-    def _resolve_all(self, domains: Sequence[str], cached: dict[tuple[str, str], str]) -> dict[str, Resolved]:
-        """Waterfalls for all domains; on `max_workers` threads when a provider may go out to the network."""
+    def _live(self) -> set[str]:
+        """The providers that may still answer this run (their off reasons kept for the summary)."""
         for provider in self.providers:
             reason = provider.off_reason()
             if reason:
                 self.inactive.setdefault(provider.name, reason)
-        live = {p.name for p in self.providers if p.name not in self.inactive}
+        return {p.name for p in self.providers if p.name not in self.inactive}
+
+    def _from_tables(self, tables: list[Provider], domains: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Every table provider's answers and notes for these domains, in the long form."""
+        answers = [pl.DataFrame(schema=choose.ANSWERS)]
+        notes = [pl.DataFrame(schema=choose.NOTES)]
+        for provider in tables:
+            found, missing = provider.answers(domains)  # type: ignore[attr-defined]
+            answers.append(found.select(list(choose.ANSWERS)).cast(choose.ANSWERS))
+            notes.append(missing.select(list(choose.NOTES)))
+        return pl.concat(answers), pl.concat(notes)
+
+    @staticmethod
+    def _save(store: Store, resolved: dict[str, Resolved]) -> None:
+        """Keep the answers providers gave this run in the cache."""
+        rows = [
+            {
+                "domain": d,
+                "provider": name,
+                "status": lookup.status,
+                "payload": json.dumps(lookup.to_json()),
+                "fetched_at": datetime.fromisoformat(lookup.fetched_at),
+            }
+            for d, r in resolved.items()
+            for name, lookup in r.fresh
+        ]
+        if rows:
+            store.save_lookups(rows)
+
+    def _resolve_all(
+        self, domains: Sequence[str], cached: dict[tuple[str, str], str], live: set[str]
+    ) -> dict[str, Resolved]:
+        """Waterfalls for all domains; on `max_workers` threads when a provider may go out to the network."""
         remote = any(getattr(self._by_name[name], "cached", True) for name in live)
         workers = min(self.max_workers, len(domains)) if remote else 1
         if workers <= 1:
@@ -181,82 +209,22 @@ class Enricher:
         out.notes = {n: f"{a.status}: {a.reason}" for n, a in answers.items() if a.status != "ok" and a.reason}
         return out
 
-    def _companies(
-        self, domains: Sequence[str], resolved: dict[str, Resolved], existing: dict[str, dict[str, Any]]
-    ) -> pl.DataFrame:
-        """One row per domain: the merged values, their provenance, sources and notes.
 
-        `company_changed` is false when the CRM row already says all of it, so sync can skip it."""
-        rows = []
-        for domain in domains:
-            old = existing.get(domain)
-            found = resolved[domain]
-            edited = set(json.loads(old["edited_fields"])) if old and old.get("edited_fields") else set()
-            values: dict[str, Any] = {}
-            updates: dict[str, dict[str, Any]] = {}
-            for name in FIELDS:
-                old_value = old.get(STORE_COLUMN.get(name, name)) if old else None
-                new = found.chosen.get(name)
-                policy = self.write_policy.get(name, "fill_if_empty")
-                keep = (
-                    new is None
-                    or STORE_COLUMN.get(name, name) in edited
-                    or policy == "never"
-                    or new["value"] == old_value
-                    or (policy == "fill_if_empty" and old_value not in (None, ""))
-                )
-                values[name] = old_value if keep else new["value"]  # type: ignore[index]
-                if not keep:
-                    updates[name] = new  # type: ignore[assignment]
-            notes = json.dumps(found.notes) if found.notes else None
-            if old is not None and not updates and notes == old.get("enrichment_notes"):
-                rows.append(
-                    {
-                        "domain": domain,
-                        **values,
-                        "company_sources": old.get("sources"),
-                        "company_provenance": old.get("provenance"),
-                        "enrichment_notes": notes,
-                        "company_changed": False,
-                    }
-                )
-                continue
-            old_provenance = json.loads(old.get("provenance") or "{}") if old else {}
-            provenance: dict[str, dict[str, Any]] = {}
-            for name in FIELDS:
-                origin = updates.get(name) or old_provenance.get(name)
-                if values[name] not in (None, "") and origin:
-                    provenance[name] = origin
-            rows.append(
-                {
-                    "domain": domain,
-                    **values,
-                    "company_sources": ", ".join(sorted({p["source"] for p in provenance.values()})) or None,
-                    "company_provenance": json.dumps(provenance, default=str) if provenance else None,
-                    "enrichment_notes": notes,
-                    "company_changed": True,
-                }
-            )
-        frame = pl.DataFrame(
-            [{k: _coerce(v, SCHEMA[k]) for k, v in r.items()} for r in rows], schema=SCHEMA, orient="row"
-        )
-        codes = country_codes(frame["company_country"], self.country_aliases)
-        return (
-            frame.join(codes, left_on="company_country", right_on="country_in", how="left")
-            .with_columns(pl.col("country_code").alias("company_country"))
-            .drop("country_code")
-        )
+def _chosen_rows(resolved: dict[str, Resolved]) -> pl.DataFrame:
+    """The per-domain waterfall's picks in the long form (`choose.ANSWERS`)."""
+    rows = [
+        (domain, best["source"], name, _text(best["value"]), best["confidence"], best["method"], best["fetched_at"])
+        for domain, r in resolved.items()
+        for name, best in r.chosen.items()
+    ]
+    return pl.DataFrame(rows, schema=choose.ANSWERS, orient="row")
 
 
-def _coerce(value: Any, dtype: Any) -> Any:
-    """Provider values arrive as text or numbers; make them fit the column."""
-    if value in (None, ""):
-        return None
-    if dtype == pl.Boolean:
-        return bool(value)
-    if dtype == pl.Int64:
-        try:
-            return int(float(str(value).replace(",", "")))
-        except ValueError:
-            return None
-    return str(value)
+def _notes_rows(resolved: dict[str, Resolved]) -> pl.DataFrame:
+    rows = [(domain, provider, note) for domain, r in resolved.items() for provider, note in r.notes.items()]
+    return pl.DataFrame(rows, schema=choose.NOTES, orient="row")
+
+
+def _text(value: Any) -> str | None:
+    """Provider values arrive as text or numbers; the long form holds them as text."""
+    return None if value in (None, "") else str(value)

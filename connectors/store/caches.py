@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import polars as pl
 import sqlalchemy as sa
 
 from connectors.store.engine import StoreEngine, chunks, table_of, utc_now
@@ -27,6 +28,16 @@ class CompanyRecords(StoreEngine):
                 for row in conn.execute(query).mappings().all():
                     rows[row["domain"]] = dict(row)
         return rows
+
+    def company_frame(self, domains: Sequence[str], schema: dict[str, Any]) -> pl.DataFrame:
+        """The stored company rows for these domains as a frame of `schema`'s columns."""
+        table = table_of(Company)
+        rows: list[tuple[Any, ...]] = []
+        for chunk in chunks(domains):
+            rows += self._fetch(
+                sa.select(*(table.c[name] for name in schema)).where(self._any_of(table.c.domain, chunk))
+            )
+        return pl.DataFrame(rows, schema=schema, orient="row")
 
     def cached_lookups(self, domains: Sequence[str], max_age: dict[str, float]) -> dict[tuple[str, str], str]:
         """Fresh cached lookups as JSON, keyed by (domain, provider); `max_age` is days per provider."""

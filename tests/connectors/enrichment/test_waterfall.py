@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from connectors.enrichment.base import Found, Lookup
+from connectors.enrichment.reference import ReferenceFile
 from connectors.enrichment.waterfall import Enricher
 from connectors.store import Store
 
@@ -107,3 +108,45 @@ def test_write_policy_and_a_persons_edit(tmp_path: Path) -> None:
     assert row["employees"] == 300  # "always"
     assert row["company_country"] == "FR"  # fill_if_empty keeps what the CRM has
     assert json.loads(row["company_provenance"])["industry"]["source"] == "person:rita@revops"
+
+
+def _reference(tmp_path: Path) -> ReferenceFile:
+    path = tmp_path / "companies.csv"
+    path.write_text(
+        "domain,name,industry,employees,country,founded_year,linkedin_url\n"
+        "a.io,A Inc,Software,120,Germany,2015,\n"
+        'b.io,"B, Ltd",Fintech,"1,200",,,\n'
+    )
+    return ReferenceFile(path, "leadq", {}, {})
+
+
+def test_the_file_answers_a_batch_in_one_join_as_the_per_domain_waterfall_would(tmp_path: Path) -> None:
+    leads = _leads("a.io", "b.io", "c.io", "a.io")
+    joined = _enricher(_reference(tmp_path)).enrich(leads, None)  # type: ignore[arg-type]
+    silent = Scripted("silent", {})  # a live provider that calls out: every domain takes the per-domain path
+    per_domain = _enricher(_reference(tmp_path), silent).enrich(leads, None)  # type: ignore[arg-type]
+    assert sorted(silent.calls) == ["b.io", "c.io"]  # a.io's three fields were settled by the file
+    by_domain = {r["company_domain"]: r for r in joined.to_dicts()}
+    assert (by_domain["a.io"]["industry"], by_domain["a.io"]["employees"]) == ("software", 120)
+    assert (by_domain["a.io"]["company_country"], by_domain["a.io"]["company_legal_name"]) == ("DE", "A Inc")
+    assert (by_domain["b.io"]["company_legal_name"], by_domain["b.io"]["employees"]) == ("B, Ltd", 1200)
+    assert by_domain["c.io"]["industry"] is None and by_domain["c.io"]["company_sources"] is None
+    assert json.loads(by_domain["c.io"]["enrichment_notes"]) == {
+        "reference": "not_found: companies.csv: no row for c.io"
+    }
+    provenance = json.loads(by_domain["a.io"]["company_provenance"])
+    assert provenance["employees"]["value"] == 120 and provenance["employees"]["source"] == "reference"
+    assert provenance["industry"]["method"] == "reference file companies.csv"
+    assert set(provenance) == {"company_legal_name", "industry", "employees", "company_country", "founded_year"}
+    keep = ["company_domain", "company_legal_name", "industry", "employees", "company_country", "company_sources"]
+    assert joined.select(keep).equals(per_domain.select(keep))
+    for a, b in zip(joined["company_provenance"], per_domain["company_provenance"], strict=True):
+        assert (json.loads(a) if a else None) == (json.loads(b) if b else None)
+
+
+def test_a_surer_provider_overrides_the_file_only_where_the_order_says(tmp_path: Path) -> None:
+    paid = Scripted("paid", {"b.io": {"industry": ("payments", 0.95), "company_country": ("United Kingdom", 0.9)}})
+    enricher = _enricher(_reference(tmp_path), paid, orders={"industry": ["paid", "reference"]})  # type: ignore[arg-type]
+    row = enricher.enrich(_leads("b.io"), None).row(0, named=True)
+    assert (row["industry"], row["company_country"], row["employees"]) == ("payments", "GB", 1200)
+    assert row["company_sources"] == "paid, reference"
