@@ -88,8 +88,8 @@ def json_object(members: Mapping[str, pl.Expr]) -> pl.Expr:
     ]
     if not parts:
         return pl.lit(None, dtype=pl.String)
-    joined = pl.concat_list(parts).list.drop_nulls()
-    return pl.when(joined.list.len() > 0).then(pl.concat_str([pl.lit("{"), joined.list.join(", "), pl.lit("}")]))
+    joined = pl.concat_str(parts, separator=", ", ignore_nulls=True)
+    return pl.when(joined != "").then(pl.concat_str([pl.lit("{"), joined, pl.lit("}")]))
 
 
 def _origin(chosen: pl.DataFrame) -> pl.Expr:
@@ -139,35 +139,45 @@ def merge(
     frame = found.join(notes, on="domain", how="left").join(
         old_columns.rename(lambda c: c if c == "domain" else f"old__{c}"), on="domain", how="left"
     )
+    # in stages, each step a column the next reads: one nested expression per field costs ten times as much
     edited = pl.col("old__edited_fields").str.json_decode(pl.List(pl.String)).fill_null([])
-    values, updates, origins, sources = {}, [], {}, []
+    frame = frame.with_columns(edited.alias("_edited"))
+    keeps = {}
     for name in FIELDS:
         column = STORE_COLUMN.get(name, name)
         old, new = pl.col(f"old__{column}"), pl.col(name)
         policy = write_policy.get(name, "fill_if_empty")
-        keep = (
+        keeps[name] = (
             new.is_null()
-            | edited.list.contains(column)
+            | pl.col("_edited").list.contains(column)
             | pl.lit(policy == "never")
             | new.eq_missing(old)
             | (pl.lit(policy == "fill_if_empty") & old.is_not_null() & (old.cast(pl.String) != ""))
         )
-        values[name] = pl.when(keep).then(old).otherwise(new)
-        updates.append(keep.not_())
-        has_value = values[name].is_not_null() & (values[name].cast(pl.String) != "")
-        old_origin = pl.col("old__provenance").str.json_path_match(f"$.{name}")
+    frame = frame.with_columns(
+        *(keep.alias(f"_keep__{name}") for name, keep in keeps.items()),
+        *(pl.col("old__provenance").str.json_path_match(f"$.{name}").alias(f"_old_origin__{name}") for name in FIELDS),
+    )
+    old_value = {name: pl.col(f"old__{STORE_COLUMN.get(name, name)}") for name in FIELDS}
+    frame = frame.with_columns(
+        pl.when(pl.col(f"_keep__{name}")).then(old_value[name]).otherwise(name).alias(name) for name in FIELDS
+    )
+    origins, sources = {}, []
+    for name in FIELDS:
+        keep, old_origin = pl.col(f"_keep__{name}"), pl.col(f"_old_origin__{name}")
+        has_value = pl.col(name).is_not_null() & (pl.col(name).cast(pl.String) != "")
         origins[name] = pl.when(has_value).then(pl.when(keep).then(old_origin).otherwise(pl.col(f"{name}__origin")))
         old_source = old_origin.str.json_path_match("$.source")
         sources.append(pl.when(has_value).then(pl.when(keep).then(old_source).otherwise(pl.col(f"{name}__source"))))
     named = pl.concat_list(sources).list.drop_nulls().list.unique().list.sort()
     unchanged = (
         pl.col("old__stored").fill_null(False)
-        & pl.any_horizontal(updates).not_()
+        & pl.any_horizontal(pl.col(f"_keep__{name}").not_() for name in FIELDS).not_()
         & pl.col("notes").eq_missing(pl.col("old__enrichment_notes"))
     )
     return frame.select(
         "domain",
-        *(value.alias(name) for name, value in values.items()),
+        *FIELDS,
         pl.when(unchanged)
         .then(pl.col("old__sources"))
         .otherwise(pl.when(named.list.len() > 0).then(named.list.join(", ")))
