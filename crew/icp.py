@@ -59,6 +59,9 @@ class Icp(_Model):
     # sum of the weights. `leadq calibrate` sets both so the range its points can reach maps onto 0..100.
     points_floor: float = 0.0
     points_range: float | None = Field(None, gt=0)
+    # the evidence gate: a lead whose confidence (share of the weight with a value) is below this
+    # cannot reach a qualified tier; it gets the best tier that is not qualified (C by default)
+    min_confidence_to_qualify: float = Field(0.3, ge=0, le=1)
     version: str = Field("", exclude=True)
 
     @model_validator(mode="after")
@@ -73,7 +76,14 @@ class Icp(_Model):
         unknown = set(self.qualified_tiers) - {t.value for t in Tier}
         if unknown:
             raise ValueError(f"qualified_tiers has unknown tiers {sorted(unknown)}")
+        if Tier.D.value in self.qualified_tiers:
+            raise ValueError("qualified_tiers cannot include D: the evidence gate needs a tier that is not qualified")
         return self
+
+    @property
+    def gated_tier(self) -> str:
+        """The tier of a lead that scored a qualified tier without enough evidence: the best unqualified one."""
+        return next(t.value for t in (Tier.A, Tier.B, Tier.C, Tier.D) if t.value not in self.qualified_tiers)
 
 
 def load_icp(path: Path) -> Icp:

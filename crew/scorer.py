@@ -32,7 +32,7 @@ def score_leads(leads: pl.DataFrame, icp: Icp, top_reasons: int = 3, keep_points
     frame = _with_top_reasons(frame, names, top_reasons)
     return frame.with_columns(
         _tier(icp),
-        _reasons(),
+        _reasons(icp),
         pl.lit(icp.version).alias("icp_version"),
     ).drop([f"_{kind}_{n}" for n in names for kind in ("pts", "known", "why")] + ["_top"])
 
@@ -104,19 +104,39 @@ def tier_expr(icp: Icp) -> pl.Expr:
 
 
 def _tier(icp: Icp) -> pl.Expr:
-    score = pl.col("score")
     return (
         pl.when(pl.col("disqualified_by").is_not_null())
         .then(pl.lit(Tier.DISQUALIFIED.value))
-        .when(score >= icp.tiers[Tier.A.value])
+        .when(_held_back(icp))
+        .then(pl.lit(icp.gated_tier))
+        .otherwise(_tier_by_score(icp))
+        .alias("tier")
+    )
+
+
+def _tier_by_score(icp: Icp) -> pl.Expr:
+    score = pl.col("score")
+    return (
+        pl.when(score >= icp.tiers[Tier.A.value])
         .then(pl.lit(Tier.A.value))
         .when(score >= icp.tiers[Tier.B.value])
         .then(pl.lit(Tier.B.value))
         .when(score >= icp.tiers[Tier.C.value])
         .then(pl.lit(Tier.C.value))
         .otherwise(pl.lit(Tier.D.value))
-        .alias("tier")
     )
+
+
+def _held_back(icp: Icp) -> pl.Expr:
+    """The evidence gate: a qualifying score whose confidence is too thin to qualify the lead."""
+    thin = pl.col("confidence") < icp.min_confidence_to_qualify
+    return thin & _tier_by_score(icp).is_in(icp.qualified_tiers)
+
+
+def _gate_reason(icp: Icp) -> pl.Expr:
+    """'not enough evidence (confidence 0.1 < 0.3)' where the gate held a lead back."""
+    text = f"not enough evidence (confidence {{}} < {icp.min_confidence_to_qualify:g})"
+    return pl.when(_held_back(icp)).then(pl.format(text, pl.col("confidence")))
 
 
 def _with_top_reasons(frame: pl.DataFrame, names: list[str], top: int) -> pl.DataFrame:
@@ -151,13 +171,16 @@ def _with_top_reasons(frame: pl.DataFrame, names: list[str], top: int) -> pl.Dat
     )
 
 
-def _reasons() -> pl.Expr:
-    """The top contributions as text; a disqualifier comes first."""
+def _reasons(icp: Icp) -> pl.Expr:
+    """The top contributions as text; a disqualifier, or else the evidence gate, comes first."""
     joined = pl.col("_top")
     disq = pl.format("disqualified: {}", pl.col("disqualified_by"))
+    gate = _gate_reason(icp)
     return (
         pl.when(pl.col("disqualified_by").is_not_null())
         .then(pl.concat_str([disq, joined], separator="; "))
+        .when(gate.is_not_null())
+        .then(pl.concat_str([gate, joined], separator="; ").str.strip_suffix("; "))
         .otherwise(joined)
         .alias("reasons")
     )

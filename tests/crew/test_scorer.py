@@ -88,3 +88,44 @@ def test_bad_icp_names_file_and_problem(tmp_path: Path, change: dict[str, object
 def test_shipped_icp_is_valid(config_dir: Path) -> None:
     icp = load_icp(config_dir / "icp.yaml")
     assert icp.qualified_tiers == ["A", "B"]
+
+
+# A calibrated ICP maps the points its leads can reach onto 0..100, so 0 points (no evidence) lands mid-scale.
+CALIBRATED = {**ICP, "tiers": {"A": 80, "B": 50, "C": 35}, "points_floor": -50, "points_range": 100}
+
+
+def test_a_lead_without_evidence_is_not_qualified_whatever_its_score(tmp_path: Path) -> None:
+    nobody = pl.DataFrame({"email": ["nobody123@gmail.com"], "company_domain": [None], "industry": [None]})
+    row = score_leads(nobody, load_icp(_icp(tmp_path, CALIBRATED))).row(0, named=True)
+    assert (row["score"], row["confidence"]) == (50, 0.0)  # tier B by score alone: today's defect
+    assert row["tier"] == "C"
+    assert row["reasons"] == "not enough evidence (confidence 0.0 < 0.3)"
+
+
+def test_the_evidence_gate_holds_back_only_thin_qualifying_leads(tmp_path: Path) -> None:
+    leads = pl.DataFrame(
+        {
+            "email": ["thin@x.io", "known@y.io", "low@z.io"],
+            "company_domain": ["x.io", "y.io", "z.io"],
+            "industry": [None, "software", None],
+            "employees": [None, 500, 5],
+            "seats": ["9", None, None],
+        }
+    )
+    out = score_leads(leads, load_icp(_icp(tmp_path, CALIBRATED))).to_dicts()
+    thin, known, low = out
+    assert (thin["confidence"], thin["tier"]) == (0.2, "C")  # 20 of 100 weight known: below 0.3
+    assert thin["reasons"].startswith("not enough evidence (confidence 0.2 < 0.3); usage 9: +20 of 20")
+    assert (known["confidence"], known["tier"]) == (0.8, "A")
+    assert (low["confidence"], low["score"], low["tier"]) == (0.3, 50, "B")  # at the gate: qualified
+    assert "evidence" not in low["reasons"]
+    opened = score_leads(leads, load_icp(_icp(tmp_path, {**CALIBRATED, "min_confidence_to_qualify": 0})))
+    assert opened["tier"].to_list() == ["B", "A", "B"]  # thin: 20 points, score 70
+
+
+def test_the_gated_tier_is_the_best_unqualified_one(tmp_path: Path) -> None:
+    icp = load_icp(_icp(tmp_path, {**CALIBRATED, "qualified_tiers": ["A", "B", "C"]}))
+    nobody = pl.DataFrame({"email": ["nobody123@gmail.com"], "industry": [None]})
+    assert score_leads(nobody, icp)["tier"].to_list() == ["D"]
+    with pytest.raises(ConfigError, match="qualified_tiers cannot include D"):
+        load_icp(_icp(tmp_path, {**CALIBRATED, "qualified_tiers": ["A", "D"]}))

@@ -135,3 +135,17 @@ def test_task_runs_are_named_after_their_batch(config_dir: Path, monkeypatch: py
     names = {r.name for r in runs}
     for step in ("prepare", "enrich", "score", "review", "route", "sync", "commit"):
         assert {f"{step} batch 1", f"{step} batch 2", f"{step} batch 3"} <= names, sorted(names)
+
+
+def test_a_signup_without_evidence_is_neither_qualified_nor_given_an_owner(config_dir: Path, tmp_path: Path) -> None:
+    # as `leadq calibrate` writes it: the points leads can reach map onto 0..100, so no evidence lands mid-scale
+    icp = config_dir / "icp.yaml"
+    icp.write_text(icp.read_text() + "\npoints_floor: -70\npoints_range: 100\n")
+    path = tmp_path / "one.csv"
+    path.write_text("email,signed_up_at\nnobody123@gmail.com,2026-11-01T10:00:00Z\n")
+    summary = _run(source=str(path))
+    assert summary["leads"] == 1 and summary["qualified"] == 0
+    lead = export_leads(_store()).row(0, named=True)
+    assert (lead["score"], lead["confidence"]) == (65, 0.1)  # tier B by score alone
+    assert (lead["tier"], lead["queue"], lead["owner"]) == ("C", "nurture", None)
+    assert lead["reasons"].startswith("not enough evidence (confidence 0.1 < 0.3)")
