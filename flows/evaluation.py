@@ -13,9 +13,9 @@ from typing import Any
 
 import polars as pl
 
+from connectors.canonical.countries import country_codes
 from connectors.errors import SourceError
 from connectors.prepare import prepare_batch
-from connectors.prepare.people import country_codes
 from connectors.routing import assign_queues
 from connectors.sources.files import read_table, yes_no
 from connectors.sources.frame import canonicalise
@@ -78,7 +78,7 @@ def _file_companies(leads: pl.DataFrame, ctx: RunContext) -> pl.DataFrame:
     return (
         frame.join(codes, left_on="company_country", right_on="country_in", how="left")
         .with_columns(pl.coalesce("country_code", "company_country").alias("company_country"))
-        .drop("country_code")
+        .drop("country_code", "country_note")
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from connectors.canonical import load_industries
 from connectors.enrichment.apollo import ApolloProvider
 from connectors.enrichment.base import FIELDS, Found, Lookup, Provider
 from connectors.enrichment.dns import DnsProvider
@@ -90,4 +91,5 @@ def build_enricher(settings: Settings, environ: dict[str, str] | None = None) ->
         max_workers=e.max_workers,
         country_aliases=aliases,
         inactive=inactive,
+        industries=load_industries(settings.config_path(e.industries_file), e.industry_match_threshold),
     )

@@ -93,16 +93,28 @@ def json_object(members: Mapping[str, pl.Expr]) -> pl.Expr:
 
 
 def _origin(chosen: pl.DataFrame) -> pl.Expr:
-    """Each picked answer's provenance as JSON text: {value, source, method, fetched_at, confidence}."""
+    """Each picked answer's provenance as JSON text: {value, source, method, fetched_at, confidence},
+    and where the value was made canonical, what the provider said (`raw`) and how it was mapped."""
 
-    def origin(value: pl.Expr) -> pl.Expr:
+    def origin(value: pl.Expr, *extra: str) -> pl.Expr:
         return pl.struct(
-            value.alias("value"), pl.col("provider").alias("source"), "method", "fetched_at", "confidence"
+            value.alias("value"), pl.col("provider").alias("source"), "method", "fetched_at", "confidence", *extra
         ).struct.json_encode()
 
     number = pl.col("field").is_in(list(NUMBER_FIELDS))
     as_number = typed(pl.col("value"), "employees")
-    return pl.when(number).then(origin(as_number)).otherwise(origin(pl.col("value")))
+    plain = pl.when(number).then(origin(as_number)).otherwise(origin(pl.col("value")))
+    if "raw" not in chosen.columns:
+        return plain
+    raw = pl.col("raw").is_not_null()
+    mapped = pl.col("mapped_by").is_not_null()
+    return (
+        pl.when(raw & mapped)
+        .then(origin(pl.col("value"), "raw", "mapped_by"))
+        .when(raw)
+        .then(origin(pl.col("value"), "raw"))
+        .otherwise(plain)
+    )
 
 
 def wide(domains: pl.Series, chosen: pl.DataFrame) -> pl.DataFrame:

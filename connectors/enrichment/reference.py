@@ -7,15 +7,16 @@ columns of a preset, so another vendor's file fits with settings alone.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
+from connectors.canonical.countries import country_codes
 from connectors.enrichment.base import Found, Lookup
 from connectors.errors import ConfigError
 from connectors.prepare.emails import registrable_domain
-from connectors.prepare.people import country_codes
 from connectors.settings import Settings
 
 # leadq field -> column in the file
@@ -42,6 +43,8 @@ PRESETS: dict[str, dict[str, str]] = {
 }
 OPTIONAL = {"size_range", "founded_year", "linkedin_url", "company_country", "company_legal_name"}
 OUTPUT = ("company_legal_name", "industry", "employees", "company_country", "founded_year", "linkedin_url")
+
+log = logging.getLogger("leadq.enrichment")
 
 
 class ReferenceFile:
@@ -137,6 +140,8 @@ class ReferenceFile:
         frame = raw.select(**columns)
         frame = _domains(frame)
         countries = country_codes(frame["company_country"], country_aliases)
+        for note in countries["country_note"].drop_nulls().head(5):
+            log.warning("%s: %s", path, note)
         frame = frame.join(countries, left_on="company_country", right_on="country_in", how="left")
         return (
             frame.with_columns(
@@ -149,7 +154,7 @@ class ReferenceFile:
                 pl.col("founded_year").cast(pl.Float64, strict=False).cast(pl.Int32),
                 pl.lit(True).alias("_matched"),
             )
-            .drop("size_range", "country_code")
+            .drop("size_range", "country_code", "country_note")
             .filter(pl.col("domain").is_not_null())
             .sort("employees", descending=True, nulls_last=True)
             .unique("domain", keep="first", maintain_order=True)

@@ -23,9 +23,9 @@ from typing import Any
 
 import polars as pl
 
+from connectors.canonical import Industries, canonical_answers
 from connectors.enrichment import choose
 from connectors.enrichment.base import FIELDS, Lookup, Provider
-from connectors.prepare.people import country_codes
 from connectors.store import Store
 
 
@@ -48,6 +48,7 @@ class Enricher:
     max_workers: int = 8
     country_aliases: dict[str, str] = field(default_factory=dict)
     inactive: dict[str, str] = field(default_factory=dict)  # provider -> why it is off this run
+    industries: Industries | None = None  # the canonical list every provider's industry is mapped onto
 
     def __post_init__(self) -> None:
         self._by_name = {p.name: p for p in self.providers}
@@ -104,18 +105,13 @@ class Enricher:
         chosen = pl.concat(
             [choose.pick(answers, self._ranks, self.min_confidence), _chosen_rows(resolved)], how="vertical"
         )
-        notes = pl.concat([notes, _notes_rows(resolved)], how="vertical")
+        chosen, unmapped = canonical_answers(chosen, self.industries, self.country_aliases)
+        notes = pl.concat([notes, _notes_rows(resolved), unmapped], how="vertical")
         companies = choose.merge(
             choose.wide(domains, chosen),
-            choose.notes_json(domains, notes, [p.name for p in self.providers]),
+            choose.notes_json(domains, notes, [*(p.name for p in self.providers), "industry", "country"]),
             existing,
             self.write_policy,
-        )
-        codes = country_codes(companies["company_country"], self.country_aliases)
-        companies = (
-            companies.join(codes, left_on="company_country", right_on="country_in", how="left")
-            .with_columns(pl.col("country_code").alias("company_country"))
-            .drop("country_code")
         )
         typed = pl.col("company_name") if "company_name" in leads.columns else pl.lit(None, dtype=pl.String)
         return leads.join(companies, left_on="company_domain", right_on="domain", how="left").with_columns(

@@ -27,11 +27,11 @@ import urllib3
 from bs4 import BeautifulSoup, UnicodeDammit
 from pydantic import BaseModel, ValidationError
 
+from connectors.canonical.countries import country_codes
 from connectors.egress import EgressRefused, EgressUnresolvable, Resolver, parse_public_url
 from connectors.enrichment.base import FIELDS, Found, Lookup
 from connectors.errors import ConfigError, FatalError, RetriableError
 from connectors.http import Deadline, ProviderSkipped, ServiceClient, ServicePolicy
-from connectors.prepare.people import country_codes
 from connectors.settings import load_yaml_list, validation_message
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")

@@ -6,14 +6,16 @@ read (which field, what was found, what was expected); it never stops the batch.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import polars as pl
 
+from connectors.canonical.countries import country_codes
 from connectors.domain import EMAIL, SIGNALS, SIGNUP_COLUMNS, EmailType
 from connectors.prepare.emails import check_emails, domain_facts, email_type, registrable_domain
-from connectors.prepare.people import TitleRules, classify_title, country_codes, load_title_rules
+from connectors.prepare.people import TitleRules, classify_title, load_title_rules
 from connectors.settings import Settings
 from connectors.sources.cursor import CURSOR_ID, EARLIEST, ID, TIMESTAMP, in_range
 from connectors.sources.frame import RAW_TIMESTAMP, ROW
@@ -23,6 +25,8 @@ __all__ = ["PrepareRules", "Prepared", "prepare_batch"]
 
 REJECT_COLUMNS = (ID, ROW, "reason", "raw")
 _RAW_PREVIEW_CHARS = 200
+
+log = logging.getLogger("leadq.prepare")
 
 
 @dataclass(frozen=True)
@@ -151,10 +155,14 @@ def _enrich_person(leads: pl.DataFrame, rules: PrepareRules) -> pl.DataFrame:
         if name not in leads.columns:
             leads = leads.with_columns(pl.lit(None, dtype=pl.String).alias(name))
     countries = country_codes(leads["country"], rules.country_aliases)
+    for note in countries["country_note"].drop_nulls():
+        log.warning("signups: %s; the lead's country is left empty", note)
     leads = leads.join(countries, left_on="country", right_on="country_in", how="left").with_columns(
         pl.col("country_code").alias("country")
     )
-    return leads.drop("registrable", "is_free", "is_disposable", "country_code", "website_domain").with_columns(
+    return leads.drop(
+        "registrable", "is_free", "is_disposable", "country_code", "country_note", "website_domain"
+    ).with_columns(
         classify_title(pl.col("job_title"), rules.titles.seniority).alias("seniority"),
         classify_title(pl.col("job_title"), rules.titles.function).alias("function"),
     )

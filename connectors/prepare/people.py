@@ -7,11 +7,9 @@ expressions, first match wins, applied as one polars expression per column.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
-import pycountry
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from connectors.errors import ConfigError
@@ -53,28 +51,3 @@ def classify_title(title: pl.Expr, rules: list[TitleRule]) -> pl.Expr:
     for rule in reversed(rules):
         expr = pl.when(text.str.contains(f"(?i){rule.pattern}")).then(pl.lit(rule.value)).otherwise(expr)
     return expr
-
-
-def country_codes(values: pl.Series, aliases: dict[str, str]) -> pl.DataFrame:
-    """Per distinct country spelling: its ISO alpha-2 code, or null when unknown."""
-    distinct = values.unique().drop_nulls()
-    alias = {k.strip().lower(): v.upper() for k, v in aliases.items()}
-    codes = pl.Series([_iso2(v, alias) for v in distinct], dtype=pl.String)
-    return pl.DataFrame({"country_in": distinct, "country_code": codes})
-
-
-def _iso2(value: str, aliases: dict[str, str]) -> str | None:
-    key = value.strip().lower()
-    if not key:
-        return None
-    if key in aliases:
-        return aliases[key]
-    return _lookup(key)
-
-
-@lru_cache(maxsize=4096)
-def _lookup(key: str) -> str | None:
-    try:
-        return str(pycountry.countries.lookup(key).alpha_2)
-    except LookupError:
-        return None

@@ -91,6 +91,8 @@ class EnrichmentSettings(Section):
     min_confidence: float = Field(ge=0, le=1)
     max_workers: int = Field(ge=1, le=256)
     write_policy: dict[str, Literal["fill_if_empty", "always", "never"]]
+    industries_file: str  # the canonical industry list, in the config folder
+    industry_match_threshold: float = Field(ge=50, le=100)  # fuzzy matching, of 100
     reference: ReferenceSettings
     website: WebsiteSettings
     dns: DnsSettings
