@@ -41,6 +41,7 @@ from connectors.settings.pipeline import (
     PrepareSettings,
     ProviderName,
     ReferenceSettings,
+    ResearchSettings,
     RoutingSettings,
     ScoringSettings,
     ServiceSettings,
@@ -104,6 +105,7 @@ class Settings(Section):
     store: StoreSettings
     crm: CrmSettings
     llm: LlmSettings
+    research: ResearchSettings
     triage: TriageSettings
     runtime: RuntimeSettings
     autonomy: AutonomySettings

@@ -109,6 +109,39 @@ class RoutingSettings(Section):
     file: str
 
 
+class SearchSettings(Section):
+    """The researcher's web search: Tavily (an API key) or a SearXNG instance (a URL), or none."""
+
+    kind: Literal["none", "tavily", "searxng"]
+    base_url: str  # Tavily's API (empty: https://api.tavily.com) or the SearXNG instance
+    api_key_env: str  # Tavily's key: the variable's name, never the key
+    depth: Literal["basic", "advanced"]  # Tavily: 1 or 2 credits a search
+    max_results: int = Field(ge=1, le=20)
+    timeout_s: float = Field(gt=0)
+    rate_per_s: float = Field(ge=0)
+    max_concurrency: int = Field(ge=1)
+    retries: int = Field(ge=0, le=10)
+    max_retry_after_s: float = Field(ge=0)
+    breaker_after: int = Field(ge=1)
+    cost_per_call: float = Field(ge=0)
+    budget: float = Field(ge=0)  # credits per run, 0 = no budget
+    deadline_s: float = Field(gt=0)
+
+
+class ResearchSettings(Section):
+    """The crew researcher's tools and what they may spend; research runs only for uncertain companies."""
+
+    enabled: bool
+    pages: list[Literal["home", "about", "pricing", "customers", "careers", "contact"]]
+    max_page_chars: int = Field(ge=500, le=50_000)  # text and JSON-LD handed to the LLM per page
+    max_tool_calls_per_company: int = Field(ge=0)
+    max_tool_calls_per_run: int = Field(ge=0)
+    max_search_credits_per_run: float = Field(ge=0)
+    confidence: float = Field(ge=0, le=1)  # what a crew finding weighs in the waterfall
+    cache_ttl_days: float = Field(ge=0)  # a company is researched once per this many days
+    search: SearchSettings
+
+
 class TriageSettings(Section):
     """Which leads the crew sees: rules decide the rest."""
 

@@ -85,7 +85,9 @@ def test_country_typos_map_and_an_ambiguous_value_is_reported(config_dir: Path) 
         "country 'virgin islands' is ambiguous (VG, VI); set it in [prepare.country_aliases]"
     )
     assert "not a country leadq knows" in codes["Atlantis"]["country_note"]
-    assert country_codes(pl.Series(["Korea"]), {})["country_note"][0].startswith("country 'korea' is ambiguous (KP, KR)")
+    assert country_codes(pl.Series(["Korea"]), {})["country_note"][0].startswith(
+        "country 'korea' is ambiguous (KP, KR)"
+    )
 
 
 def test_the_waterfall_stores_canonical_values_and_keeps_the_raw_one_in_provenance(industries) -> None:  # type: ignore[no-untyped-def]
