@@ -21,19 +21,24 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 from pydantic import ValidationError
 
+from connectors.canonical import Industries
+from connectors.enrichment.base import Lookup
+from connectors.enrichment.choose import STORED
 from connectors.settings import LlmSettings, TriageSettings
 from connectors.store import Store
 from crew.budget import CrewRunFailed, LlmBudget
 from crew.icp import Icp
-from crew.models import CompanyAssessment, LeadJudgement
+from crew.models import CompanyAssessment, CompanyProfile, LeadJudgement
 from crew.prompt_data import json_text, untrusted
-from crew.scorer import tier_expr
+from crew.research import PROVIDER, ResearchMeter, ResearchScope, apply_findings, findings_lookup
+from crew.scorer import score_leads, tier_expr
 from crew.triage import uncertain
 
 log = logging.getLogger("leadq.crew")
@@ -43,8 +48,25 @@ LEAD_FIELDS = ("job_title", "seniority", "function", "country", "email_type", "s
 COMPANY_FIELDS = ("company_legal_name", "industry", "employees", "company_country", "description", "technologies")
 
 
-# (inputs) -> (raw answer text, calls, prompt tokens, completion tokens); raises on LLM failure
-CrewRunner = Callable[[dict[str, Any]], tuple[str, int, int, int]]
+# (inputs, the researcher's tools, after research, known research) -> (the analyst's answer text, or None
+# when research settled every lead; calls, prompt tokens, completion tokens); raises on LLM failure
+CrewRunner = Callable[
+    [dict[str, Any], list[Any], Callable[[dict[str, Any]], dict[str, Any] | None], dict[str, Any] | None],
+    tuple[str | None, int, int, int],
+]
+
+
+@dataclass
+class Research:
+    """What the researcher works with: its tools per company, its limits, and how findings merge."""
+
+    tools: Callable[[str], tuple[list[Any], ResearchScope]]  # domain -> (tools, the scope they report to)
+    meter: ResearchMeter
+    confidence: float
+    ttl_days: float
+    industries: Industries | None
+    country_aliases: dict[str, str]
+    write_policy: dict[str, str]
 
 
 @dataclass
@@ -55,6 +77,8 @@ class Judge:
     prompt_version: str
     run_crew: CrewRunner
     budget: LlmBudget
+    research: Research
+    top_reasons: int = 3
 
     def judge(self, leads: pl.DataFrame, store: Store | None, save: bool = True) -> pl.DataFrame:
         """Add method, needs_review and evidence; crew-assessed leads get the crew's (bounded) score."""
@@ -68,13 +92,19 @@ class Judge:
             if store
             else {}
         )
+        known = store.cached_lookups(domains, {PROVIDER: self.research.ttl_days}) if store else {}
+        # the research's findings by domain (cached within the TTL, or made now); one batch's own
+        found = {d: Lookup.from_json(json.loads(payload)) for (d, _), payload in known.items()}
+        researched_now: dict[str, Lookup] = {}
         groups = {d: todo.filter(pl.col("company_domain") == d) for d in domains}
         # CrewAI prints its warnings on stdout, where `--json` output goes: they go to stderr instead
         with (
             contextlib.redirect_stdout(sys.stderr),
             ThreadPoolExecutor(max_workers=self.llm.max_workers, thread_name_prefix="crew") as pool,
         ):
-            outcomes = list(pool.map(lambda d: self._company(d, groups[d], cached.get(d, {})), domains))
+            outcomes = list(
+                pool.map(lambda d: self._company(d, groups[d], cached.get(d, {}), found, researched_now), domains)
+            )
         answers: dict[str, dict[str, Any]] = {}
         for domain, (judged, fresh) in zip(domains, outcomes, strict=True):
             answers.update(judged)
@@ -82,12 +112,53 @@ class Judge:
                 store.save_judgements(
                     domain, self.icp.version, self.prompt_version, {**cached.get(domain, {}), **judged}
                 )
+        if researched_now and store and save:
+            store.save_lookups(
+                [
+                    {
+                        "domain": domain,
+                        "provider": PROVIDER,
+                        "status": lookup.status,
+                        "payload": json.dumps(lookup.to_json()),
+                        "fetched_at": datetime.fromisoformat(lookup.fetched_at),
+                    }
+                    for domain, lookup in researched_now.items()
+                ]
+            )
+        if any(lookup.fields for lookup in found.values()):
+            # the research's facts reach every lead of the company, and the rules score them again:
+            # a lead they move out of the uncertain band is decided by rules
+            leads = self._rescored(leads, found, store)
+            still = set(leads.filter(uncertain(self.triage))["email"].to_list())
+            answers = {e: a for e, a in answers.items() if e in still}
+            todo = todo.filter(pl.col("email").is_in(list(still)))
         return self._apply(leads, todo, answers)
 
+    def _rescored(self, leads: pl.DataFrame, found: dict[str, Lookup], store: Store | None) -> pl.DataFrame:
+        """Leads with the researched facts merged (write policy, people's edits) and scored again."""
+        with_facts = {d: lookup for d, lookup in found.items() if lookup.fields}
+        edited = store.company_frame(sorted(with_facts), STORED) if store and store.exists() else None
+        r = self.research
+        merged = apply_findings(leads, with_facts, r.industries, r.country_aliases, r.write_policy, edited)
+        researched = pl.col("company_domain").is_in(list(with_facts))
+        again = score_leads(merged.filter(researched), self.icp, self.top_reasons)
+        return (
+            pl.concat([merged.filter(~researched), again.select(merged.columns)])
+            .join(leads.select("email").with_row_index("_at"), on="email", how="left")
+            .sort("_at")
+            .drop("_at")
+        )
+
     def _company(
-        self, domain: str, group: pl.DataFrame, cached: dict[str, Any]
+        self,
+        domain: str,
+        group: pl.DataFrame,
+        cached: dict[str, Any],
+        found: dict[str, Lookup],
+        researched_now: dict[str, Lookup],
     ) -> tuple[dict[str, dict[str, Any]], bool]:
-        """Judgements by email for one company's uncertain leads, and whether the crew ran."""
+        """Judgements by email for one company's uncertain leads, and whether the crew ran; the research's
+        findings go into `found` (and `researched_now`, when made now)."""
         missing = group.filter(~pl.col("email").is_in(list(cached)))
         judged = {e: cached[e] for e in group["email"].to_list() if e in cached}
         if missing.is_empty():
@@ -102,17 +173,49 @@ class Judge:
             ),
         }
         failure = "not attempted"
+        tools, scope = self.research.tools(domain)
+        asked = dict(refs)  # the leads the analyst is asked about: those the research left uncertain
+
+        def after_research(research: dict[str, Any]) -> dict[str, Any] | None:
+            lookup = found.get(domain)
+            if lookup is None:
+                try:
+                    profile = CompanyProfile.model_validate(research)
+                except ValidationError:
+                    profile = CompanyProfile()
+                lookup, dropped = findings_lookup(profile, scope, self.research.confidence)
+                self.research.meter.researched(lookup, dropped)
+                found[domain] = researched_now[domain] = lookup
+            if not lookup.fields:
+                return inputs
+            rescored = self._rescored(missing, {domain: lookup}, None)
+            still = rescored.filter(uncertain(self.triage))
+            asked.clear()
+            asked.update({ref: email for ref, email in refs.items() if email in set(still["email"].to_list())})
+            if not asked:
+                return None
+            rows = {r["email"]: r for r in still.to_dicts()}
+            return {
+                **inputs,
+                "company": untrusted(_company_facts(still.row(0, named=True))),
+                "leads": untrusted([{"ref": ref, **_lead_facts(rows[email])} for ref, email in asked.items()]),
+            }
+
         for attempt in range(1, self.llm.max_attempts + 1):
             held = self.budget.reserve()
             if held is None:
                 return {**judged, **{e: {"failed": "LLM budget for this run is spent"} for e in refs.values()}}, False
+            known = _research_of(found[domain]) if domain in found else None
             try:
-                raw, calls, prompt, completion = self.run_crew(inputs)
+                raw, calls, prompt, completion = self.run_crew(inputs, tools, after_research, known)
             except Exception as exc:  # an LLM outage must not fail the batch
                 self.budget.settle(held, *(exc.usage if isinstance(exc, CrewRunFailed) else (1, 0, 0)))
                 log.warning("crew run for %s failed (attempt %d): %s", domain, attempt, _short(exc))
                 failure = f"LLM error: {_short(exc)}"
                 continue
+            if raw is None:  # the research settled every lead: rules decide them, no analyst was asked
+                self.budget.settle(held, calls, prompt, completion)
+                return judged, False
             try:
                 answer = CompanyAssessment.model_validate_json(json_text(raw))
             except ValidationError as exc:
@@ -123,7 +226,7 @@ class Judge:
             by_ref: dict[str, LeadJudgement] = {j.ref: j for j in answer.leads}
             fresh = {
                 email: by_ref[ref].model_dump() if ref in by_ref else {"failed": "no answer for this lead"}
-                for ref, email in refs.items()
+                for ref, email in asked.items()
             }
             self.budget.settle(
                 held, calls, prompt, completion, leads=sum(1 for v in fresh.values() if "failed" not in v)
@@ -225,6 +328,12 @@ def _company_facts(row: dict[str, Any]) -> dict[str, Any]:
     facts = {k: row.get(k) for k in COMPANY_FIELDS if row.get(k) not in (None, "")}
     facts["domain"] = row.get("company_domain")
     return facts
+
+
+def _research_of(lookup: Lookup) -> dict[str, Any]:
+    """Research done before (cached per company): its findings, as the analyst reads research."""
+    findings = [{"field": name, "value": f.value, "url": f.url} for name, f in lookup.fields.items()]
+    return {"findings": findings, "researched_at": lookup.fetched_at} if findings else {"findings": []}
 
 
 def _short(exc: BaseException) -> str:

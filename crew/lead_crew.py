@@ -16,6 +16,7 @@ from typing import Any
 from crewai import LLM, Agent, Crew, CrewOutput, Process, Task
 from crewai.hooks import LLMCallHookContext, register_before_llm_call_hook
 from crewai.project import CrewBase, agent, task
+from crewai.tools import BaseTool
 from crewai.types.streaming import CrewStreamingOutput
 from pydantic import ValidationError
 
@@ -23,7 +24,6 @@ from connectors.settings import LlmSettings
 from crew.budget import CrewRunFailed
 from crew.models import CompanyAssessment, CompanyProfile
 from crew.prompt_data import json_text, untrusted
-from crew.tools import CompanyFactsTool
 
 
 @CrewBase
@@ -37,9 +37,9 @@ class LeadCrew:
     original_agents_config_path: str
     original_tasks_config_path: str
 
-    def __init__(self, llm: LLM, facts_tool: CompanyFactsTool, settings: LlmSettings) -> None:
+    def __init__(self, llm: LLM, tools: list[BaseTool], settings: LlmSettings) -> None:
         self.llm = llm
-        self.facts_tool = facts_tool
+        self.tools = tools
         self.settings = settings
 
     @agent
@@ -47,7 +47,7 @@ class LeadCrew:
         return Agent(
             config=self.agents_config["company_researcher"],
             llm=self.llm,
-            tools=[self.facts_tool],
+            tools=self.tools,
             allow_delegation=False,
             max_iter=self.settings.researcher_max_iter,
             verbose=False,
@@ -72,8 +72,8 @@ class LeadCrew:
     def assess_leads(self) -> Task:
         return Task(config=self.tasks_config["assess_leads"], output_pydantic=CompanyAssessment)  # type: ignore[call-arg]
 
-    def assess(self, inputs: dict[str, Any]) -> str:
-        """Research, then assess: the analyst sees the research only as untrusted data."""
+    def research(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The researcher's profile of the company, validated (unstructured notes when it is not)."""
         # @agent and @task wrap the methods in objects whose __call__ mypy reads as unbound
         researcher, research_task = self.company_researcher(), self.research_company()  # type: ignore[call-arg]
         research = _answer(
@@ -82,14 +82,15 @@ class LeadCrew:
             )
         )
         try:
-            findings: dict[str, Any] = CompanyProfile.model_validate_json(json_text(research)).model_dump(
-                exclude_none=True
-            )
+            return CompanyProfile.model_validate_json(json_text(research)).model_dump(exclude_none=True)
         except ValidationError:
-            findings = {"unstructured_notes": research[:2000]}
+            return {"unstructured_notes": research[:2000]}
+
+    def assess(self, inputs: dict[str, Any], research: dict[str, Any]) -> str:
+        """The analyst's judgement; it sees the research only as untrusted data."""
         analyst, assess_task = self.icp_analyst(), self.assess_leads()  # type: ignore[call-arg]
         assessment = Crew(agents=[analyst], tasks=[assess_task], process=Process.sequential, verbose=False)
-        return _answer(assessment.kickoff(inputs={**inputs, "research": untrusted(findings)}))
+        return _answer(assessment.kickoff(inputs={**inputs, "research": untrusted(research)}))
 
 
 def _answer(result: CrewOutput | CrewStreamingOutput) -> str:
@@ -138,12 +139,21 @@ class _CallMeter:
 _meter = _CallMeter()  # this module loads only when an LLM is configured
 
 
-def make_runner(
-    settings: LlmSettings, api_key: str, facts: Callable[[str], dict[str, Any]]
-) -> Callable[[dict[str, Any]], tuple[str, int, int, int]]:
-    """A function that runs the crew once: (answer text, LLM calls, prompt tokens, completion tokens)."""
+# Between research and assessment: given the profile, the analyst's inputs, or None when the
+# research settled every lead (the analyst is not asked).
+AfterResearch = Callable[[dict[str, Any]], dict[str, Any] | None]
 
-    def run(inputs: dict[str, Any]) -> tuple[str, int, int, int]:
+
+def make_runner(
+    settings: LlmSettings, api_key: str
+) -> Callable[[dict[str, Any], list[BaseTool], AfterResearch, dict[str, Any] | None], tuple[str | None, int, int, int]]:
+    """A function that runs the crew once for one company: research (unless `known` research is
+    given), then the analyst on what `after_research` returns. (answer text or None when the analyst
+    was not needed, LLM calls, prompt tokens, completion tokens)."""
+
+    def run(
+        inputs: dict[str, Any], tools: list[BaseTool], after_research: AfterResearch, known: dict[str, Any] | None
+    ) -> tuple[str | None, int, int, int]:
         llm = LLM(
             model=settings.model,
             base_url=settings.base_url or None,
@@ -154,7 +164,10 @@ def make_runner(
         )
         _meter.start(llm, settings.calls_per_crew_run)
         try:
-            answer = LeadCrew(llm, CompanyFactsTool(facts), settings).assess(inputs)
+            crew = LeadCrew(llm, tools, settings)
+            research = known if known is not None else crew.research(inputs)
+            analyst_inputs = after_research(research)
+            answer = crew.assess(analyst_inputs, research) if analyst_inputs is not None else None
         except Exception as exc:
             usage = llm.get_token_usage_summary()
             raise CrewRunFailed(exc, _meter.stop(llm), usage.prompt_tokens, usage.completion_tokens) from exc

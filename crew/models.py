@@ -6,6 +6,16 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+FindingField = Literal["company_legal_name", "industry", "employees", "company_country", "description", "technologies"]
+
+
+class Finding(BaseModel):
+    """One fact the researcher read, and the page it read it on (a fact without one is dropped)."""
+
+    field: FindingField
+    value: str = Field(max_length=300)  # employees may be a range: "51-200"
+    url: str | None = Field(None, max_length=500)
+
 
 class CompanyProfile(BaseModel):
     """The company researcher's answer."""
@@ -16,6 +26,7 @@ class CompanyProfile(BaseModel):
     country: str | None = None
     description: str | None = Field(None, max_length=600)
     sources: list[str] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list, max_length=20)
 
 
 class Evidence(BaseModel):

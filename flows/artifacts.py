@@ -94,6 +94,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"tokens {summary.get('llm_prompt_tokens', 0)} + {summary.get('llm_completion_tokens', 0)}, "
         f"${summary.get('llm_cost_usd', 0)}; crew-assessed leads {summary.get('crew_leads', 0)}.",
         "",
+        _research_line(summary),
+        "",
         f"- **Held for review: {summary.get('held_for_review', 0)}.** {HELD_MEANS}",
         f"- **Needs review: {summary.get('needs_review', 0)}.** {NEEDS_REVIEW_MEANS}",
     ]
@@ -173,3 +175,18 @@ def _ledger(summary: dict[str, Any]) -> list[str]:
 def _alerts(summary: dict[str, Any]) -> list[str]:
     alerts = summary.get("alerts") or []
     return ["## Alerts", "", *(f"- **{alert}**" for alert in alerts), ""] if alerts else []
+
+
+def _research_line(summary: dict[str, Any]) -> str:
+    """What the crew's research cost and what it found."""
+    companies = summary.get("research_companies", 0)
+    if not companies:
+        return "Research: no company researched."
+    gained = summary.get("research_fields_gained") or {}
+    found = ", ".join(f"{name} {n}" for name, n in gained.items()) or "nothing with a source"
+    return (
+        f"Research: {companies} companies, {summary.get('research_tool_calls', 0)} tool calls "
+        f"({summary.get('research_tool_calls', 0) / companies:.1f} per company), "
+        f"{summary.get('research_search_credits', 0)} search credits; companies that gained a field: {found}; "
+        f"findings dropped for want of a source: {summary.get('research_findings_dropped', 0)}."
+    )

@@ -291,7 +291,7 @@ def _for_batch(step: Task[P, R], number: int) -> Task[P, R]:
 
 def _llm_usage(ctx: RunContext) -> dict[str, Any]:
     if ctx.judge is not None:
-        return ctx.judge.budget.summary()
+        return {**ctx.judge.budget.summary(), **ctx.judge.research.meter.summary()}
     return {"llm_calls": 0, "llm_prompt_tokens": 0, "llm_completion_tokens": 0, "llm_cost_usd": 0.0, "crew_leads": 0}
 
 

@@ -178,6 +178,10 @@ class ScriptedLlm:
             "sources": ["crm"],
         }
         self.tool_rounds = 0  # how many company_facts calls the researcher makes before it answers
+        # or: the tool calls (name, arguments) the researcher makes, one per round, before it answers
+        self.tool_script: list[tuple[str, dict[str, Any]]] = []
+        self.tool_answers: list[str] = []  # what the tools answered, as the LLM received it
+        self.profiles: dict[str, dict[str, Any]] = {}  # the researcher's answer per domain (else `profile`)
         fake.routes["/v1/chat/completions"] = self._answer
 
     @property
@@ -190,15 +194,22 @@ class ScriptedLlm:
         self.prompts.append(prompt)
         message: dict[str, Any] = {"role": "assistant"}
         tool_results = sum(1 for m in body.get("messages", []) if m.get("role") == "tool")
-        if body.get("tools") and tool_results < self.tool_rounds:
-            call = {"name": "company_facts", "arguments": json.dumps({"domain": "acme.io"})}
+        if body.get("tools") and tool_results:
+            last = [m for m in body.get("messages", []) if m.get("role") == "tool"][-1]
+            self.tool_answers.append(str(last.get("content")))
+        script = self.tool_script
+        if body.get("tools") and tool_results < (len(script) or self.tool_rounds):
+            name, arguments = script[tool_results] if script else ("company_facts", {"domain": "acme.io"})
+            domain = _researched(prompt)
+            arguments = {k: str(v).replace("{domain}", domain) for k, v in arguments.items()}
+            call = {"name": name, "arguments": json.dumps(arguments)}
             message |= {
                 "content": None,
                 "tool_calls": [{"id": f"call_{tool_results}", "type": "function", "function": call}],
             }
             content = None
         elif body.get("tools"):
-            content = json.dumps(self.profile)
+            content = json.dumps(self.profiles.get(_researched(prompt), self.profile))
         elif self.raw is not None:
             content = self.raw
         else:
@@ -219,6 +230,12 @@ class ScriptedLlm:
             "usage": {"prompt_tokens": 400, "completion_tokens": 60, "total_tokens": 460},
         }
         return Reply(200, json.dumps(reply), {"Content-Type": "application/json"}, delay_s=self.delay_s)
+
+
+def _researched(prompt: str) -> str:
+    """The domain the researcher was asked about."""
+    found = re.search(r"Research the company at ([\w.-]+?)\.\s", prompt)
+    return found.group(1) if found else ""
 
 
 def _lead_block(prompt: str) -> list[dict[str, Any]]:

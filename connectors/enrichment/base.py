@@ -34,6 +34,7 @@ class Found:
     value: Any
     confidence: float
     method: str
+    url: str | None = None  # the page the value was read from, where one was
 
 
 @dataclass
@@ -57,13 +58,21 @@ class Lookup:
             "reason": self.reason,
             "fetched_at": self.fetched_at,
             "fields": {
-                k: {"value": f.value, "confidence": f.confidence, "method": f.method} for k, f in self.fields.items()
+                k: {
+                    "value": f.value,
+                    "confidence": f.confidence,
+                    "method": f.method,
+                    **({"url": f.url} if f.url else {}),
+                }
+                for k, f in self.fields.items()
             },
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Lookup:
-        fields = {k: Found(v["value"], v["confidence"], v["method"]) for k, v in data.get("fields", {}).items()}
+        fields = {
+            k: Found(v["value"], v["confidence"], v["method"], v.get("url")) for k, v in data.get("fields", {}).items()
+        }
         return cls(data["status"], fields, data.get("reason"), data["fetched_at"], from_cache=True)
 
 

@@ -26,6 +26,7 @@ ANSWERS = {
     "confidence": pl.Float64,
     "method": pl.String,
     "fetched_at": pl.String,
+    "url": pl.String,
 }
 NOTES = {"domain": pl.String, "provider": pl.String, "note": pl.String}
 # enrichment field -> column of the companies table, where the names differ
@@ -93,28 +94,20 @@ def json_object(members: Mapping[str, pl.Expr]) -> pl.Expr:
 
 
 def _origin(chosen: pl.DataFrame) -> pl.Expr:
-    """Each picked answer's provenance as JSON text: {value, source, method, fetched_at, confidence},
-    and where the value was made canonical, what the provider said (`raw`) and how it was mapped."""
+    """Each picked answer's provenance as JSON text: {value, source, method, fetched_at, confidence}, and
+    where they apply: the page it was read from (`url`), what the provider said before the value was
+    made canonical (`raw`) and how it was mapped (`mapped_by`)."""
+    extras = [c for c in ("url", "raw", "mapped_by") if c in chosen.columns]
 
-    def origin(value: pl.Expr, *extra: str) -> pl.Expr:
-        return pl.struct(
-            value.alias("value"), pl.col("provider").alias("source"), "method", "fetched_at", "confidence", *extra
+    def origin(value: pl.Expr) -> pl.Expr:
+        encoded = pl.struct(
+            value.alias("value"), pl.col("provider").alias("source"), "method", "fetched_at", "confidence", *extras
         ).struct.json_encode()
+        return encoded.str.replace_all(r',"(url|raw|mapped_by)":null', "") if extras else encoded
 
     number = pl.col("field").is_in(list(NUMBER_FIELDS))
     as_number = typed(pl.col("value"), "employees")
-    plain = pl.when(number).then(origin(as_number)).otherwise(origin(pl.col("value")))
-    if "raw" not in chosen.columns:
-        return plain
-    raw = pl.col("raw").is_not_null()
-    mapped = pl.col("mapped_by").is_not_null()
-    return (
-        pl.when(raw & mapped)
-        .then(origin(pl.col("value"), "raw", "mapped_by"))
-        .when(raw)
-        .then(origin(pl.col("value"), "raw"))
-        .otherwise(plain)
-    )
+    return pl.when(number).then(origin(as_number)).otherwise(origin(pl.col("value")))
 
 
 def wide(domains: pl.Series, chosen: pl.DataFrame) -> pl.DataFrame:

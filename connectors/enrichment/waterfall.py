@@ -132,6 +132,9 @@ class Enricher:
         notes = [pl.DataFrame(schema=choose.NOTES)]
         for provider in tables:
             found, missing = provider.answers(domains)  # type: ignore[attr-defined]
+            found = found.with_columns(
+                pl.lit(None, dtype=pl.String).alias(c) for c in choose.ANSWERS if c not in found.columns
+            )
             answers.append(found.select(list(choose.ANSWERS)).cast(choose.ANSWERS))
             notes.append(missing.select(list(choose.NOTES)))
         return pl.concat(answers), pl.concat(notes)
@@ -197,6 +200,7 @@ class Enricher:
                         "method": found.method,
                         "fetched_at": answer.fetched_at,
                         "confidence": found.confidence,
+                        "url": found.url,
                     }
                 if best is not None and best["confidence"] >= self.min_confidence:
                     break
@@ -209,7 +213,16 @@ class Enricher:
 def _chosen_rows(resolved: dict[str, Resolved]) -> pl.DataFrame:
     """The per-domain waterfall's picks in the long form (`choose.ANSWERS`)."""
     rows = [
-        (domain, best["source"], name, _text(best["value"]), best["confidence"], best["method"], best["fetched_at"])
+        (
+            domain,
+            best["source"],
+            name,
+            _text(best["value"]),
+            best["confidence"],
+            best["method"],
+            best["fetched_at"],
+            best.get("url"),
+        )
         for domain, r in resolved.items()
         for name, best in r.chosen.items()
     ]

@@ -16,6 +16,7 @@ import json
 import re
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,9 +165,20 @@ class WebsiteProvider:
 
     # --- fetching -----------------------------------------------------------------
 
-    def _fetch(self, url: str, deadline: Deadline) -> tuple[str, str | None]:
+    def fetch(
+        self, url: str, deadline: Deadline, within: Callable[[str], bool] | None = None
+    ) -> tuple[str, str | None]:
+        """(final URL, HTML or None) through the SSRF-safe, bounded client; with `within`, every URL
+        on the way (the first and each redirect) must pass it, else EgressRefused."""
+        return self._fetch(url, deadline, within)
+
+    def _fetch(
+        self, url: str, deadline: Deadline, within: Callable[[str], bool] | None = None
+    ) -> tuple[str, str | None]:
         for _ in range(self.max_redirects + 1):
             parse_public_url(url)
+            if within is not None and not within(url):
+                raise EgressRefused(f"{url}: not the company's own site")
             response = self.client.get(url, deadline, allow_redirects=False, stream=True)
             if response.is_redirect and "location" in response.headers:
                 url = urljoin(url, response.headers["location"])
@@ -277,18 +289,18 @@ def _organization(soup: BeautifulSoup) -> dict[str, Any] | None:
             data = json.loads(script.string or "")
         except (json.JSONDecodeError, TypeError):
             continue
-        for node in _nodes(data):
+        for node in json_ld_nodes(data):
             types = {str(t).lower() for t in _as_list(node.get("@type"))}
             if types & ORGANIZATION_TYPES:
                 return node
     return None
 
 
-def _nodes(data: Any) -> list[dict[str, Any]]:
+def json_ld_nodes(data: Any) -> list[dict[str, Any]]:
     if isinstance(data, list):
-        return [n for item in data for n in _nodes(item)]
+        return [n for item in data for n in json_ld_nodes(item)]
     if isinstance(data, dict):
-        return [data, *(_nodes(data["@graph"]) if "@graph" in data else [])]
+        return [data, *(json_ld_nodes(data["@graph"]) if "@graph" in data else [])]
     return []
 
 
