@@ -62,8 +62,9 @@ class LocalServer:
         return self.home / LOG_FILE
 
     def healthy(self) -> bool:
+        """The API answers a real route (the version Prefect's client asks for first), not only /health."""
         try:
-            return requests.get(f"{self.url}/health", timeout=2).ok
+            return requests.get(f"{self.url}/admin/version", timeout=5).ok
         except requests.RequestException:
             return False
 
@@ -153,6 +154,10 @@ def connect(server: LocalServer | None, runtime: RuntimeSettings, say: Callable[
         lambda: say(f"starting leadq's local Prefect server at {server.ui} (later runs reuse it; log: {server.log})"),
     )
     os.environ["PREFECT_API_URL"] = server.url
+    # The server is this very Prefect install, started by leadq: its version is ours by construction.
+    # Prefect's client would check it anyway on every flow start, with a 5 s HTTP timeout of its own
+    # that a busy machine misses ("Failed to reach API"), failing a run whose server is fine.
+    os.environ["PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED"] = "false"
 
 
 def use_local_server(runtime: RuntimeSettings, say: Callable[[str], None]) -> None:

@@ -36,6 +36,7 @@ from flows import local_server  # noqa: E402  (after the environment above)
 
 SESSION_SERVER, _ = local_server.start_or_reuse(Path(os.environ["PREFECT_HOME"]))
 os.environ["PREFECT_API_URL"] = SESSION_SERVER.url
+os.environ["PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED"] = "false"  # ours, as leadq's local server (see connect)
 atexit.register(local_server.stop, SESSION_SERVER.home)  # also when the session ends abruptly
 
 REPO = Path(__file__).resolve().parents[1]

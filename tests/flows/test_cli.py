@@ -304,3 +304,24 @@ def test_help_loads_nothing_heavy() -> None:
     code = f"import sys, flows.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_a_server_that_answers_health_but_not_yet_its_api_is_waited_for(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a busy machine the API can lag /health; Prefect's own 5 s version check then failed whole runs."""
+    import psutil
+
+    from tests.fakes import FakeHttp, Reply, json_reply
+
+    with FakeHttp().running() as fake:
+        fake.routes["/api/health"] = json_reply(True)
+        fake.routes["/api/admin/version"] = [Reply(503), Reply(503), json_reply("3.8.0")]
+        me = psutil.Process()
+        server = local_server.LocalServer(f"{fake.url}/api", me.pid, me.create_time(), Path("."))
+        for name in ("PREFECT_API_URL", "PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED"):
+            monkeypatch.delenv(name, raising=False)  # restored after the test: connect sets both
+        local_server.connect(server, load_settings().runtime, lambda _: None)
+        assert fake.hits("/api/admin/version") == 3  # ready only once the API itself answered
+        assert os.environ["PREFECT_API_URL"] == f"{fake.url}/api"
+        assert os.environ["PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED"] == "false"  # the server is ours
