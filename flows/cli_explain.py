@@ -113,6 +113,8 @@ def _lines(story: dict[str, Any]) -> list[str]:
         fields = [
             f"{name}: {f['value']}  <- {f.get('source')}"
             + (f" ({f['method']}, {str(f.get('fetched_at'))[:10]}, conf {f['confidence']})" if f.get("method") else "")
+            + (f" at {f['url']}" if f.get("url") else "")
+            + (f" (said '{f['raw']}')" if f.get("raw") else "")
             for name, f in company["fields"].items()
         ]
         fields += [f"not found by {p}: {why}" for p, why in company["not_found"].items()]

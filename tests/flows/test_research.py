@@ -12,10 +12,12 @@ import re
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from connectors.settings import load_settings
 from connectors.store import Store
 from connectors.store.export import export_leads
+from flows.cli import app
 from flows.qualify import qualify_signups
 from tests.fake_search import FakeSearch, WebPage
 from tests.fakes import FakeHttp, ScriptedLlm, html
@@ -88,6 +90,10 @@ def test_an_unknown_company_gains_industry_and_size_from_its_own_pages(world: Sc
     assert provenance["industry"]["source"] == "crew" and provenance["industry"]["method"] == "company_pages"
     assert (provenance["industry"]["raw"], provenance["industry"]["value"]) == ("Software", "computer software")
     assert provenance["employees"]["value"] == 125
+    explained = CliRunner().invoke(app, ["explain", "vp@unknown.io"])
+    assert explained.exit_code == 0, explained.output
+    assert "industry: computer software  <- crew (company_pages" in explained.output
+    assert "/sites/unknown.io/about (said 'Software')" in explained.output
 
 
 def test_injected_page_text_reaches_the_llm_only_as_untrusted_data(world: ScriptedLlm) -> None:
