@@ -152,3 +152,15 @@ def test_web_search_finds_a_fact_with_its_url(
     companies = dict(Store(load_settings().store_url).read("select domain, provenance from companies").rows())
     country = json.loads(companies["unknown.io"])["company_country"]
     assert (country["value"], country["method"], country["url"]) == ("DE", "web_search", "https://news.example/unknown")
+
+
+def test_a_company_is_researched_once_per_ttl(world: ScriptedLlm, fake_http: FakeHttp, tmp_path: Path) -> None:
+    first = qualify_signups()
+    assert first["research_companies"] == 2 and fake_http.hits("/sites/hostile.io/about") == 1
+    later = tmp_path / "later.csv"
+    later.write_text("email,job_title,country,signed_up_at\ncfo@hostile.io,Operations Lead,US,2026-11-03T09:00:00Z\n")
+    again = qualify_signups(source=str(later))
+    assert again["leads"] == 1 and again["research_companies"] == 0  # the findings of the first run are reused
+    assert fake_http.hits("/sites/hostile.io/about") == 1
+    lead = {r["email"]: r for r in export_leads(Store(load_settings().store_url)).to_dicts()}["cfo@hostile.io"]
+    assert lead["industry"] == "financial services" and lead["method"] == "crew"
