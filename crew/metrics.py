@@ -13,6 +13,24 @@ import polars as pl
 from sklearn.metrics import roc_auc_score, roc_curve
 
 PRECISION_AT = (10, 50, 100, 500, 1000)
+DISQUALIFIED = "disqualified"
+
+
+def ranking(scored: pl.DataFrame) -> pl.Series:
+    """What eval ranks leads by: the score, with every disqualified lead below every other (-1), as
+    routing treats them: a disqualifier wins over any score."""
+    if "tier" not in scored.columns:
+        return scored["score"].cast(pl.Float64)
+    disqualified = (scored["tier"] == DISQUALIFIED).fill_null(False)
+    return scored["score"].cast(pl.Float64).zip_with(~disqualified, pl.Series([-1.0] * scored.height))
+
+
+def ranked(scored: pl.DataFrame) -> pl.DataFrame:
+    """Leads best first, by `ranking`; ties broken by the documented rule: the higher confidence first
+    (more evidence), then the email, so the order is repeatable."""
+    keys = ["_rank", *(["confidence"] if "confidence" in scored.columns else []), "email"]
+    descending = [True, *([True] if "confidence" in scored.columns else []), False]
+    return scored.with_columns(ranking(scored).alias("_rank")).sort(keys, descending=descending, nulls_last=True)
 
 
 def evaluate(scored: pl.DataFrame, qualified_tiers: list[str], weights: dict[str, float]) -> dict[str, Any]:
@@ -26,6 +44,7 @@ def evaluate(scored: pl.DataFrame, qualified_tiers: list[str], weights: dict[str
         "roc_auc": roc_auc(scored),
         **precision_recall_f1(y, predicted),
         "precision_at_k": precision_at_k(scored),
+        "ties": ties(scored),
         "calibration": calibration_table(scored).to_dicts(),
         "criterion_lift": criterion_lift(scored, weights).to_dicts(),
     }
@@ -40,11 +59,11 @@ def roc_auc(scored: pl.DataFrame) -> float | None:
     y = scored["label_qualified"]
     if y.n_unique() < 2:
         return None
-    return round(float(roc_auc_score(y.to_numpy(), scored["score"].to_numpy())), 4)
+    return round(float(roc_auc_score(y.to_numpy(), ranking(scored).to_numpy())), 4)
 
 
 def roc_points(scored: pl.DataFrame) -> tuple[list[float], list[float]]:
-    fpr, tpr, _ = roc_curve(scored["label_qualified"].to_numpy(), scored["score"].to_numpy())
+    fpr, tpr, _ = roc_curve(scored["label_qualified"].to_numpy(), ranking(scored).to_numpy())
     return fpr.tolist(), tpr.tolist()
 
 
@@ -63,13 +82,31 @@ def precision_recall_f1(y: pl.Series, predicted: pl.Series) -> dict[str, float |
 
 
 def precision_at_k(scored: pl.DataFrame) -> dict[str, float]:
-    """Of the k best-scored leads, the share that qualified (ties broken by email, so it is repeatable)."""
-    ranked = scored.sort(["score", "email"], descending=[True, False])["label_qualified"]
-    ks = [k for k in PRECISION_AT if k <= ranked.len()]
-    top_decile = max(ranked.len() // 10, 1)
-    out = {f"@{k}": round(float(ranked.head(k).mean() or 0.0), 4) for k in ks}  # type: ignore[arg-type]
-    out[f"@top10% ({top_decile})"] = round(float(ranked.head(top_decile).mean() or 0.0), 4)  # type: ignore[arg-type]
+    """Of the k best-ranked leads (`ranked`: disqualified last, ties by confidence then email), the share
+    that qualified."""
+    labels = ranked(scored)["label_qualified"]
+    ks = [k for k in PRECISION_AT if k <= labels.len()]
+    top_decile = max(labels.len() // 10, 1)
+    out = {f"@{k}": round(float(labels.head(k).mean() or 0.0), 4) for k in ks}  # type: ignore[arg-type]
+    out[f"@top10% ({top_decile})"] = round(float(labels.head(top_decile).mean() or 0.0), 4)  # type: ignore[arg-type]
     return out
+
+
+def ties(scored: pl.DataFrame) -> dict[str, Any]:
+    """How much the ranking is decided by its tie rule: distinct scores, the largest group of leads
+    sharing one, and for each precision@k cut that falls inside a tie, how many leads share the score there."""
+    order = ranked(scored)["_rank"]
+    sizes = order.value_counts(name="n")
+    cut_ties = {}
+    for k in [k for k in PRECISION_AT if k < order.len()] + [max(order.len() // 10, 1)]:
+        if 0 < k < order.len() and order[k - 1] == order[k]:
+            cut_ties[f"@{k}"] = int((order == order[k - 1]).sum())
+    return {
+        "distinct_scores": order.n_unique(),
+        "largest_tie": int(sizes["n"].max() or 0),  # type: ignore[arg-type]
+        "cuts_inside_a_tie": cut_ties,
+        "tie_rule": "higher confidence first, then email",
+    }
 
 
 def calibration_table(scored: pl.DataFrame, bins: int = 10) -> pl.DataFrame:

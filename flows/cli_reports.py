@@ -186,7 +186,17 @@ def _print_eval(runs: dict[str, dict[str, Any]]) -> None:
     table.add_row("tier accuracy", *(_fmt((m.get("tier_confusion") or {}).get("accuracy")) for m in runs.values()))
     for k in first["precision_at_k"]:
         table.add_row(f"precision {k}", *(_fmt(m["precision_at_k"].get(k)) for m in runs.values()))
+    table.add_row("distinct scores", *(_fmt((m.get("ties") or {}).get("distinct_scores")) for m in runs.values()))
+    table.add_row("largest tie", *(_fmt((m.get("ties") or {}).get("largest_tie")) for m in runs.values()))
     out.print(table)
+    out.print(
+        "Disqualified leads rank last; ties are broken by the higher confidence, then the email. "
+        + "; ".join(
+            f"{name}: precision {k} falls inside a tie of {n:,} leads"
+            for name, m in runs.items()
+            for k, n in ((m.get("ties") or {}).get("cuts_inside_a_tie") or {}).items()
+        )
+    )
     for name, m in runs.items():
         calibration = Table(title=f"{name}: calibration by score decile", title_justify="left")
         for column in ("decile", "leads", "scores", "mean score", "qualified rate"):

@@ -50,3 +50,37 @@ def test_calibration_deciles_tier_confusion_routing_and_lift() -> None:
     assert routing_accuracy(_scored()) == round(4 / 7, 4)
     lift = criterion_lift(_scored(), {"industry": 25}).row(0, named=True)
     assert (lift["favoured"], lift["favoured_rate"], lift["lift"]) == (4, 0.5, 1.0)
+
+
+def test_disqualified_leads_rank_last_whatever_their_score() -> None:
+    scored = _scored().with_columns(
+        pl.when(pl.col("email") == "l2@x.com").then(pl.lit("disqualified")).otherwise("tier").alias("tier")
+    )
+    m = evaluate(scored, ["A", "B"], {"industry": 25})
+    # the unqualified 85 (l2) is disqualified: it now ranks below all, so all four qualified beat it: 15 of 16
+    assert m["roc_auc"] == round(15 / 16, 4)
+    big = pl.DataFrame(
+        {
+            "email": [f"{i:02d}" for i in range(20)],
+            "score": [99] * 2 + list(range(18)),
+            "tier": ["disqualified"] * 2 + ["A"] * 18,
+            "label_qualified": [0] * 2 + [0] * 8 + [1] * 10,
+        }
+    )
+    assert precision_at_k(big)["@10"] == 1.0  # the two 99s are disqualified: they are not in the top 10
+
+
+def test_ties_are_reported_and_broken_by_confidence_then_email() -> None:
+    tied = pl.DataFrame(
+        {
+            "email": [f"{i:02d}" for i in range(20)],
+            "score": [50] * 20,
+            "tier": ["B"] * 20,
+            "confidence": [0.2] * 10 + [0.9] * 10,
+            "label_qualified": [0] * 10 + [1] * 10,
+        }
+    )
+    m = evaluate(tied, ["A", "B"], {})
+    assert m["ties"]["distinct_scores"] == 1 and m["ties"]["largest_tie"] == 20
+    assert m["ties"]["cuts_inside_a_tie"] == {"@10": 20, "@2": 20}  # precision@10 and the top 10 % fall in the tie
+    assert m["precision_at_k"]["@10"] == 1.0  # the tie rule: more evidence first, not the file's order
