@@ -78,8 +78,23 @@ class Calibration:
     dropped: list[str] = field(default_factory=list)  # criteria the model gave no weight
 
 
+def single_valued(leads: pl.DataFrame, icp: Icp) -> list[str]:
+    """Candidate signal columns that hold one value only (calibrate leaves them out, and says so)."""
+    used = {f for c in icp.criteria.values() for f in (c.field, c.fallback_field) if f}
+    return [
+        name
+        for name in leads.columns
+        if name not in used
+        and name not in NOT_SIGNALS
+        and not name.startswith(("points_", "label_", "_"))
+        and leads[name].drop_nulls().len()
+        and leads[name].drop_nulls().cast(pl.String).n_unique() < 2
+    ]
+
+
 def signal_columns(leads: pl.DataFrame, icp: Icp) -> list[str]:
-    """Columns besides the ICP's fields that may carry signal: numeric, or text with few distinct values."""
+    """Columns besides the ICP's fields that may carry signal: numeric, or text with few distinct values
+    (two at least: a column with one value cannot rank leads)."""
     used = {f for c in icp.criteria.values() for f in (c.field, c.fallback_field) if f}
     found = []
     for name in leads.columns:
@@ -88,6 +103,8 @@ def signal_columns(leads: pl.DataFrame, icp: Icp) -> list[str]:
         values = leads[name].drop_nulls()
         if values.len() < max(20, leads.height // 20):
             continue
+        if values.cast(pl.String).n_unique() < 2:
+            continue  # one value for every lead: it cannot tell leads apart, only dock or lift them all
         if _numeric(values) or values.cast(pl.String).n_unique() <= MAX_CATEGORIES:
             found.append(name)
     return found
@@ -100,9 +117,16 @@ def with_signals(icp: Icp, leads: pl.DataFrame, signals: list[str]) -> Icp:
         values = leads[name].drop_nulls()
         if _numeric(values):
             numeric = values.cast(pl.Float64, strict=False)
-            edges = sorted(set(np.quantile(numeric.to_numpy(), [0.2, 0.4, 0.6, 0.8]).round(2).tolist()))
+            quantiles = np.quantile(numeric.to_numpy(), [0.2, 0.4, 0.6, 0.8])
+            # whole numbers (seats, counts): whole bounds and bands that do not touch, ..3, 4..10, 11..;
+            # otherwise a shared bound belongs to the lower band (the first band that holds a value wins)
+            step = 1 if (numeric == numeric.round(0)).all() else 0
+            edges = sorted(set(np.floor(quantiles).tolist() if step else quantiles.round(2).tolist()))
             bounds = [None, *edges, None]
-            bands = [Band(min=lo, max=hi, fraction=0.0) for lo, hi in itertools.pairwise(bounds)]
+            bands = [
+                Band(min=None if lo is None else lo + (step if i else 0), max=hi, fraction=0.0)
+                for i, (lo, hi) in enumerate(itertools.pairwise(bounds))
+            ]
             criteria[name] = Criterion(field=name, weight=1, bands=bands)
         else:
             top = values.cast(pl.String).str.to_lowercase().value_counts(sort=True).head(MAX_CATEGORIES)
@@ -175,6 +199,7 @@ def calibrate(leads: pl.DataFrame, icp: Icp, signals: list[str] | None = None, s
         "auc_calibrated_icp": _auc(y[test], calibrated),
         "regularisation_C": round(float(np.ravel(model.C_)[0]), 4),
         "signals": signals,
+        "single_valued": single_valued(leads, icp),
     }
     return Calibration(new_icp, holdout, dropped)
 
@@ -252,6 +277,7 @@ def icp_yaml(calibration: Calibration, source: str, active: Icp) -> str:
     """The calibrated ICP as an icp.yaml, with a header that says how it was made and how it did."""
     h = calibration.holdout
     data = calibration.icp.model_dump(exclude_none=True, by_alias=True, exclude={"version"})
+    data["name"] = f"{active.name}, calibrated from {source}"  # never the name of the ICP it started from
     header = [
         f"# Calibrated by `leadq calibrate` from {source}, starting from the ICP version {active.version}.",
         "# A regularised logistic regression over the ICP criteria and signal columns "

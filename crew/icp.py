@@ -62,6 +62,8 @@ class Icp(_Model):
     # the evidence gate: a lead whose confidence (share of the weight with a value) is below this
     # cannot reach a qualified tier; it gets the best tier that is not qualified (C by default)
     min_confidence_to_qualify: float = Field(0.3, ge=0, le=1)
+    # placeholder values a form or a CRM puts where nobody answered ("Select", "N/A"): missing, not a value
+    missing_values: list[str] = Field(default_factory=list)
     version: str = Field("", exclude=True)
 
     @model_validator(mode="after")

@@ -15,7 +15,8 @@ from crew.icp import Criterion, Icp
 def score_leads(leads: pl.DataFrame, icp: Icp, top_reasons: int = 3, keep_points: bool = False) -> pl.DataFrame:
     """Add the assessment columns to a batch of enriched leads (`keep_points`: and `points_<criterion>`)."""
     names = list(icp.criteria)
-    parts = [_criterion(leads, name, c) for name, c in icp.criteria.items()]
+    missing = _placeholders(icp)
+    parts = [_criterion(leads, name, c, missing) for name, c in icp.criteria.items()]
     frame = leads.with_columns(col for part in parts for col in part)
     total = sum(c.weight for c in icp.criteria.values())
     span = icp.points_range or total
@@ -39,23 +40,28 @@ def score_leads(leads: pl.DataFrame, icp: Icp, top_reasons: int = 3, keep_points
 
 def criterion_values(frame: pl.DataFrame, icp: Icp) -> list[pl.Expr]:
     """Each criterion's value as the scorer reads it (lower-case text for `match`, a number for `bands`)."""
-    return [_value(frame, c).alias(name) for name, c in icp.criteria.items()]
+    missing = _placeholders(icp)
+    return [_value(frame, c, missing).alias(name) for name, c in icp.criteria.items()]
 
 
-def _value(frame: pl.DataFrame, c: Criterion) -> pl.Expr:
-    value = _field(frame, c)
+def _placeholders(icp: Icp) -> frozenset[str]:
+    return frozenset(v.strip().lower() for v in icp.missing_values)
+
+
+def _value(frame: pl.DataFrame, c: Criterion, missing: frozenset[str] = frozenset()) -> pl.Expr:
+    value = _field(frame, c, missing)
     return value.cast(pl.String).str.to_lowercase() if c.match is not None else value.cast(pl.Float64, strict=False)
 
 
-def _criterion(frame: pl.DataFrame, name: str, c: Criterion) -> list[pl.Expr]:
+def _criterion(frame: pl.DataFrame, name: str, c: Criterion, missing: frozenset[str]) -> list[pl.Expr]:
     """Points, whether the evidence was there, and a reason text for one criterion."""
-    value = _field(frame, c)
+    value = _field(frame, c, missing)
     if c.match is not None:
         lookup = {k.lower(): v for k, v in c.match.items()}
-        text = _value(frame, c)
+        text = _value(frame, c, missing)
         fraction = text.replace_strict(list(lookup), list(lookup.values()), default=c.default, return_dtype=pl.Float64)
     else:
-        number = _value(frame, c)
+        number = _value(frame, c, missing)
         fraction = pl.lit(0.0)
         for band in reversed(c.bands or []):
             inside = pl.lit(True)
@@ -79,12 +85,21 @@ def _signed(points: pl.Expr) -> pl.Expr:
     return pl.when(rounded > 0).then(pl.lit("+") + text).otherwise(text)
 
 
-def _field(frame: pl.DataFrame, c: Criterion) -> pl.Expr:
-    """The criterion's field (or its fallback); a column the batch lacks counts as unknown."""
+def _field(frame: pl.DataFrame, c: Criterion, missing: frozenset[str] = frozenset()) -> pl.Expr:
+    """The criterion's field (or its fallback); a column the batch lacks counts as unknown, and so does a
+    placeholder value of the ICP's `missing_values` (then the fallback field is read)."""
     present = [f for f in (c.field, c.fallback_field) if f and f in frame.columns]
     if not present:
         return pl.lit(None, dtype=pl.String)
+    if missing:
+        columns = [_unless_placeholder(pl.col(f), missing) for f in present]
+        return pl.coalesce(col.cast(pl.String) for col in columns) if len(columns) > 1 else columns[0]
     return pl.coalesce(pl.col(f).cast(pl.String) for f in present) if len(present) > 1 else pl.col(present[0])
+
+
+def _unless_placeholder(value: pl.Expr, missing: frozenset[str]) -> pl.Expr:
+    placeholder = value.cast(pl.String).str.strip_chars().str.to_lowercase().is_in(list(missing))
+    return pl.when(placeholder.fill_null(False).not_()).then(value)
 
 
 def _disqualified_by(frame: pl.DataFrame, icp: Icp) -> pl.Expr:

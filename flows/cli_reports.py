@@ -138,6 +138,9 @@ def eval_command(
         Path | None, typer.Option("--report", help="Write an HTML report with plots to this file.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
+    outcome: Annotated[
+        str, typer.Option("--outcome", help="The 0/1 (or yes/no, won/lost) column to measure against.")
+    ] = "label_qualified",
 ) -> None:
     """Measure leadq's decisions on labelled leads: ROC AUC, precision/recall/F1, precision@k, tiers, routing,
     calibration and per-criterion lift. Runs the pipeline in memory; writes nothing to the store or a CRM."""
@@ -145,9 +148,9 @@ def eval_command(
     from flows.evaluation import evaluate_file
 
     ctx = load_context()
-    runs = {"active ICP" if icp_path is None else str(icp_path): evaluate_file(dataset, icp_path, ctx)}
+    runs = {"active ICP" if icp_path is None else str(icp_path): evaluate_file(dataset, icp_path, ctx, outcome)}
     if compare is not None:
-        runs[str(compare)] = evaluate_file(dataset, compare, ctx)
+        runs[str(compare)] = evaluate_file(dataset, compare, ctx, outcome)
     if report is not None:
         from flows.eval_report import write_report
 
@@ -296,6 +299,8 @@ def calibrate_command(
         highlight=False,
     )
     out.print(f"Signals learnt besides the ICP's criteria: {', '.join(h['signals']) or 'none'}.", highlight=False)
+    if h.get("single_valued"):
+        out.print(f"Left out, one value for every lead: {', '.join(h['single_valued'])}.", highlight=False)
     out.print(f"Wrote {target}. Compare: leadq eval LABELLED --compare {target}", highlight=False)
 
 

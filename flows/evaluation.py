@@ -83,13 +83,13 @@ def _file_companies(leads: pl.DataFrame, ctx: RunContext) -> pl.DataFrame:
 
 
 def evaluate_file(
-    path: Path, icp_path: Path | None = None, ctx: RunContext | None = None
+    path: Path, icp_path: Path | None = None, ctx: RunContext | None = None, outcome: str = "label_qualified"
 ) -> tuple[dict[str, Any], pl.DataFrame]:
     """`leadq eval`: the metrics of the active ICP (or the one at `icp_path`) on a labelled file,
-    and the decided leads they were computed from."""
+    and the decided leads they were computed from; `outcome` names the 0/1 (or won/lost) column."""
     ctx = ctx or load_context()
     icp = load_icp(icp_path) if icp_path else ctx.icp
-    labelled = labelled_leads(path, "label_qualified", ctx, icp, stability_run=True)
+    labelled = labelled_leads(path, outcome, ctx, icp, stability_run=True)
     metrics = evaluate(labelled.leads, icp.qualified_tiers, {n: c.weight for n, c in icp.criteria.items()})
     metrics |= {
         "dataset": str(path),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import polars as pl
@@ -57,3 +58,17 @@ def test_too_few_outcomes_are_refused(golden_leads: pl.DataFrame, config_dir: Pa
     )
     with pytest.raises(ValueError, match="at least 10 converted"):
         calibrate(few, load_icp(config_dir / "icp.yaml"))
+
+
+def test_learnt_bands_of_whole_numbers_never_share_a_bound(config_dir: Path) -> None:
+    from crew.calibrate import signal_columns, with_signals
+
+    icp = load_icp(config_dir / "icp.yaml")
+    seats = [0] * 40 + [1] * 20 + [2] * 20 + [5] * 20 + [12] * 20  # quantile edges fall on repeated values
+    leads = pl.DataFrame({"email": [f"{i}@x.io" for i in range(120)], "licences": seats, "plan": ["pro"] * 120})
+    assert signal_columns(leads, icp) == ["licences"]  # a column with one value cannot rank leads: left out
+    bands = with_signals(icp, leads, ["licences"]).criteria["licences"].bands or []
+    bounds = [(b.min, b.max) for b in bands]
+    assert bounds[0][0] is None and bounds[-1][1] is None
+    for (_, high), (low, _) in itertools.pairwise(bounds):
+        assert high is not None and low == high + 1  # ..0, 1..1, 2..4, 5.. : every whole number in one band

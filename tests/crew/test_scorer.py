@@ -129,3 +129,13 @@ def test_the_gated_tier_is_the_best_unqualified_one(tmp_path: Path) -> None:
     assert score_leads(nobody, icp)["tier"].to_list() == ["D"]
     with pytest.raises(ConfigError, match="qualified_tiers cannot include D"):
         load_icp(_icp(tmp_path, {**CALIBRATED, "qualified_tiers": ["A", "D"]}))
+
+
+def test_placeholder_values_are_missing_not_values(tmp_path: Path) -> None:
+    icp = {**ICP, "criteria": {**ICP["criteria"], "industry": {**ICP["criteria"]["industry"], "default": 0.4}}}  # type: ignore[dict-item]
+    leads = pl.DataFrame({"email": ["a@x.io", "b@y.io"], "industry": ["Select", "N/A "], "seats": ["9", "9"]})
+    before = score_leads(leads, load_icp(_icp(tmp_path, icp)))
+    assert before["reasons"][0].startswith("industry Select: +20 of 50")  # today: a placeholder earns the default
+    after = score_leads(leads, load_icp(_icp(tmp_path, {**icp, "missing_values": ["select", "n/a"]})))
+    assert after["score"].to_list() == [20, 20] and after["confidence"].to_list() == [0.2, 0.2]
+    assert not any("industry" in r for r in after["reasons"].to_list())

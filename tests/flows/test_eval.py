@@ -145,3 +145,20 @@ def test_with_an_llm_eval_reports_how_stable_the_crew_is(
     llm.judge = fickle
     fickle_run = _eval(str(subset))
     assert fickle_run["crew_stability"] is not None and fickle_run["crew_stability"] < 1.0  # type: ignore[operator]
+
+
+def test_eval_reads_the_outcome_column_it_is_told_and_calibrate_names_its_icp(config_dir: Path, tmp_path: Path) -> None:
+    renamed = tmp_path / "won.csv"
+    rows = pl.read_csv(GOLDEN, infer_schema=False)
+    rows.rename({"label_qualified": "won"}).with_columns(pl.lit("web").alias("channel")).write_csv(renamed)
+    assert _eval(str(renamed), "--outcome", "won")["roc_auc"] == _eval(str(GOLDEN))["roc_auc"]
+    missing = runner.invoke(app, ["eval", str(renamed), "--json"])
+    assert missing.exit_code != 0 and "no 'label_qualified' column" in missing.stderr
+
+    calibrated = tmp_path / "icp.calibrated.yaml"
+    result = runner.invoke(app, ["calibrate", str(renamed), "--outcome", "won", "--out", str(calibrated)])
+    assert result.exit_code == 0, result.output
+    assert "Left out, one value for every lead: channel." in " ".join(result.stdout.split())
+    written = calibrated.read_text()
+    assert "name: B2B SaaS, mid-market and up, revenue and growth teams, calibrated from won.csv" in written
+    assert "channel" not in written.split("\n# ")[-1].split("criteria:")[-1]  # no criterion docks every lead
