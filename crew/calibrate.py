@@ -2,8 +2,9 @@
 
 Every ICP criterion becomes one-hot features (a `match` criterion: one per value, plus
 "any other value"; a `bands` criterion: one per band), and so does every extra signal
-column (numeric: quintile bands; text: its frequent values). A missing value is the
-reference (no feature), because the scorer gives a missing value 0 points. The model is
+column (numeric: quintile bands; text: its frequent values). A missing value is a value of
+its own (`missing` in the criterion): what no answer says about a lead is learnt, never
+assumed to be the midpoint. The model is
 L2-regularised, its strength chosen by cross-validated ROC AUC on the training part.
 
 Back to points: within a criterion each coefficient w becomes `fraction = w / max|w|`
@@ -31,6 +32,7 @@ from crew.icp import Band, Criterion, Icp
 from crew.scorer import criterion_values, score_leads
 
 MAX_CATEGORIES = 30
+MISSING = "(missing)"
 NOT_SIGNALS = {
     "email",
     "signup_id",
@@ -146,6 +148,8 @@ def design(leads: pl.DataFrame, icp: Icp) -> tuple[np.ndarray, list[Feature]]:
     values = leads.select(criterion_values(leads, icp))
     for name, c in icp.criteria.items():
         value = pl.col(name)
+        columns.append(value.is_null())  # missing is a value of its own, learnt like the others
+        features.append(Feature(name, MISSING))
         if c.match is not None:
             for key in c.match:
                 columns.append((value == key.lower()).fill_null(False))
@@ -200,8 +204,31 @@ def calibrate(leads: pl.DataFrame, icp: Icp, signals: list[str] | None = None, s
         "regularisation_C": round(float(np.ravel(model.C_)[0]), 4),
         "signals": signals,
         "single_valued": single_valued(leads, icp),
+        "disqualifiers": inherited_disqualifiers(leads[train], icp),
     }
     return Calibration(new_icp, holdout, dropped)
+
+
+def inherited_disqualifiers(train: pl.DataFrame, icp: Icp) -> list[dict[str, Any]]:
+    """Each disqualifier the calibrated ICP keeps, with how its leads converted in the training data;
+    `suspect` when they converted at least as well as the average lead (it may throw good leads away)."""
+    base = float(train["label_qualified"].mean() or 0.0)  # type: ignore[arg-type]
+    found = []
+    for d in icp.disqualifiers:
+        if d.field not in train.columns:
+            found.append({"name": d.name, "leads": 0, "conversion_rate": None, "suspect": False})
+            continue
+        hit = train.filter(pl.col(d.field).cast(pl.String).str.to_lowercase().is_in([v.lower() for v in d.in_]))
+        rate = float(hit["label_qualified"].mean()) if hit.height else None  # type: ignore[arg-type]
+        found.append(
+            {
+                "name": d.name,
+                "leads": hit.height,
+                "conversion_rate": None if rate is None else round(rate, 4),
+                "suspect": rate is not None and hit.height >= 10 and rate >= base,
+            }
+        )
+    return found
 
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float:
@@ -225,14 +252,16 @@ def _to_icp(
             dropped.append(name)
             continue
         fractions = {f.level: round(w / size, 2) for f, w in by_criterion[name]}
+        missing = fractions.get(MISSING, 0.0)
         if c.match is not None:
-            match = {level: fraction for level, fraction in fractions.items() if level != "(other)"}
+            match = {level: fraction for level, fraction in fractions.items() if level not in ("(other)", MISSING)}
             criteria[name] = Criterion(
                 field=c.field,
                 fallback_field=c.fallback_field,
                 weight=weight,
                 match=match,
                 default=fractions.get("(other)", 0.0),
+                missing=missing,
             )
         else:
             bands = [
@@ -240,7 +269,9 @@ def _to_icp(
                 for f, _ in by_criterion[name]
                 if f.band is not None
             ]
-            criteria[name] = Criterion(field=c.field, fallback_field=c.fallback_field, weight=weight, bands=bands)
+            criteria[name] = Criterion(
+                field=c.field, fallback_field=c.fallback_field, weight=weight, bands=bands, missing=missing
+            )
     lows = [min(0.0, *(_fractions(c))) * c.weight for c in criteria.values()]
     highs = [max(0.0, *(_fractions(c))) * c.weight for c in criteria.values()]
     floor, span = round(sum(lows), 2), round(sum(highs) - sum(lows), 2)
@@ -250,8 +281,8 @@ def _to_icp(
 
 def _fractions(c: Criterion) -> list[float]:
     if c.match is not None:
-        return [*c.match.values(), c.default]
-    return [b.fraction for b in c.bands or []]
+        return [*c.match.values(), c.default, c.missing]
+    return [*(b.fraction for b in c.bands or []), c.missing]
 
 
 def _tiers(train: pl.DataFrame, y: np.ndarray, icp: Icp) -> dict[str, float]:
@@ -290,4 +321,8 @@ def icp_yaml(calibration: Calibration, source: str, active: Icp) -> str:
     ]
     if calibration.dropped:
         header.append(f"# Dropped (no weight in the model): {', '.join(calibration.dropped)}.")
+    for d in h.get("disqualifiers", []):
+        rate = "no lead matched" if d["conversion_rate"] is None else f"{d['conversion_rate']:.1%} converted"
+        flag = " (SUSPECT: they converted at least as well as the average lead)" if d["suspect"] else ""
+        header.append(f"# Disqualifier kept from the active ICP: {d['name']}: {d['leads']:,} leads, {rate}{flag}.")
     return "\n".join(header) + "\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)

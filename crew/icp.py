@@ -32,6 +32,7 @@ class Criterion(_Model):
     match: dict[str, float] | None = None
     default: float = Field(0.0, ge=-1, le=1)
     bands: list[Band] | None = None
+    missing: float = Field(0.0, ge=-1, le=1)  # what no value earns (a fraction); `calibrate` learns it
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:

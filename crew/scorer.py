@@ -72,9 +72,9 @@ def _criterion(frame: pl.DataFrame, name: str, c: Criterion, missing: frozenset[
             fraction = pl.when(inside).then(pl.lit(band.fraction)).otherwise(fraction)
         value = number
     known = value.is_not_null()
-    pts = pl.when(known).then(fraction * c.weight).otherwise(0.0)
-    shown = value.cast(pl.String).str.strip_suffix(".0")
-    why = pl.when(known & (pts != 0)).then(pl.format(f"{name} {{}}: {{}} of {c.weight:g}", shown, _signed(pts)))
+    pts = pl.when(known).then(fraction * c.weight).otherwise(c.missing * c.weight)
+    shown = value.cast(pl.String).str.strip_suffix(".0").fill_null("missing")
+    why = pl.when(pts != 0).then(pl.format(f"{name} {{}}: {{}} of {c.weight:g}", shown, _signed(pts)))
     return [pts.alias(f"_pts_{name}"), known.alias(f"_known_{name}"), why.alias(f"_why_{name}")]
 
 

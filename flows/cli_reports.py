@@ -301,6 +301,10 @@ def calibrate_command(
     out.print(f"Signals learnt besides the ICP's criteria: {', '.join(h['signals']) or 'none'}.", highlight=False)
     if h.get("single_valued"):
         out.print(f"Left out, one value for every lead: {', '.join(h['single_valued'])}.", highlight=False)
+    for d in h.get("disqualifiers", []):
+        rate = "no lead matched" if d["conversion_rate"] is None else f"{d['conversion_rate']:.1%} converted"
+        flag = " [bold red]suspect: they converted at least as well as the average lead[/]" if d["suspect"] else ""
+        out.print(f"Disqualifier kept: {d['name']}: {d['leads']:,} training leads, {rate}.{flag}", highlight=False)
     out.print(f"Wrote {target}. Compare: leadq eval LABELLED --compare {target}", highlight=False)
 
 

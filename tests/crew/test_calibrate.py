@@ -46,6 +46,9 @@ def test_calibrated_points_reach_the_tuned_regression_and_beat_the_shipped_icp(
     )
     by_points = scored.sort("points")["score"]
     assert (by_points.diff().drop_nulls() >= 0).all()  # more points never score lower
+    span = icp.points_range or 1.0
+    exact = ((pl.col("points") - icp.points_floor) * 100 / span).clip(0, 100).round(0).cast(pl.Int32)
+    assert scored.select((pl.col("score") == exact).all()).item()  # every score is the sum of its points
     assert by_points.max() - by_points.min() >= 60 and by_points.n_unique() > 20  # spread, not bunched
     assert scored["reasons"].str.contains(r"plan \w+: [+-]").any()
 
@@ -72,3 +75,42 @@ def test_learnt_bands_of_whole_numbers_never_share_a_bound(config_dir: Path) -> 
     assert bounds[0][0] is None and bounds[-1][1] is None
     for (_, high), (low, _) in itertools.pairwise(bounds):
         assert high is not None and low == high + 1  # ..0, 1..1, 2..4, 5.. : every whole number in one band
+
+
+def test_missing_is_learnt_as_a_value_of_its_own_never_the_midpoint(config_dir: Path) -> None:
+    """Leads that left a field empty converted least: calibrate learns that, and a lead with no evidence
+    scores low, not mid-scale (the defect: 0 points for missing, mapped to about 50)."""
+    active = load_icp(config_dir / "icp.yaml")
+    n = 600
+    industry = [None if i % 3 == 0 else ("computer software" if i % 3 == 1 else "retail") for i in range(n)]
+    converted = [0 if i % 3 == 0 else (1 if i % 3 == 1 and i % 2 else i % 5 == 0) for i in range(n)]
+    leads = pl.DataFrame(
+        {
+            "email": [f"{i}@x{i}.io" for i in range(n)],
+            "industry": industry,
+            "seniority": ["manager" if i % 2 else "vp" for i in range(n)],
+            "label_qualified": [int(c) for c in converted],
+        }
+    )
+    icp = calibrate(leads, active, signals=[]).icp
+    industry_criterion = icp.criteria["industry"]
+    assert industry_criterion.missing < 0 < industry_criterion.match["computer software"]  # type: ignore[index]
+    nobody = score_leads(pl.DataFrame({"email": ["nobody123@gmail.com"], "industry": [None]}), icp)
+    assert nobody["score"][0] < 35 and nobody["tier"][0] in ("C", "D")
+    assert "industry missing: -" in nobody["reasons"][0]
+
+
+def test_inherited_disqualifiers_are_reported_with_how_their_leads_converted(config_dir: Path) -> None:
+    from crew.calibrate import inherited_disqualifiers
+
+    icp = load_icp(config_dir / "icp.yaml")  # disqualifies interns (student) and disposable email, among others
+    train = pl.DataFrame(
+        {
+            "seniority": ["intern"] * 20 + ["vp"] * 80,
+            "email_type": ["business"] * 100,
+            "label_qualified": [1] * 10 + [0] * 10 + [1] * 20 + [0] * 60,  # interns 50 %, average 30 %
+        }
+    )
+    found = {d["name"]: d for d in inherited_disqualifiers(train, icp)}
+    assert found["student"] == {"name": "student", "leads": 20, "conversion_rate": 0.5, "suspect": True}
+    assert found["disposable email"]["leads"] == 0 and not found["disposable email"]["suspect"]
