@@ -177,13 +177,34 @@ def _band_label(band: Band) -> str:
     return f"{lo}..{hi}"
 
 
-def calibrate(leads: pl.DataFrame, icp: Icp, signals: list[str] | None = None, seed: int = 0) -> Calibration:
+def learn_levels(icp: Icp, leads: pl.DataFrame, min_support: int) -> tuple[Icp, dict[str, list[str]]]:
+    """Every value criterion learns each value it sees on at least `min_support` leads, listed in the ICP or
+    not; rarer values pool into "any other value". Returns the ICP to fit and, per criterion, the listed
+    values no lead had (they are dropped, and calibrate says so)."""
+    values = leads.select(criterion_values(leads, icp))
+    criteria, unseen = dict(icp.criteria), {}
+    for name, c in icp.criteria.items():
+        if c.match is None:
+            continue
+        counts = values[name].drop_nulls().value_counts(sort=True, name="n")
+        seen = set(counts[name].to_list())
+        supported = counts.filter(pl.col("n") >= min_support)[name].to_list()
+        missing = [k for k in c.match if k.lower() not in seen]
+        if missing:
+            unseen[name] = missing
+        criteria[name] = c.model_copy(update={"match": dict.fromkeys(supported, 0.0)})
+    return icp.model_copy(update={"criteria": criteria}), unseen
+
+
+def calibrate(
+    leads: pl.DataFrame, icp: Icp, signals: list[str] | None = None, seed: int = 0, min_support: int = 30
+) -> Calibration:
     """Fit on 80 % of the leads (stratified), report ROC AUC on the other 20 %, return the new ICP."""
     y = leads["label_qualified"].to_numpy()
     if len(set(y.tolist())) < 2 or min(int(y.sum()), int(len(y) - y.sum())) < 10:
         raise ValueError("calibration needs at least 10 converted and 10 not-converted leads")
     signals = signal_columns(leads, icp) if signals is None else signals
-    extended = with_signals(icp, leads, signals)
+    extended, unseen = learn_levels(with_signals(icp, leads, signals), leads, min_support)
     x, features = design(leads, extended)
     index = np.arange(len(y))
     train, test = train_test_split(index, test_size=0.2, stratify=y, random_state=seed)
@@ -205,6 +226,8 @@ def calibrate(leads: pl.DataFrame, icp: Icp, signals: list[str] | None = None, s
         "signals": signals,
         "single_valued": single_valued(leads, icp),
         "disqualifiers": inherited_disqualifiers(leads[train], icp),
+        "min_support": min_support,
+        "unseen_values": unseen,
     }
     return Calibration(new_icp, holdout, dropped)
 
@@ -321,6 +344,8 @@ def icp_yaml(calibration: Calibration, source: str, active: Icp) -> str:
     ]
     if calibration.dropped:
         header.append(f"# Dropped (no weight in the model): {', '.join(calibration.dropped)}.")
+    for name, values in h.get("unseen_values", {}).items():
+        header.append(f"# {name}: dropped listed values no lead had: {', '.join(values)}.")
     for d in h.get("disqualifiers", []):
         rate = "no lead matched" if d["conversion_rate"] is None else f"{d['conversion_rate']:.1%} converted"
         flag = " (SUSPECT: they converted at least as well as the average lead)" if d["suspect"] else ""

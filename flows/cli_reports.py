@@ -259,6 +259,15 @@ def calibrate_command(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the held-out figures as one JSON object.")] = False,
+    min_support: Annotated[
+        int,
+        typer.Option(
+            "--min-support",
+            min=1,
+            help="Learn points for every value seen on at least this many leads; rarer ones pool into "
+            "'any other value'.",
+        ),
+    ] = 30,
 ) -> None:
     """Fit ICP weights to outcomes (regularised logistic regression) and write them as a new, readable icp.yaml.
 
@@ -279,7 +288,7 @@ def calibrate_command(
     labelled = labelled_leads(outcomes, column, ctx, ctx.icp)
     with err.status(f"fitting on {labelled.leads.height:,} leads…"):
         try:
-            result = calibrate(labelled.leads, ctx.icp, signals)
+            result = calibrate(labelled.leads, ctx.icp, signals, min_support=min_support)
         except ValueError as exc:
             raise SourceError(f"{outcomes}: {exc}") from exc
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -301,6 +310,8 @@ def calibrate_command(
     out.print(f"Signals learnt besides the ICP's criteria: {', '.join(h['signals']) or 'none'}.", highlight=False)
     if h.get("single_valued"):
         out.print(f"Left out, one value for every lead: {', '.join(h['single_valued'])}.", highlight=False)
+    for name, values in h.get("unseen_values", {}).items():
+        out.print(f"{name}: dropped listed values no lead had: {', '.join(values)}.", highlight=False)
     for d in h.get("disqualifiers", []):
         rate = "no lead matched" if d["conversion_rate"] is None else f"{d['conversion_rate']:.1%} converted"
         flag = " [bold red]suspect: they converted at least as well as the average lead[/]" if d["suspect"] else ""

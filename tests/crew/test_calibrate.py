@@ -114,3 +114,28 @@ def test_inherited_disqualifiers_are_reported_with_how_their_leads_converted(con
     found = {d["name"]: d for d in inherited_disqualifiers(train, icp)}
     assert found["student"] == {"name": "student", "leads": 20, "conversion_rate": 0.5, "suspect": True}
     assert found["disposable email"]["leads"] == 0 and not found["disposable email"]["suspect"]
+
+
+def test_calibrate_learns_observed_values_pools_rare_ones_and_a_u_shaped_number(config_dir: Path) -> None:
+    import random
+
+    active = load_icp(config_dir / "icp.yaml")
+    rng = random.Random(3)
+    rows = []
+    for i in range(3000):
+        industry = "rare widgets" if i % 150 == 0 else ("biotechnology" if i % 2 else "retail")  # unlisted, common
+        logins = rng.randint(0, 100)
+        p = (0.55 if industry == "biotechnology" else 0.15) + (0.3 if logins < 20 or logins > 80 else 0.0)
+        rows.append(
+            {"email": f"{i}@c{i}.io", "industry": industry, "logins": logins, "label_qualified": int(rng.random() < p)}
+        )
+    leads = pl.DataFrame(rows)
+    result = calibrate(leads, active, signals=["logins"], min_support=30)
+    industry = result.icp.criteria["industry"]
+    assert industry.match is not None and set(industry.match) == {"biotechnology", "retail"}  # learnt, though unlisted
+    assert industry.match["biotechnology"] > industry.match["retail"]
+    assert "rare widgets" not in industry.match  # 20 leads < 30: pooled into "any other value"
+    assert "computer software" in result.holdout["unseen_values"]["industry"]  # listed, never seen: dropped, said
+    bands = result.icp.criteria["logins"].bands or []
+    low, middle, high = bands[0].fraction, bands[2].fraction, bands[-1].fraction
+    assert low > middle < high  # the U shape, learnt from the data
