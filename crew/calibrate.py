@@ -214,7 +214,11 @@ def calibrate(
     model.fit(x[train], y[train])
     new_icp, dropped = _to_icp(extended, features, model.coef_[0], leads[train], y[train])
     current = score_leads(leads[test], icp)["score"].to_numpy()
-    calibrated = score_leads(leads[test], new_icp)["score"].to_numpy()
+    held_out = score_leads(leads[test], new_icp)
+    calibrated = held_out["score"].to_numpy()
+    rates = held_out.group_by("tier").agg(pl.col("label_qualified").mean().round(4).alias("rate"))
+    expected = {t: r for t, r in rates.iter_rows() if t in ("A", "B", "C", "D")}
+    new_icp = new_icp.model_copy(update={"expected_conversion": dict(sorted(expected.items()))})
     holdout = {
         "train": len(train),
         "test": len(test),

@@ -65,6 +65,9 @@ class Icp(_Model):
     min_confidence_to_qualify: float = Field(0.3, ge=0, le=1)
     # placeholder values a form or a CRM puts where nobody answered ("Select", "N/A"): missing, not a value
     missing_values: list[str] = Field(default_factory=list)
+    # each tier's conversion rate on held-out leads, as `leadq calibrate` measured it: the tier read as a
+    # probability (eval's Brier score and calibration error use it)
+    expected_conversion: dict[str, float] | None = None
     version: str = Field("", exclude=True)
 
     @model_validator(mode="after")

@@ -33,7 +33,12 @@ def ranked(scored: pl.DataFrame) -> pl.DataFrame:
     return scored.with_columns(ranking(scored).alias("_rank")).sort(keys, descending=descending, nulls_last=True)
 
 
-def evaluate(scored: pl.DataFrame, qualified_tiers: list[str], weights: dict[str, float]) -> dict[str, Any]:
+def evaluate(
+    scored: pl.DataFrame,
+    qualified_tiers: list[str],
+    weights: dict[str, float],
+    expected_conversion: dict[str, float] | None = None,
+) -> dict[str, Any]:
     """Every metric of `leadq eval`, as plain JSON-able values."""
     y = scored["label_qualified"]
     predicted = scored["tier"].is_in(qualified_tiers)
@@ -45,6 +50,7 @@ def evaluate(scored: pl.DataFrame, qualified_tiers: list[str], weights: dict[str
         **precision_recall_f1(y, predicted),
         "precision_at_k": precision_at_k(scored),
         "ties": ties(scored),
+        **probability_scores(scored, expected_conversion),
         "calibration": calibration_table(scored).to_dicts(),
         "criterion_lift": criterion_lift(scored, weights).to_dicts(),
     }
@@ -90,6 +96,30 @@ def precision_at_k(scored: pl.DataFrame) -> dict[str, float]:
     out = {f"@{k}": round(float(labels.head(k).mean() or 0.0), 4) for k in ks}  # type: ignore[arg-type]
     out[f"@top10% ({top_decile})"] = round(float(labels.head(top_decile).mean() or 0.0), 4)  # type: ignore[arg-type]
     return out
+
+
+def probability_scores(scored: pl.DataFrame, expected_conversion: dict[str, float] | None) -> dict[str, Any]:
+    """The tiers read as probabilities (each tier's held-out conversion rate, from calibrate; disqualified 0):
+    the Brier score (mean squared error, 0 is perfect) and the expected calibration error (per tier, the gap
+    between promised and seen conversion, weighted by leads). None without rates in the ICP."""
+    if not expected_conversion:
+        return {"brier": None, "ece": None, "tier_conversion": None}
+    rate = pl.col("tier").replace_strict(expected_conversion, default=0.0, return_dtype=pl.Float64)
+    frame = scored.with_columns(rate.alias("_p"), pl.col("label_qualified").cast(pl.Float64).alias("_y"))
+    brier = frame.select(((pl.col("_p") - pl.col("_y")) ** 2).mean()).item()
+    per_tier = (
+        frame.group_by("tier")
+        .agg(pl.len().alias("leads"), pl.col("_p").first().alias("expected"), pl.col("_y").mean().alias("seen"))
+        .sort("tier")
+    )
+    ece = per_tier.select(((pl.col("expected") - pl.col("seen")).abs() * pl.col("leads")).sum()).item() / max(
+        frame.height, 1
+    )
+    return {
+        "brier": _round(brier),
+        "ece": _round(ece),
+        "tier_conversion": per_tier.with_columns(pl.col("expected", "seen").round(4)).to_dicts(),
+    }
 
 
 def ties(scored: pl.DataFrame) -> dict[str, Any]:

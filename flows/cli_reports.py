@@ -189,6 +189,8 @@ def _print_eval(runs: dict[str, dict[str, Any]]) -> None:
     table.add_row("tier accuracy", *(_fmt((m.get("tier_confusion") or {}).get("accuracy")) for m in runs.values()))
     for k in first["precision_at_k"]:
         table.add_row(f"precision {k}", *(_fmt(m["precision_at_k"].get(k)) for m in runs.values()))
+    table.add_row("Brier score", *(_fmt(m.get("brier")) for m in runs.values()))
+    table.add_row("calibration error", *(_fmt(m.get("ece")) for m in runs.values()))
     table.add_row("distinct scores", *(_fmt((m.get("ties") or {}).get("distinct_scores")) for m in runs.values()))
     table.add_row("largest tie", *(_fmt((m.get("ties") or {}).get("largest_tie")) for m in runs.values()))
     out.print(table)
@@ -310,6 +312,12 @@ def calibrate_command(
     out.print(f"Signals learnt besides the ICP's criteria: {', '.join(h['signals']) or 'none'}.", highlight=False)
     if h.get("single_valued"):
         out.print(f"Left out, one value for every lead: {', '.join(h['single_valued'])}.", highlight=False)
+    rates = result.icp.expected_conversion or {}
+    out.print(
+        "Held-out conversion per tier (the tiers read as probabilities): "
+        + ", ".join(f"{tier} {rate:.1%}" for tier, rate in rates.items()),
+        highlight=False,
+    )
     for name, values in h.get("unseen_values", {}).items():
         out.print(f"{name}: dropped listed values no lead had: {', '.join(values)}.", highlight=False)
     for d in h.get("disqualifiers", []):

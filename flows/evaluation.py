@@ -90,7 +90,8 @@ def evaluate_file(
     ctx = ctx or load_context()
     icp = load_icp(icp_path) if icp_path else ctx.icp
     labelled = labelled_leads(path, outcome, ctx, icp, stability_run=True)
-    metrics = evaluate(labelled.leads, icp.qualified_tiers, {n: c.weight for n, c in icp.criteria.items()})
+    weights = {n: c.weight for n, c in icp.criteria.items()}
+    metrics = evaluate(labelled.leads, icp.qualified_tiers, weights, icp.expected_conversion)
     metrics |= {
         "dataset": str(path),
         "icp_version": icp.version,

@@ -84,3 +84,20 @@ def test_ties_are_reported_and_broken_by_confidence_then_email() -> None:
     assert m["ties"]["distinct_scores"] == 1 and m["ties"]["largest_tie"] == 20
     assert m["ties"]["cuts_inside_a_tie"] == {"@10": 20, "@2": 20}  # precision@10 and the top 10 % fall in the tie
     assert m["precision_at_k"]["@10"] == 1.0  # the tie rule: more evidence first, not the file's order
+
+
+def test_tiers_read_as_probabilities_give_a_brier_score_and_a_calibration_error() -> None:
+    scored = pl.DataFrame(
+        {
+            "email": [f"{i}" for i in range(6)],
+            "score": [90, 85, 80, 40, 30, 20],
+            "tier": ["A", "A", "A", "C", "C", "disqualified"],
+            "label_qualified": [1, 1, 0, 0, 0, 1],
+        }
+    )
+    assert evaluate(scored, ["A"], {})["brier"] is None  # an ICP without rates says nothing of probabilities
+    m = evaluate(scored, ["A"], {}, {"A": 0.5, "C": 0.1})
+    # A: (0.25 + 0.25 + 0.25); C: 0.01 + 0.01; disqualified promised 0, converted: 1 → 1.77 / 6
+    assert m["brier"] == round(1.77 / 6, 4)
+    # per tier |promised - seen| x leads: A |0.5 - 2/3| x 3 = 0.5, C 0.1 x 2 = 0.2, disqualified 1 x 1 → 1.7 / 6
+    assert m["ece"] == round(1.7 / 6, 4)

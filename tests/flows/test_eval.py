@@ -51,6 +51,9 @@ def test_calibrate_then_compare_and_the_html_report_has_its_plots(config_dir: Pa
     both = _eval(str(GOLDEN), "--compare", str(calibrated), "--report", str(report))
     active, new = both["active ICP"], both[str(calibrated)]
     assert new["roc_auc"] > active["roc_auc"] and new["f1"] > active["f1"]  # type: ignore[index,operator]
+    assert active["brier"] is None and 0 < new["brier"] < 0.25 and 0 <= new["ece"] < 0.1  # type: ignore[index,operator]
+    rates = {r["tier"]: r["expected"] for r in new["tier_conversion"]}  # type: ignore[index,union-attr]
+    assert rates["A"] > rates["B"] > rates["C"]  # a better tier converts more, on held-out leads
     page = report.read_text()
     assert page.count("<img ") == 3 and "data:image/png;base64," in page
     for caption in ("Score distribution per label", "Calibration: qualified rate per score decile", "ROC curve"):
