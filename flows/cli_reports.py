@@ -306,7 +306,8 @@ def calibrate_command(
     )
     out.print(
         f"  active ICP {h['auc_active_icp']} · tuned logistic regression {h['auc_logistic_regression']} "
-        f"(C={h['regularisation_C']}) · calibrated ICP {h['auc_calibrated_icp']}",
+        f"(C={h['regularisation_C']}) · gradient boosting {h['auc_boosting']} · "
+        f"calibrated ICP {h['auc_calibrated_icp']}",
         highlight=False,
     )
     out.print(f"Signals learnt besides the ICP's criteria: {', '.join(h['signals']) or 'none'}.", highlight=False)

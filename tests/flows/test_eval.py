@@ -44,7 +44,8 @@ def test_calibrate_then_compare_and_the_html_report_has_its_plots(config_dir: Pa
     result = runner.invoke(app, ["calibrate", str(GOLDEN), "--outcome", "label_qualified", "--out", str(calibrated)])
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
-    assert "tuned logistic regression" in text and "Signals learnt besides the ICP's criteria: plan, source" in text
+    assert "tuned logistic regression" in text and "gradient boosting" in text
+    assert "Signals learnt besides the ICP's criteria: plan, source" in text
     assert calibrated.read_text().startswith("# Calibrated by `leadq calibrate` from golden.csv")
 
     report = tmp_path / "report.html"
