@@ -32,6 +32,7 @@ def test_calibrated_points_reach_the_tuned_regression_and_beat_the_shipped_icp(
     h = result.holdout
     assert abs(h["auc_calibrated_icp"] - h["auc_logistic_regression"]) <= 0.01
     assert h["auc_calibrated_icp"] >= h["auc_boosting"] - 0.005  # additive, and as good as boosting
+    assert h["auc_calibrated_icp"] >= 0.79  # the gate at this round's figure (0.795 held out)
     assert h["auc_calibrated_icp"] > h["auc_active_icp"]
     assert h["signals"] == ["plan", "source"]  # the golden set's columns the shipped ICP does not use
 
