@@ -156,7 +156,10 @@ def route_step(
         return leads, positions, str(exc)
     except RetriableError as exc:
         raise RetriableError(f"route step: reading the lead owners from {owners.crm_name} failed: {exc}") from exc
-    return *route_leads(leads, routing, positions, existing, crm_owners, assign=owners.assign), None
+    domains = leads["company_domain"].drop_nulls().unique().to_list() if "company_domain" in leads.columns else []
+    accounts = owners.store.account_owners(domains) if owners.store is not None and routing.account_routing else None
+    routed = route_leads(leads, routing, positions, existing, crm_owners, assign=owners.assign, account_owners=accounts)
+    return *routed, None
 
 
 @task(name="sync", retry_condition_fn=_retriable, cache_policy=NONE, persist_result=False)

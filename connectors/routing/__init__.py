@@ -39,6 +39,7 @@ def route_leads(
     existing: pl.DataFrame,
     crm_owners: pl.DataFrame | None = None,
     assign: bool = True,
+    account_owners: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Add segment, territory, queue and owner; return the advanced rotation positions.
 
@@ -48,6 +49,12 @@ def route_leads(
     A reviewer's `queue_override` / `owner_override` columns, where present, win.
     With `assign` False (owner assignment off) no lead takes a turn in any rotation.
     Leads that already have their queues (the review step assigns them) are not assigned again.
+
+    Account routing (`account_routing`, on by default): a lead that would take a turn goes instead to
+    its company's owner, pinned in `accounts:` or found in `account_owners` (company_domain,
+    account_owner: who owns the company's other leads), and takes no turn. Within a batch the first
+    lead of a new company takes the turn and the company's other leads follow it to the same owner.
+    `routing_reason` says why each lead has its owner.
     """
     frame = leads if {"segment", "territory", "queue"} <= set(leads.columns) else assign_queues(leads, config)
     override = pl.col("owner_override") if "owner_override" in frame.columns else pl.lit(None, dtype=pl.String)
@@ -70,8 +77,19 @@ def route_leads(
     same_queue = (pl.col("_old_queue") == pl.col("queue")).fill_null(False)
     keeps_local = pl.col("_old_owner").is_not_null() & ((same_queue & ~(reassigns & from_crm)) | ~reassigns)
     keeps = keeps_crm | keeps_local.fill_null(False) | override.is_not_null()
-    needs_turn = pl.col("queue").is_in(staffed) & ~keeps
-    frame = frame.with_columns(needs_turn.fill_null(False).alias("_turn"))
+    needs_turn = (pl.col("queue").is_in(staffed) & ~keeps).fill_null(False)
+    frame = _with_account_owners(frame, config, account_owners)
+    by_account = needs_turn & pl.col("_account_owner").is_not_null()
+    open_turn = needs_turn & ~by_account
+    company = pl.col("company_domain")
+    leads_company = company.is_null() | ~pl.lit(config.account_routing)
+    if config.account_routing:  # a new company's first lead in the batch takes the turn; the others follow it
+        leads_company = leads_company | (pl.int_range(pl.len()).over(company, open_turn) == 0)
+    frame = frame.with_columns(
+        (open_turn & leads_company).alias("_turn"),
+        (open_turn & ~leads_company).alias("_follow"),
+        by_account.alias("_by_account"),
+    )
     frame = frame.with_columns(pl.when("_turn").then(pl.int_range(pl.len()).over("queue", "_turn")).alias("_rank"))
     length = pl.col("queue").replace_strict({q: len(c) for q, c in cycles.items()}, default=1, return_dtype=pl.Int64)
     start = pl.col("queue").replace_strict(positions, default=0, return_dtype=pl.Int64)
@@ -88,15 +106,61 @@ def route_leads(
         .then(pl.col("crm_owner"))
         .when(keeps)
         .then(pl.col("_old_owner"))
+        .when(pl.col("_by_account"))
+        .then(pl.col("_account_owner"))
         .when(pl.col("_turn"))
         .then(pl.col("_next_owner"))
         .alias("owner")
     )
+    leaders = frame.filter(pl.col("_turn") & company.is_not_null()).select(company, pl.col("owner").alias("_leader"))
+    leaders = leaders.unique("company_domain", keep="first")
+    frame = frame.join(leaders, on="company_domain", how="left", maintain_order="left").with_columns(
+        pl.when("_follow").then(pl.col("_leader")).otherwise(pl.col("owner")).alias("owner")
+    )
+    reason = (
+        pl.when(override.is_not_null())
+        .then(pl.lit("override"))
+        .when(keeps_crm)
+        .then(pl.lit("owner in the CRM kept"))
+        .when(keeps)
+        .then(pl.lit("owner kept"))
+        .when(pl.col("_by_account") & pl.col("_pinned"))
+        .then(pl.format("account {} pinned in routing.yaml", company))
+        .when(pl.col("_by_account"))
+        .then(pl.format("account owner of {}", company))
+        .when(pl.col("_follow") & pl.col("owner").is_not_null())
+        .then(pl.format("account owner of {} (its first lead in this batch)", company))
+        .when(pl.col("_turn"))
+        .then(pl.format("rotation of {}", pl.col("queue")))
+    )
+    frame = frame.with_columns(pl.when(pl.col("owner").is_not_null()).then(reason).alias("routing_reason"))
     turns = frame.filter("_turn").group_by("queue").len()
     advanced = dict(positions)
     for queue, taken in turns.iter_rows():
         advanced[queue] = (positions.get(queue, 0) + taken) % len(cycles[queue])
-    return frame.drop("_old_queue", "_old_owner", "_turn", "_rank", SLOT, "_next_owner"), advanced
+    helpers = ["_old_queue", "_old_owner", "_turn", "_rank", SLOT, "_next_owner", "_follow", "_leader"]
+    return frame.drop(*helpers, "_by_account", "_account_owner", "_pinned"), advanced
+
+
+def _with_account_owners(frame: pl.DataFrame, config: RoutingConfig, owners: pl.DataFrame | None) -> pl.DataFrame:
+    """`_account_owner`: the owner pinned in `accounts:` (`_pinned`), else, with account routing, the owner
+    of the company's other leads; null for a lead without a company."""
+    if "company_domain" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("company_domain"))
+    pinned = pl.DataFrame(
+        list(config.pinned_owners().items()), schema={"company_domain": pl.String, "_pin": pl.String}, orient="row"
+    )
+    known = owners if owners is not None and config.account_routing else None
+    if known is None:
+        known = pl.DataFrame(schema={"company_domain": pl.String, "account_owner": pl.String})
+    return (
+        frame.join(pinned, on="company_domain", how="left", maintain_order="left")
+        .join(known.unique("company_domain"), on="company_domain", how="left", maintain_order="left")
+        .with_columns(
+            pl.coalesce("_pin", "account_owner").alias("_account_owner"), pl.col("_pin").is_not_null().alias("_pinned")
+        )
+        .drop("_pin", "account_owner")
+    )
 
 
 def assign_queues(leads: pl.DataFrame, config: RoutingConfig) -> pl.DataFrame:

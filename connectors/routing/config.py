@@ -43,9 +43,12 @@ class Account(_Model):
     """A named account, by company domain."""
 
     approval_required: bool = False  # its leads wait for a person before they are routed or written
+    owner: str | None = None  # its leads go to this person, whatever the rotation says
 
 
 class RoutingConfig(_Model):
+    # a lead of a company that already has an owner goes to that owner (no rotation turn is taken)
+    account_routing: bool = True
     accounts: dict[str, Account] = Field(default_factory=dict)
     segments: list[Segment] = Field(default_factory=list)
     territories: dict[str, list[str]] = Field(default_factory=dict)
@@ -66,6 +69,10 @@ class RoutingConfig(_Model):
             if unknown:
                 raise ValueError(f"rules[{i}] names unknown segments or territories: {', '.join(sorted(unknown))}")
         return self
+
+    def pinned_owners(self) -> dict[str, str]:
+        """Company domain -> the owner `accounts:` pins it to."""
+        return {d.strip().lower(): a.owner for d, a in self.accounts.items() if a.owner}
 
     def approval_domains(self) -> list[str]:
         return sorted(domain.strip().lower() for domain, account in self.accounts.items() if account.approval_required)

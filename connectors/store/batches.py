@@ -91,6 +91,28 @@ class BatchRecords(StoreEngine):
             else pl.DataFrame(schema={"email": pl.String, "queue": pl.String, "owner": pl.String})
         )
 
+    def account_owners(self, domains: Sequence[str]) -> pl.DataFrame:
+        """(company_domain, account_owner): who owns each company's leads in the store, the most recent
+        active assignment with an owner."""
+        leads, assignments = table_of(Lead), table_of(Assignment)
+        rows: list[tuple[Any, ...]] = []
+        for chunk in chunks(sorted(set(domains))):
+            rows += self._fetch(
+                sa.select(leads.c.company_domain, assignments.c.owner, assignments.c.assigned_at)
+                .join(assignments, assignments.c.email == leads.c.email)
+                .where(
+                    self._any_of(leads.c.company_domain, chunk),
+                    assignments.c.owner.is_not(None),
+                    assignments.c.status == "active",
+                )
+            )
+        frame = pl.DataFrame(
+            rows,
+            schema={"company_domain": pl.String, "account_owner": pl.String, "at": pl.Datetime("us")},
+            orient="row",
+        )
+        return frame.sort("at", descending=True).unique("company_domain", keep="first").drop("at")
+
     def stored_signups(self, emails: Sequence[str]) -> pl.DataFrame:
         """(email, signed_up_at) of these leads as the store holds them: the newest signup seen."""
         table = table_of(Lead)

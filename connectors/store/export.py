@@ -18,6 +18,7 @@ EXPORT_COLUMNS = (
     "confidence",
     "queue",
     "owner",
+    "routing_reason",
     "reasons",
     "icp_version",
     "method",
@@ -41,7 +42,8 @@ EXPORT_COLUMNS = (
 )
 
 _QUERY = """
-SELECT l.email, l.company_domain, a.score, a.tier, a.confidence, s.queue, s.owner, a.reasons,
+SELECT l.email, l.company_domain, a.score, a.tier, a.confidence, s.queue, s.owner, s.routing_reason,
+       a.reasons,
        l.icp_version, a.method, a.needs_review, a.disqualified_by, l.first_name, l.last_name, l.job_title,
        l.seniority, l.function, l.country, l.email_type, c.name AS company_name, c.industry,
        c.employees, c.country AS company_country, c.email_provider, c.technologies,

@@ -72,6 +72,7 @@ class Assignment(SQLModel, table=True):
     territory: str | None = None
     run_id: str | None = None
     assigned_at: UtcDatetime | None = None
+    routing_reason: str | None = None  # why this owner: "rotation of inbound-na", "account owner of acme.io", …
 
 
 class AuditEvent(SQLModel, table=True):

@@ -89,6 +89,7 @@ def assignments_rows(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.Data
         "territory",
         pl.lit(run_id).alias("run_id"),
         pl.lit(now).alias("assigned_at"),
+        column(leads, "routing_reason").cast(pl.String).alias("routing_reason"),
     )
 
 

@@ -101,3 +101,37 @@ def test_an_owner_set_in_the_crm_is_kept_takes_no_turn_unless_the_queue_reassign
     routed, positions = route_leads(leads, reassigning, {}, recorded, crm)
     assert routed["owner"].to_list() == ["ann@x", "bo@x", "ann@x"]
     assert positions == {"ent": 0}
+
+
+def _at(*domains: str | None) -> pl.DataFrame:
+    leads = _leads(len(domains))
+    return leads.with_columns(pl.Series("company_domain", list(domains), dtype=pl.String))
+
+
+def test_a_lead_of_an_owned_company_goes_to_its_owner_and_takes_no_turn() -> None:
+    owners = pl.DataFrame({"company_domain": ["acme.io"], "account_owner": ["bo@x"]})
+    out, positions = route_leads(_at("acme.io", "new.io", None), CONFIG, {}, NO_ASSIGNMENTS, account_owners=owners)
+    assert out["owner"].to_list() == ["bo@x", "ann@x", "bo@x"]  # new.io and the free-mail lead take the turns
+    assert out["routing_reason"].to_list() == ["account owner of acme.io", "rotation of ent", "rotation of ent"]
+    assert positions == {"ent": 2}  # two turns taken, not three
+
+
+def test_a_new_companys_leads_in_one_batch_follow_its_first_lead() -> None:
+    out, positions = route_leads(_at("new.io", "other.io", "new.io", "new.io"), CONFIG, {}, NO_ASSIGNMENTS)
+    assert out["owner"].to_list() == ["ann@x", "bo@x", "ann@x", "ann@x"]
+    assert out["routing_reason"][2] == "account owner of new.io (its first lead in this batch)"
+    assert positions == {"ent": 2}
+
+
+def test_a_pinned_account_wins_and_account_routing_can_be_turned_off() -> None:
+    pinned = RoutingConfig.model_validate({**_raw(), "accounts": {"Acme.io": {"owner": "cy@x"}}})
+    owners = pl.DataFrame({"company_domain": ["acme.io"], "account_owner": ["bo@x"]})
+    out, _ = route_leads(_at("acme.io"), pinned, {}, NO_ASSIGNMENTS, account_owners=owners)
+    assert (out["owner"][0], out["routing_reason"][0]) == ("cy@x", "account acme.io pinned in routing.yaml")
+    off = CONFIG.model_copy(update={"account_routing": False})
+    out, positions = route_leads(_at("acme.io", "acme.io"), off, {}, NO_ASSIGNMENTS, account_owners=owners)
+    assert out["owner"].to_list() == ["ann@x", "bo@x"] and positions == {"ent": 2}  # plain rotation
+
+
+def _raw() -> dict[str, object]:
+    return CONFIG.model_dump(exclude={"accounts"})

@@ -149,3 +149,22 @@ def test_a_signup_without_evidence_is_neither_qualified_nor_given_an_owner(confi
     assert (lead["score"], lead["confidence"]) == (65, 0.1)  # tier B by score alone
     assert (lead["tier"], lead["queue"], lead["owner"]) == ("C", "nurture", None)
     assert lead["reasons"].startswith("not enough evidence (confidence 0.1 < 0.3)")
+
+
+def test_a_later_lead_of_an_owned_company_goes_to_the_same_owner(config_dir: Path, tmp_path: Path) -> None:
+    first = tmp_path / "first.csv"
+    header = "email,job_title,country,seats_requested,signed_up_at\n"
+    first.write_text(
+        header
+        + "vp@northwind.io,VP Sales,US,30,2026-11-01T10:00:00Z\nvp@acmecloud.com,VP Sales,US,30,2026-11-01T10:01:00Z\n"
+    )
+    _run(source=str(first))
+    owners = {r["email"]: r for r in export_leads(_store()).to_dicts()}
+    northwind_owner = owners["vp@northwind.io"]["owner"]
+    assert northwind_owner is not None and owners["vp@northwind.io"]["routing_reason"].startswith("rotation of ")
+    later = tmp_path / "later.csv"
+    later.write_text(header + "cro@northwind.io,CRO,US,30,2026-11-02T10:00:00Z\n")
+    _run(source=str(later))
+    lead = {r["email"]: r for r in export_leads(_store()).to_dicts()}["cro@northwind.io"]
+    # the rotation would have given the next SDR of inbound-na; the account keeps its owner instead
+    assert (lead["owner"], lead["routing_reason"]) == (northwind_owner, "account owner of northwind.io")
