@@ -26,13 +26,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from connectors.egress import PinnedAdapter, Resolver
 from connectors.errors import FatalError, RetriableError
+
+if TYPE_CHECKING:
+    from connectors.settings import ServiceSettings
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 log = logging.getLogger("leadq.http")
@@ -152,6 +155,22 @@ class ServicePolicy:
     window_s: float = 10.0
     deadline_s: float = 0.0  # total seconds for one call, retries included; 0 means none
     time_budget_s: float = 0.0  # seconds this service may take in one run; 0 means no budget
+
+
+def service_policy(s: ServiceSettings) -> ServicePolicy:
+    """The limits of one service as its settings section gives them."""
+    return ServicePolicy(
+        timeout_s=s.timeout_s,
+        rate_per_s=s.rate_per_s,
+        max_concurrency=s.max_concurrency,
+        retries=s.retries,
+        max_retry_after_s=s.max_retry_after_s,
+        breaker_after=s.breaker_after,
+        cost_per_call=s.cost_per_call,
+        budget=s.budget,
+        deadline_s=s.deadline_s,
+        time_budget_s=s.time_budget_s,
+    )
 
 
 @dataclass(frozen=True)

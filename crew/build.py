@@ -11,7 +11,7 @@ from typing import Any
 from connectors.canonical import load_industries
 from connectors.enrichment.pages import CompanyPages
 from connectors.enrichment.website import WebsiteProvider
-from connectors.http import ServicePolicy
+from connectors.http import service_policy
 from connectors.redact import secret
 from connectors.search import build_search
 from connectors.settings import Settings
@@ -84,15 +84,7 @@ def _website(settings: Settings) -> WebsiteProvider:
     w = settings.enrichment.website
     return WebsiteProvider(
         url_template=w.url_template,
-        policy=ServicePolicy(
-            timeout_s=w.timeout_s,
-            rate_per_s=w.rate_per_s,
-            max_concurrency=w.max_concurrency,
-            retries=w.retries,
-            max_retry_after_s=w.max_retry_after_s,
-            breaker_after=w.breaker_after,
-            deadline_s=w.deadline_s,
-        ),
+        policy=service_policy(w),
         signatures=[],
         max_bytes=w.max_bytes,
         max_redirects=w.max_redirects,

@@ -21,7 +21,6 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -113,18 +112,7 @@ class Judge:
                     domain, self.icp.version, self.prompt_version, {**cached.get(domain, {}), **judged}
                 )
         if researched_now and store and save:
-            store.save_lookups(
-                [
-                    {
-                        "domain": domain,
-                        "provider": PROVIDER,
-                        "status": lookup.status,
-                        "payload": json.dumps(lookup.to_json()),
-                        "fetched_at": datetime.fromisoformat(lookup.fetched_at),
-                    }
-                    for domain, lookup in researched_now.items()
-                ]
-            )
+            store.save_lookups([lookup.cache_row(domain, PROVIDER) for domain, lookup in researched_now.items()])
         if any(lookup.fields for lookup in found.values()):
             # the research's facts reach every lead of the company, and the rules score them again:
             # a lead they move out of the uncertain band is decided by rules

@@ -16,26 +16,11 @@ from connectors.enrichment.pdl import PdlProvider
 from connectors.enrichment.reference import ReferenceFile
 from connectors.enrichment.waterfall import Enricher
 from connectors.enrichment.website import WebsiteProvider, load_signatures
-from connectors.http import ServicePolicy
+from connectors.http import service_policy
 from connectors.redact import secret
-from connectors.settings import ServiceSettings, Settings
+from connectors.settings import Settings
 
 __all__ = ["FIELDS", "Enricher", "Found", "Lookup", "Provider", "build_enricher"]
-
-
-def _policy(s: ServiceSettings) -> ServicePolicy:
-    return ServicePolicy(
-        timeout_s=s.timeout_s,
-        rate_per_s=s.rate_per_s,
-        max_concurrency=s.max_concurrency,
-        retries=s.retries,
-        max_retry_after_s=s.max_retry_after_s,
-        breaker_after=s.breaker_after,
-        cost_per_call=s.cost_per_call,
-        budget=s.budget,
-        deadline_s=s.deadline_s,
-        time_budget_s=s.time_budget_s,
-    )
 
 
 def build_enricher(settings: Settings, environ: dict[str, str] | None = None) -> Enricher:
@@ -54,7 +39,7 @@ def build_enricher(settings: Settings, environ: dict[str, str] | None = None) ->
             providers.append(
                 WebsiteProvider(
                     url_template=w.url_template,
-                    policy=_policy(w),
+                    policy=service_policy(w),
                     signatures=load_signatures(settings.config_path(w.technologies_file)),
                     max_bytes=w.max_bytes,
                     max_redirects=w.max_redirects,
@@ -78,7 +63,7 @@ def build_enricher(settings: Settings, environ: dict[str, str] | None = None) ->
                 inactive[name] = f"{api.api_key_env} is not set"
             else:
                 cls = ApolloProvider if name == "apollo" else PdlProvider
-                providers.append(cls(api.base_url, key, _policy(api)))
+                providers.append(cls(api.base_url, key, service_policy(api)))
                 ttl[name] = api.cache_ttl_days
         else:
             inactive[name] = "disabled in settings"

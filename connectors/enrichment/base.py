@@ -7,6 +7,7 @@ or a reason it found nothing (not found, refused, skipped). Lookups are cached p
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,6 +67,16 @@ class Lookup:
                 }
                 for k, f in self.fields.items()
             },
+        }
+
+    def cache_row(self, domain: str, provider: str) -> dict[str, Any]:
+        """This answer as a row of the store's enrichment cache."""
+        return {
+            "domain": domain,
+            "provider": provider,
+            "status": self.status,
+            "payload": json.dumps(self.to_json()),
+            "fetched_at": datetime.fromisoformat(self.fetched_at),
         }
 
     @classmethod

@@ -18,7 +18,6 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -142,17 +141,7 @@ class Enricher:
     @staticmethod
     def _save(store: Store, resolved: dict[str, Resolved]) -> None:
         """Keep the answers providers gave this run in the cache."""
-        rows = [
-            {
-                "domain": d,
-                "provider": name,
-                "status": lookup.status,
-                "payload": json.dumps(lookup.to_json()),
-                "fetched_at": datetime.fromisoformat(lookup.fetched_at),
-            }
-            for d, r in resolved.items()
-            for name, lookup in r.fresh
-        ]
+        rows = [lookup.cache_row(d, name) for d, r in resolved.items() for name, lookup in r.fresh]
         if rows:
             store.save_lookups(rows)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from connectors.http import ServicePolicy
+from connectors.http import service_policy
 from connectors.redact import secret
 from connectors.search.base import SearchAnswer, SearchResult, WebSearch
 from connectors.search.searxng import SearxngSearch
@@ -24,19 +24,9 @@ def build_search(settings: Settings, environ: dict[str, str] | None = None) -> t
     """The configured search service, or None and the reason there is none."""
     s = settings.research.search
     env = os.environ if environ is None else environ
-    if s.kind == "none":
+    if s.kind == "none" or not s.enabled:
         return None, 'web search is off ([research.search] kind = "none")'
-    policy = ServicePolicy(
-        timeout_s=s.timeout_s,
-        rate_per_s=s.rate_per_s,
-        max_concurrency=s.max_concurrency,
-        retries=s.retries,
-        max_retry_after_s=s.max_retry_after_s,
-        breaker_after=s.breaker_after,
-        cost_per_call=s.cost_per_call,
-        budget=s.budget,
-        deadline_s=s.deadline_s,
-    )
+    policy = service_policy(s)
     if s.kind == "tavily":
         key = secret(env.get(s.api_key_env, ""))
         if not key:

@@ -6,6 +6,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from connectors.http import ServiceClient
+
 MAX_SNIPPET = 600  # characters of a result's text handed on
 
 
@@ -53,3 +55,28 @@ class RunCache:
 
 def clipped(text: object, limit: int = MAX_SNIPPET) -> str:
     return " ".join(str(text or "").split())[:limit]
+
+
+class SearchService:
+    """What both services share: usage, the run cache, and no calls once the service is off for the run.
+    A service sets `name`, `client` and `cache` and answers one query in `_ask`."""
+
+    name: str
+    client: ServiceClient
+    cache: RunCache
+
+    def usage(self) -> tuple[int, float]:
+        return self.client.stats.calls, self.client.stats.cost
+
+    def search(self, query: str, max_results: int = 5) -> SearchAnswer:
+        cached = self.cache.get(query, max_results)
+        if cached is not None:
+            return SearchAnswer(query, cached.results)
+        if self.client.stats.open_reason:
+            return SearchAnswer(query, error=f"{self.name}: skipped for this run ({self.client.stats.open_reason})")
+        answer = self._ask(query, max_results)
+        self.cache.put(query, max_results, answer)
+        return answer
+
+    def _ask(self, query: str, max_results: int) -> SearchAnswer:
+        raise NotImplementedError

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 from connectors.errors import FatalError, RetriableError
 from connectors.http import ProviderSkipped, ServiceClient, ServicePolicy
-from connectors.search.base import RunCache, SearchAnswer, SearchResult, clipped
+from connectors.search.base import RunCache, SearchAnswer, SearchResult, SearchService, clipped
 
 
 @dataclass
-class SearxngSearch:
+class SearxngSearch(SearchService):
     base_url: str
     policy: ServicePolicy
     name: str = "searxng"
@@ -25,15 +25,7 @@ class SearxngSearch:
     def __post_init__(self) -> None:
         self.client = ServiceClient(self.name, self.policy, {"Accept": "application/json"})
 
-    def usage(self) -> tuple[int, float]:
-        return self.client.stats.calls, self.client.stats.cost
-
-    def search(self, query: str, max_results: int = 5) -> SearchAnswer:
-        cached = self.cache.get(query, max_results)
-        if cached is not None:
-            return SearchAnswer(query, cached.results)
-        if self.client.stats.open_reason:
-            return SearchAnswer(query, error=f"searxng: skipped for this run ({self.client.stats.open_reason})")
+    def _ask(self, query: str, max_results: int) -> SearchAnswer:
         url = f"{self.base_url.rstrip('/')}/search"
         try:
             with self.client.timed():
@@ -53,6 +45,4 @@ class SearxngSearch:
             for r in ((response.json() or {}).get("results") or [])[:max_results]
             if isinstance(r, dict) and r.get("url")
         )
-        answer = SearchAnswer(query, results, credits=self.policy.cost_per_call)
-        self.cache.put(query, max_results, answer)
-        return answer
+        return SearchAnswer(query, results, credits=self.policy.cost_per_call)

@@ -15,14 +15,14 @@ import requests
 
 from connectors.errors import FatalError, RetriableError
 from connectors.http import ProviderSkipped, Retry, ServiceClient, ServicePolicy, Verdict, classify_get
-from connectors.search.base import RunCache, SearchAnswer, SearchResult, clipped
+from connectors.search.base import RunCache, SearchAnswer, SearchResult, SearchService, clipped
 
 CREDITS = {"basic": 1.0, "advanced": 2.0}
 OUT_OF_CREDITS = {432: "the plan's credits are spent", 433: "the pay-as-you-go limit is reached"}
 
 
 @dataclass
-class TavilySearch:
+class TavilySearch(SearchService):
     base_url: str
     api_key: str
     policy: ServicePolicy
@@ -34,15 +34,7 @@ class TavilySearch:
         headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
         self.client = ServiceClient(self.name, self.policy, headers)
 
-    def usage(self) -> tuple[int, float]:
-        return self.client.stats.calls, self.client.stats.cost
-
-    def search(self, query: str, max_results: int = 5) -> SearchAnswer:
-        cached = self.cache.get(query, max_results)
-        if cached is not None:
-            return SearchAnswer(query, cached.results)
-        if self.client.stats.open_reason:
-            return SearchAnswer(query, error=f"tavily: skipped for this run ({self.client.stats.open_reason})")
+    def _ask(self, query: str, max_results: int) -> SearchAnswer:
         body = {"query": query, "max_results": max_results, "search_depth": self.depth}
         try:
             with self.client.timed():
@@ -69,9 +61,7 @@ class TavilySearch:
             for r in (response.json() or {}).get("results") or []
             if isinstance(r, dict) and r.get("url")
         )
-        answer = SearchAnswer(query, results, credits=credits)
-        self.cache.put(query, max_results, answer)
-        return answer
+        return SearchAnswer(query, results, credits=credits)
 
 
 def _classify(response: requests.Response) -> Verdict:

@@ -109,7 +109,7 @@ class RoutingSettings(Section):
     file: str
 
 
-class SearchSettings(Section):
+class SearchSettings(ServiceSettings):
     """The researcher's web search: Tavily (an API key) or a SearXNG instance (a URL), or none."""
 
     kind: Literal["none", "tavily", "searxng"]
@@ -117,15 +117,6 @@ class SearchSettings(Section):
     api_key_env: str  # Tavily's key: the variable's name, never the key
     depth: Literal["basic", "advanced"]  # Tavily: 1 or 2 credits a search
     max_results: int = Field(ge=1, le=20)
-    timeout_s: float = Field(gt=0)
-    rate_per_s: float = Field(ge=0)
-    max_concurrency: int = Field(ge=1)
-    retries: int = Field(ge=0, le=10)
-    max_retry_after_s: float = Field(ge=0)
-    breaker_after: int = Field(ge=1)
-    cost_per_call: float = Field(ge=0)
-    budget: float = Field(ge=0)  # credits per run, 0 = no budget
-    deadline_s: float = Field(gt=0)
 
 
 class ResearchSettings(Section):
