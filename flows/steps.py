@@ -157,7 +157,9 @@ def route_step(
     except RetriableError as exc:
         raise RetriableError(f"route step: reading the lead owners from {owners.crm_name} failed: {exc}") from exc
     domains = leads["company_domain"].drop_nulls().unique().to_list() if "company_domain" in leads.columns else []
-    accounts = owners.store.account_owners(domains) if owners.store is not None and routing.account_routing else None
+    accounts = (
+        owners.store.account_owners(domains, emails) if owners.store is not None and routing.account_routing else None
+    )
     routed = route_leads(leads, routing, positions, existing, crm_owners, assign=owners.assign, account_owners=accounts)
     return *routed, None
 

@@ -91,14 +91,14 @@ class BatchRecords(StoreEngine):
             else pl.DataFrame(schema={"email": pl.String, "queue": pl.String, "owner": pl.String})
         )
 
-    def account_owners(self, domains: Sequence[str]) -> pl.DataFrame:
-        """(company_domain, account_owner): who owns each company's leads in the store, the most recent
-        active assignment with an owner."""
+    def account_owners(self, domains: Sequence[str], routing: Sequence[str] = ()) -> pl.DataFrame:
+        """(company_domain, account_owner): who owns each company's other leads in the store (not the
+        `routing` ones: a lead is never its own account), the most recent active assignment with an owner."""
         leads, assignments = table_of(Lead), table_of(Assignment)
         rows: list[tuple[Any, ...]] = []
         for chunk in chunks(sorted(set(domains))):
             rows += self._fetch(
-                sa.select(leads.c.company_domain, assignments.c.owner, assignments.c.assigned_at)
+                sa.select(leads.c.company_domain, assignments.c.owner, assignments.c.assigned_at, leads.c.email)
                 .join(assignments, assignments.c.email == leads.c.email)
                 .where(
                     self._any_of(leads.c.company_domain, chunk),
@@ -108,10 +108,17 @@ class BatchRecords(StoreEngine):
             )
         frame = pl.DataFrame(
             rows,
-            schema={"company_domain": pl.String, "account_owner": pl.String, "at": pl.Datetime("us")},
+            schema={
+                "company_domain": pl.String,
+                "account_owner": pl.String,
+                "at": pl.Datetime("us"),
+                "email": pl.String,
+            },
             orient="row",
         )
-        return frame.sort("at", descending=True).unique("company_domain", keep="first").drop("at")
+        if routing:
+            frame = frame.filter(~pl.col("email").is_in(list(routing)))
+        return frame.sort("at", descending=True).unique("company_domain", keep="first").drop("at", "email")
 
     def stored_signups(self, emails: Sequence[str]) -> pl.DataFrame:
         """(email, signed_up_at) of these leads as the store holds them: the newest signup seen."""
