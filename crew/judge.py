@@ -95,6 +95,8 @@ class Judge:
         # the research's findings by domain (cached within the TTL, or made now); one batch's own
         found = {d: Lookup.from_json(json.loads(payload)) for (d, _), payload in known.items()}
         researched_now: dict[str, Lookup] = {}
+        # what people edited on these companies: the research never overwrites it (read once per batch)
+        edited = store.company_frame(domains, STORED) if store and store.exists() else None
         groups = {d: todo.filter(pl.col("company_domain") == d) for d in domains}
         # CrewAI prints its warnings on stdout, where `--json` output goes: they go to stderr instead
         with (
@@ -102,7 +104,9 @@ class Judge:
             ThreadPoolExecutor(max_workers=self.llm.max_workers, thread_name_prefix="crew") as pool,
         ):
             outcomes = list(
-                pool.map(lambda d: self._company(d, groups[d], cached.get(d, {}), found, researched_now), domains)
+                pool.map(
+                    lambda d: self._company(d, groups[d], cached.get(d, {}), found, researched_now, edited), domains
+                )
             )
         answers: dict[str, dict[str, Any]] = {}
         for domain, (judged, fresh) in zip(domains, outcomes, strict=True):
@@ -116,16 +120,15 @@ class Judge:
         if any(lookup.fields for lookup in found.values()):
             # the research's facts reach every lead of the company, and the rules score them again:
             # a lead they move out of the uncertain band is decided by rules
-            leads = self._rescored(leads, found, store)
+            leads = self._rescored(leads, found, edited)
             still = set(leads.filter(uncertain(self.triage))["email"].to_list())
             answers = {e: a for e, a in answers.items() if e in still}
             todo = todo.filter(pl.col("email").is_in(list(still)))
         return self._apply(leads, todo, answers)
 
-    def _rescored(self, leads: pl.DataFrame, found: dict[str, Lookup], store: Store | None) -> pl.DataFrame:
-        """Leads with the researched facts merged (write policy, people's edits) and scored again."""
+    def _rescored(self, leads: pl.DataFrame, found: dict[str, Lookup], edited: pl.DataFrame | None) -> pl.DataFrame:
+        """Leads with the researched facts merged (write policy, people's `edited` fields) and scored again."""
         with_facts = {d: lookup for d, lookup in found.items() if lookup.fields}
-        edited = store.company_frame(sorted(with_facts), STORED) if store and store.exists() else None
         r = self.research
         merged = apply_findings(leads, with_facts, r.industries, r.country_aliases, r.write_policy, edited)
         researched = pl.col("company_domain").is_in(list(with_facts))
@@ -144,6 +147,7 @@ class Judge:
         cached: dict[str, Any],
         found: dict[str, Lookup],
         researched_now: dict[str, Lookup],
+        edited: pl.DataFrame | None,
     ) -> tuple[dict[str, dict[str, Any]], bool]:
         """Judgements by email for one company's uncertain leads, and whether the crew ran; the research's
         findings go into `found` (and `researched_now`, when made now)."""
@@ -176,7 +180,7 @@ class Judge:
                 found[domain] = researched_now[domain] = lookup
             if not lookup.fields:
                 return inputs
-            rescored = self._rescored(missing, {domain: lookup}, None)
+            rescored = self._rescored(missing, {domain: lookup}, edited)
             still = rescored.filter(uncertain(self.triage))
             asked.clear()
             asked.update({ref: email for ref, email in refs.items() if email in set(still["email"].to_list())})
