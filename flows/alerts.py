@@ -27,6 +27,12 @@ def run_alerts(summary: dict[str, Any], settings: AlertSettings) -> list[str]:
             f"dead-letter rate {dead / processed:.1%} ({dead} of {processed} signups rejected or refused by the CRM) "
             f"is above alerts.max_dead_letter_rate {settings.max_dead_letter_rate:.1%}; see `leadq dead-letters list`"
         )
+    if summary.get("waiting"):
+        queues = ", ".join(f"{q} {n}" for q, n in summary["waiting_by_queue"].items())
+        alerts.append(
+            f"{summary['waiting']} leads wait unowned because every SDR of their queue is away, off hours or at "
+            f"capacity ({queues}); the next run assigns them. See routing_reason in `leadq export`"
+        )
     if settings.on_failure and summary.get("crm_stopped"):
         alerts.append(f"the run stopped early and the next run resumes there: {summary['crm_stopped']}")
     return alerts

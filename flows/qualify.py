@@ -21,13 +21,14 @@ from prefect.runtime import flow_run
 
 from connectors.crm import CrmResult, CrmSink, CrmStopped
 from connectors.prepare.read import ReadScope
-from connectors.sources import Cursor, SignupSource, last_cursor
+from connectors.routing.calendars import build_calendars
+from connectors.sources import Cursor, FrameSource, SignupSource, last_cursor
 from connectors.store import Store
 from crew.judge import decided_by_rules
 from flows import steps
 from flows.alerts import alert_failed_run, run_alerts, send_alerts
 from flows.artifacts import publish_run_artifacts
-from flows.context import RunContext, take_context
+from flows.context import RunContext, shared_context, take_context
 from flows.progress import report
 from flows.steps import DecidedBatch, Owners, QualifyParams, RoutedBatch, RunIds
 from flows.summary import RunTotals, check_books
@@ -47,7 +48,20 @@ def qualify_signups(
         dry_run: Decide every lead and report what would be written, but write nothing and move nothing.
         refresh_enrichment: Ask the enrichment providers again instead of using their cached answers.
     """
-    return qualify(QualifyParams(source=source, dry_run=dry_run, refresh_enrichment=refresh_enrichment))
+    params = QualifyParams(source=source, dry_run=dry_run, refresh_enrichment=refresh_enrichment)
+    with shared_context(source) as ctx:
+        if not dry_run:
+            _route_waiting(ctx)
+        return qualify(params)
+
+
+def _route_waiting(ctx: RunContext) -> None:
+    """Leads an earlier run left waiting unowned (every SDR of their queue was away, off hours or at
+    capacity) go through the pipeline again first, so they take the first turns that free up."""
+    emails = ctx.store.waiting_leads() if ctx.store.exists() else []
+    if emails:
+        get_run_logger().info("routing %d leads an earlier run left waiting in their queues", len(emails))
+        qualify(QualifyParams(), source=FrameSource(ctx.store.signups(emails), key="waiting"))
 
 
 def qualify(
@@ -177,6 +191,7 @@ def _run_batches(
         None if ctx.shadow else ctx.crm,
         ctx.crm.name,
         assign=ctx.settings.autonomy.owner_assignment != "off",
+        calendars=build_calendars(ctx.settings.routing, ctx.settings.config_dir),
     )
     run = RunIds(run_id, ctx.source.key)
     tiers = ctx.settings.notify.tiers if ctx.announces else None

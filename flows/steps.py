@@ -8,6 +8,7 @@ no step hashes, caches or persists them (cache_policy=NONE, persist_result=False
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -21,7 +22,9 @@ from connectors.errors import RetriableError
 from connectors.notify import SlackNotifier, lead_messages, review_message
 from connectors.prepare import Prepared, PrepareRules
 from connectors.prepare.read import ReadScope, prepare_read
-from connectors.routing import RoutingConfig, assign_queues, route_leads
+from connectors.routing import RoutingConfig, assign_queues, availability, route_leads
+from connectors.routing.availability import LOAD_SCHEMA
+from connectors.routing.calendars import Calendars
 from connectors.sources import Cursor
 from connectors.store import Store
 from connectors.store.batches import BatchWrite
@@ -58,6 +61,7 @@ class Owners:
     crm: CrmSink | None  # None in shadow mode: leadq decides alone, to be compared later
     crm_name: str
     assign: bool  # false when `[autonomy] owner_assignment = "off"`: no owner, no rotation turn
+    calendars: Calendars | None = None  # the SDRs' calendars, read once per run
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,14 @@ def route_step(
     accounts = (
         owners.store.account_owners(domains, emails) if owners.store is not None and routing.account_routing else None
     )
-    routed = route_leads(leads, routing, positions, existing, crm_owners, assign=owners.assign, account_owners=accounts)
+    now = datetime.now(UTC)
+    loads = owners.store.sdr_loads(now.date() - timedelta(days=8)) if owners.store is not None else None
+    available = availability(
+        routing, now, loads if loads is not None else pl.DataFrame(schema=LOAD_SCHEMA), owners.calendars
+    )
+    routed = route_leads(
+        leads, routing, positions, existing, crm_owners, owners.assign, account_owners=accounts, available=available
+    )
     return *routed, None
 
 

@@ -32,6 +32,7 @@ class RunTotals:
     needs_review: int = 0
     held: int = 0
     held_reasons: Counter[str] = field(default_factory=Counter)
+    waiting: Counter[str] = field(default_factory=Counter)  # queue -> leads left unowned: nobody could take them
     crm_written: int = 0
     crm_failed: int = 0
     crm_stopped: str | None = None
@@ -55,6 +56,8 @@ class RunTotals:
             self.held_reasons.update(dict(why.str.replace(r"^score \d+", "score").value_counts().iter_rows()))
         queues = routed.filter(pl.col("queue").is_not_null())["queue"].value_counts()
         self.by_queue.update(dict(queues.iter_rows()))
+        if "waiting" in routed.columns:
+            self.waiting.update(dict(routed.filter("waiting")["queue"].value_counts().iter_rows()))
         leads = pl.concat([routed, held], how="diagonal_relaxed") if held is not None else routed
         self.leads += leads.height
         self.domains.update(leads["company_domain"].drop_nulls().unique().to_list())
@@ -91,6 +94,8 @@ class RunTotals:
             "needs_review": self.needs_review,
             "held_for_review": self.held,
             "held_reasons": dict(self.held_reasons.most_common()),
+            "waiting": sum(self.waiting.values()),
+            "waiting_by_queue": dict(sorted(self.waiting.items())),
             "reject_reasons": dict(self.reject_reasons.most_common()),
             "batches": self.batches,
             "step_seconds": {k: round(v, 3) for k, v in self.step_seconds.items()},

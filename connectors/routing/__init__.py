@@ -8,14 +8,25 @@ it moves into a queue with `reassign: true` (as with owners set in the CRM).
 
 from __future__ import annotations
 
+from collections import Counter
+
 import polars as pl
 
 from connectors.domain import Tier
+from connectors.routing.availability import Availability, availability
 from connectors.routing.config import RoutingConfig, load_routing
+from connectors.routing.turns import take_turns
 
-__all__ = ["RoutingConfig", "assign_queues", "load_routing", "rotation", "route_leads", "staffed_queues"]
-
-SLOT = "_slot"
+__all__ = [
+    "Availability",
+    "RoutingConfig",
+    "assign_queues",
+    "availability",
+    "load_routing",
+    "rotation",
+    "route_leads",
+    "staffed_queues",
+]
 
 
 def rotation(weights: dict[str, int]) -> list[str]:
@@ -40,6 +51,7 @@ def route_leads(
     crm_owners: pl.DataFrame | None = None,
     assign: bool = True,
     account_owners: pl.DataFrame | None = None,
+    available: Availability | None = None,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Add segment, territory, queue and owner; return the advanced rotation positions.
 
@@ -54,8 +66,13 @@ def route_leads(
     its company's owner, pinned in `accounts:` or found in `account_owners` (company_domain,
     account_owner: who owns the company's other leads), and takes no turn. Within a batch the first
     lead of a new company takes the turn and the company's other leads follow it to the same owner.
-    `routing_reason` says why each lead has its owner.
+
+    `available` says who is away, outside working hours or at a cap (default: everyone, no caps):
+    such SDRs are skipped and the turn goes on; when nobody in a queue can take a lead, it waits
+    there unowned (`waiting`) for a later run. `routing_reason` says why each lead has its owner
+    (or none); `load_day` is set for each lead given to an owner now, the day its owner's caps count it.
     """
+    now = available or Availability.anytime()
     frame = leads if {"segment", "territory", "queue"} <= set(leads.columns) else assign_queues(leads, config)
     override = pl.col("owner_override") if "owner_override" in frame.columns else pl.lit(None, dtype=pl.String)
     frame = frame.join(
@@ -67,39 +84,47 @@ def route_leads(
     frame = frame.drop("crm_owner", strict=False).join(crm.unique("email"), on="email", how="left")
     cycles = {q: rotation({s.email: s.weight for s in queue.sdrs}) for q, queue in config.queues.items()}
     staffed = staffed_queues(config) if assign else []
-    reassigning = [q for q, queue in config.queues.items() if queue.reassign]
-    reassigns = pl.col("queue").is_in(reassigning).fill_null(False)
-    keeps_crm = pl.col("crm_owner").is_not_null() & ~reassigns
+    reassigns = _queue_in([q for q, queue in config.queues.items() if queue.reassign])
+    leaves_away = _queue_in([q for q, queue in config.queues.items() if queue.reassign_when_away])
+    away = list(now.away)
+    crm_away = (pl.col("crm_owner").is_in(away) & leaves_away).fill_null(False)
+    old_away = (pl.col("_old_owner").is_in(away) & leaves_away).fill_null(False)
+    keeps_crm = pl.col("crm_owner").is_not_null() & ~reassigns & ~crm_away
     # an owner leadq recorded from the CRM is the CRM's owner: a reassigning queue replaces it too
     from_crm = (pl.col("_old_owner") == pl.col("crm_owner")).fill_null(False)
     # a requalified lead keeps its owner, in another queue too (and disqualified: the record stays,
     # marked), unless it moved into a queue that reassigns; in its own queue only a CRM owner is replaced
     same_queue = (pl.col("_old_queue") == pl.col("queue")).fill_null(False)
     keeps_local = pl.col("_old_owner").is_not_null() & ((same_queue & ~(reassigns & from_crm)) | ~reassigns)
-    keeps = keeps_crm | keeps_local.fill_null(False) | override.is_not_null()
+    keeps = keeps_crm | (keeps_local.fill_null(False) & ~old_away) | override.is_not_null()
     needs_turn = (pl.col("queue").is_in(staffed) & ~keeps).fill_null(False)
     frame = _with_account_owners(frame, config, account_owners)
-    by_account = needs_turn & pl.col("_account_owner").is_not_null()
+    account_away = pl.col("_account_owner").is_in(away).fill_null(False)
+    by_account = needs_turn & pl.col("_account_owner").is_not_null() & ~account_away
     open_turn = needs_turn & ~by_account
     company = pl.col("company_domain")
     leads_company = company.is_null() | ~pl.lit(config.account_routing)
     if config.account_routing:  # a new company's first lead in the batch takes the turn; the others follow it
         leads_company = leads_company | (pl.int_range(pl.len()).over(company, open_turn) == 0)
+    away_note = (
+        pl.when(needs_turn & account_away)
+        .then(pl.format("account owner {} of {} is away", "_account_owner", company))
+        .when(needs_turn & crm_away)
+        .then(pl.format("owner {} is away", "crm_owner"))
+        .when(needs_turn & old_away)
+        .then(pl.format("owner {} is away", "_old_owner"))
+    )
     frame = frame.with_columns(
         (open_turn & leads_company).alias("_turn"),
         (open_turn & ~leads_company).alias("_follow"),
         by_account.alias("_by_account"),
+        away_note.alias("_away_note"),
     )
     frame = frame.with_columns(pl.when("_turn").then(pl.int_range(pl.len()).over("queue", "_turn")).alias("_rank"))
-    length = pl.col("queue").replace_strict({q: len(c) for q, c in cycles.items()}, default=1, return_dtype=pl.Int64)
-    start = pl.col("queue").replace_strict(positions, default=0, return_dtype=pl.Int64)
-    frame = frame.with_columns(((start + pl.col("_rank")) % length).alias(SLOT))
-    slots = pl.DataFrame(
-        [(q, i, sdr) for q, cycle in cycles.items() for i, sdr in enumerate(cycle)],
-        schema={"queue": pl.String, SLOT: pl.Int64, "_next_owner": pl.String},
-        orient="row",
-    )
-    frame = frame.join(slots, on=["queue", SLOT], how="left").with_columns(
+    given = Counter(frame.filter("_by_account")["_account_owner"].to_list())  # accounts' leads count toward caps
+    wanted = frame.filter("_turn").group_by("queue").len().sort("queue")
+    taken, advanced = _take_turns(wanted, cycles, positions, now, given)
+    frame = frame.join(taken, on=["queue", "_rank"], how="left", maintain_order="left").with_columns(
         pl.when(override.is_not_null())
         .then(override)
         .when(keeps_crm)
@@ -117,6 +142,12 @@ def route_leads(
     frame = frame.join(leaders, on="company_domain", how="left", maintain_order="left").with_columns(
         pl.when("_follow").then(pl.col("_leader")).otherwise(pl.col("owner")).alias("owner")
     )
+    waiting = (pl.col("_turn") | pl.col("_follow")) & pl.col("owner").is_null()
+    rotation_reason = pl.concat_str(
+        [pl.format("rotation of {}", "queue"), pl.col("_away_note"), pl.col("_skipped")],
+        separator="; ",
+        ignore_nulls=True,
+    )
     reason = (
         pl.when(override.is_not_null())
         .then(pl.lit("override"))
@@ -130,16 +161,76 @@ def route_leads(
         .then(pl.format("account owner of {}", company))
         .when(pl.col("_follow") & pl.col("owner").is_not_null())
         .then(pl.format("account owner of {} (its first lead in this batch)", company))
+        .when(pl.col("_follow"))
+        .then(pl.format("waiting in {} with the first lead of {}", "queue", company))
+        .when(pl.col("_turn") & pl.col("owner").is_not_null())
+        .then(rotation_reason)
         .when(pl.col("_turn"))
-        .then(pl.format("rotation of {}", pl.col("queue")))
+        .then(pl.format("waiting in {}: nobody can take it now ({})", "queue", "_skipped"))
     )
-    frame = frame.with_columns(pl.when(pl.col("owner").is_not_null()).then(reason).alias("routing_reason"))
-    turns = frame.filter("_turn").group_by("queue").len()
+    new_owner = pl.col("owner").is_not_null() & ~(keeps_crm | keeps)
+    frame = frame.with_columns(
+        reason.alias("routing_reason"),
+        waiting.fill_null(False).alias("waiting"),
+        pl.when(new_owner | override.is_not_null())
+        .then(pl.col("owner").replace_strict(now.days, default=now.day_of(""), return_dtype=pl.String))
+        .alias("load_day"),
+    )
+    helpers = ["_old_queue", "_old_owner", "_turn", "_rank", "_next_owner", "_skipped", "_follow", "_leader"]
+    return frame.drop(*helpers, "_by_account", "_account_owner", "_pinned", "_away_note"), advanced
+
+
+def _queue_in(queues: list[str]) -> pl.Expr:
+    return pl.col("queue").is_in(queues).fill_null(False)
+
+
+def _take_turns(
+    wanted: pl.DataFrame,
+    cycles: dict[str, list[str]],
+    positions: dict[str, int],
+    now: Availability,
+    given: Counter[str],
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """(queue, _rank, _next_owner, _skipped) for `wanted` = (queue, len) turns, and the positions after.
+
+    SDRs away, off hours or at a cap are skipped; a turn nobody can take has no owner. `given`
+    counts the leads each SDR already got in this batch (they count toward its caps) and grows."""
     advanced = dict(positions)
-    for queue, taken in turns.iter_rows():
-        advanced[queue] = (positions.get(queue, 0) + taken) % len(cycles[queue])
-    helpers = ["_old_queue", "_old_owner", "_turn", "_rank", SLOT, "_next_owner", "_follow", "_leader"]
-    return frame.drop(*helpers, "_by_account", "_account_owner", "_pinned"), advanced
+    parts = []
+    for queue, count in wanted.iter_rows():
+        cycle = cycles[queue]
+        caps = {s: now.caps.get((queue, s)) for s in set(cycle)}
+        left: dict[str, int | None] = {s: None if c is None else max(c.left - given[s], 0) for s, c in caps.items()}
+
+        def absent(sdr: str, queue: str = queue) -> bool:
+            return now.cannot_take(queue, sdr) is not None
+
+        turns = take_turns(cycle, positions.get(queue, 0), count, left, absent)
+        given.update(turns.owners)
+        advanced[queue] = turns.position
+        why = {s: now.cannot_take(queue, s) or (f"{c.limit} reached" if c is not None else "") for s, c in caps.items()}
+        notes = ["skipped " + _who(skipped, why) if skipped else None for skipped in turns.skipped]
+        nobody = _who(sorted(set(cycle)), why) if len(turns.owners) < count else None
+        parts.append(
+            pl.DataFrame(
+                {
+                    "queue": [queue] * count,
+                    "_rank": range(count),
+                    "_next_owner": turns.owners + [None] * (count - len(turns.owners)),
+                    "_skipped": notes + [nobody] * (count - len(turns.owners)),
+                },
+                schema={"queue": pl.String, "_rank": pl.Int64, "_next_owner": pl.String, "_skipped": pl.String},
+            )
+        )
+    empty = pl.DataFrame(
+        schema={"queue": pl.String, "_rank": pl.Int64, "_next_owner": pl.String, "_skipped": pl.String}
+    )
+    return pl.concat(parts) if parts else empty, advanced
+
+
+def _who(sdrs: list[str], why: dict[str, str]) -> str:
+    """`devon@x (daily cap 2 reached), emery@x (away until 2026-12-31)`."""
+    return ", ".join(f"{s} ({why[s]})" for s in dict.fromkeys(sdrs))
 
 
 def _with_account_owners(frame: pl.DataFrame, config: RoutingConfig, owners: pl.DataFrame | None) -> pl.DataFrame:

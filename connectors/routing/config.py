@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date, time
 from pathlib import Path
 from typing import Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from connectors.errors import ConfigError
 from connectors.settings import load_yaml, validation_message
@@ -29,14 +32,81 @@ class Rule(_Model):
     territories: list[str] | None = None
 
 
-class Sdr(_Model):
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class Away(_Model):
+    """Days off, both ends included: `{from: 2026-12-24, to: 2026-12-31}`."""
+
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end < self.start:
+            raise ValueError(f"away ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class WorkingHours(_Model):
+    """When an SDR takes rotation turns, in a time zone: `tz`, `hours: "09:00-18:00"`, `days`."""
+
+    tz: str | None = None  # IANA name (Europe/Berlin); also the zone daily and weekly caps count in; empty: UTC
+    hours: str | None = None  # "09:00-18:00"; empty: any hour
+    days: list[str] | None = None  # working days when `hours` is set; empty: mon..fri
+
+    @field_validator("tz")
+    @classmethod
+    def _zone(cls, tz: str | None) -> str | None:
+        if tz is not None:
+            try:
+                ZoneInfo(tz)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone '{tz}' (an IANA name such as Europe/Berlin)") from None
+        return tz
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, hours: str | None) -> str | None:
+        if hours is not None:
+            match = HOURS.match(hours.replace(" ", ""))
+            if not match or match[1] + match[2] >= match[3] + match[4]:
+                raise ValueError(f"hours '{hours}' is not a start-end span within one day, like \"09:00-18:00\"")
+            return hours.replace(" ", "")
+        return hours
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, days: list[str] | None) -> list[str] | None:
+        wrong = [d for d in days or [] if d.lower()[:3] not in WEEKDAYS]
+        if wrong:
+            raise ValueError(f"days {wrong} are not weekdays (mon, tue, … sun)")
+        return [d.lower()[:3] for d in days] if days is not None else None
+
+    def span(self) -> tuple[time, time] | None:
+        """The working hours as two times (24:00 is the end of the day), or None: any hour."""
+        if self.hours is None:
+            return None
+        start, end = self.hours.split("-")
+        return time.fromisoformat(start), time.max if end == "24:00" else time.fromisoformat(end)
+
+
+class Sdr(WorkingHours):
+    """One SDR of a queue; `tz`, `hours` and `days`, where given, override the queue's."""
+
     email: str
     weight: int = Field(1, ge=1, le=100)
+    daily_cap: int | None = Field(None, ge=0)  # new leads a day at most (in the SDR's time zone)
+    weekly_cap: int | None = Field(None, ge=0)  # new leads a week (Monday to Sunday) at most
+    away: list[Away] = Field(default_factory=list)  # out of office: no turns, no new account leads
+    calendar: str | None = None  # an iCalendar file or URL: its busy all-day and out-of-office events are away
 
 
-class Queue(_Model):
+class Queue(WorkingHours):
     sdrs: list[Sdr] = Field(default_factory=list)
     reassign: bool = False  # True: routing replaces an owner already set in the CRM
+    reassign_when_away: bool = False  # True: a lead whose owner is away takes a turn in the rotation
 
 
 class Account(_Model):
@@ -69,6 +139,15 @@ class RoutingConfig(_Model):
             if unknown:
                 raise ValueError(f"rules[{i}] names unknown segments or territories: {', '.join(sorted(unknown))}")
         return self
+
+    def working_hours(self, queue: str, sdr: Sdr) -> WorkingHours:
+        """An SDR's own time zone and hours where given, else the queue's."""
+        home = self.queues[queue]
+        return WorkingHours(
+            tz=sdr.tz or home.tz,
+            hours=sdr.hours or home.hours,
+            days=sdr.days if sdr.days is not None else home.days,
+        )
 
     def pinned_owners(self) -> dict[str, str]:
         """Company domain -> the owner `accounts:` pins it to."""

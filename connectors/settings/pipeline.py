@@ -107,6 +107,9 @@ class ScoringSettings(Section):
 
 class RoutingSettings(Section):
     file: str
+    calendar_timeout_s: float = Field(gt=0)  # reading one SDR's calendar URL
+    calendar_max_bytes: int = Field(ge=1024)
+    calendar_allow_private_networks: bool  # a calendar on a private address (an intranet server)
 
 
 class SearchSettings(ServiceSettings):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from connectors.store import rows as to_rows
 from connectors.store.engine import StoreEngine, chunks, table_of, utc_now, write_state
@@ -19,6 +21,7 @@ from connectors.store.models import (
     DeadLetter,
     Lead,
     Review,
+    SdrLoad,
     SignupRow,
 )
 
@@ -52,6 +55,7 @@ class BatchRecords(StoreEngine):
                 self._upsert(conn, Assessment, to_rows.assessments_rows(decided, run_id, now), ["email", "icp_version"])
                 self._insert_new(conn, AuditEvent, to_rows.audit_rows(decided, run_id, now, kind), "event_key")
             self._upsert(conn, Assignment, to_rows.assignments_rows(leads, run_id, now), ["email"])
+            self._add_loads(conn, to_rows.load_rows(leads))
             if held is not None and not held.is_empty():
                 # a decision a person made meanwhile stands: the status is never overwritten
                 self._upsert(conn, Review, to_rows.held_rows(held, run_id, now), ["email"], keep=("status",))
@@ -70,6 +74,31 @@ class BatchRecords(StoreEngine):
             if seen is not None and not seen.is_empty():
                 self._upsert(conn, SignupRow, to_rows.signup_rows(seen, source_key, run_id, now), ["key"])
             write_state(conn, "rotation", batch.positions)
+
+    def _add_loads(self, conn: sa.Connection, loads: pl.DataFrame) -> None:
+        """Add this batch's new leads to each owner's count of the day (what caps read)."""
+        if loads.is_empty():
+            return
+        table = table_of(SdrLoad)
+        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+        stmt = insert.on_conflict_do_update(
+            index_elements=["owner", "day"], set_={"assigned": table.c.assigned + insert.excluded.assigned}
+        )
+        conn.execute(stmt, loads.to_dicts())
+
+    def sdr_loads(self, since: date) -> pl.DataFrame:
+        """(owner, day, assigned) from `since` on: the counts daily and weekly caps read."""
+        table = table_of(SdrLoad)
+        rows = self._fetch(
+            sa.select(table.c.owner, table.c.day, table.c.assigned).where(table.c.day >= since.isoformat())
+        )
+        return pl.DataFrame(rows, schema={"owner": pl.String, "day": pl.String, "assigned": pl.Int64}, orient="row")
+
+    def waiting_leads(self) -> list[str]:
+        """Leads waiting unowned in a queue whose SDRs were all away or at capacity, oldest first."""
+        table = table_of(Assignment)
+        query = sa.select(table.c.email).where(table.c.status == "waiting").order_by(table.c.assigned_at, table.c.email)
+        return [row[0] for row in self._fetch(query)]
 
     # --- reviews ------------------------------------------------------------------
 

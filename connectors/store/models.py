@@ -67,7 +67,7 @@ class Assignment(SQLModel, table=True):
     email: str = Field(primary_key=True)
     queue: str | None = None
     owner: str | None = None
-    status: str | None = None  # active | disqualified (the owner's record is kept, marked)
+    status: str | None = None  # active | waiting (no SDR could take it yet) | disqualified (the record is kept)
     segment: str | None = None
     territory: str | None = None
     run_id: str | None = None
@@ -218,6 +218,15 @@ class SignupRow(SQLModel, table=True):
     seen_at: UtcDatetime | None = None
 
 
+class SdrLoad(SQLModel, table=True):
+    """How many new leads each owner was given on one day (in the owner's time zone): what caps count."""
+
+    __tablename__ = "sdr_loads"
+    owner: str = Field(primary_key=True)
+    day: str = Field(primary_key=True)  # ISO date
+    assigned: int = 0
+
+
 TABLES = (
     Lead,
     Company,
@@ -233,4 +242,5 @@ TABLES = (
     Label,
     Notification,
     SignupRow,
+    SdrLoad,
 )

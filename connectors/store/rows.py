@@ -84,13 +84,26 @@ def assignments_rows(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.Data
         "email",
         "queue",
         "owner",
-        pl.when(disqualified).then(pl.lit("disqualified")).otherwise(pl.lit("active")).alias("status"),
+        pl.when(disqualified)
+        .then(pl.lit("disqualified"))
+        .when(column(leads, "waiting").fill_null(False))
+        .then(pl.lit("waiting"))
+        .otherwise(pl.lit("active"))
+        .alias("status"),
         "segment",
         "territory",
         pl.lit(run_id).alias("run_id"),
         pl.lit(now).alias("assigned_at"),
         column(leads, "routing_reason").cast(pl.String).alias("routing_reason"),
     )
+
+
+def load_rows(leads: pl.DataFrame) -> pl.DataFrame:
+    """(owner, day, assigned): the leads this batch gave each owner, by the day its caps count them."""
+    if "load_day" not in leads.columns:
+        return pl.DataFrame(schema={"owner": pl.String, "day": pl.String, "assigned": pl.Int64})
+    given = leads.filter(pl.col("load_day").is_not_null() & pl.col("owner").is_not_null())
+    return given.group_by("owner", pl.col("load_day").alias("day")).agg(pl.len().cast(pl.Int64).alias("assigned"))
 
 
 def audit_rows(leads: pl.DataFrame, run_id: str, now: datetime, kind: str = "decided") -> pl.DataFrame:
