@@ -236,7 +236,7 @@ def server(
 def serve(
     limit: Annotated[int, typer.Option("--limit", min=1, help="Flow runs at once.")] = 4,
 ) -> None:
-    """Serve qualify-signups (on its schedule), backfill-signups and review-leads from this process.
+    """Serve qualify-signups and check-sla (on their schedules), backfill-signups and review-leads from here.
 
     Uses leadq's local Prefect server (started if needed), or the one PREFECT_API_URL names."""
     from connectors.settings import load_settings
@@ -267,7 +267,8 @@ def serve(
             raise typer.Exit(2)
     err.print(
         f"Serving qualify-signups ({settings.run.schedule_cron} {settings.run.schedule_timezone}), "
-        f"backfill-signups and review-leads against {url}. Ctrl-C stops (schedules pause)."
+        f"check-sla ({settings.sla.schedule_cron}), backfill-signups and review-leads against {url}. "
+        "Ctrl-C stops (schedules pause)."
     )
     from flows.serve import serve_all
 
@@ -318,6 +319,70 @@ def _print_summary(summary: dict[str, Any]) -> None:
     out.print(f"run {summary['run_id']} · every lead with its reasons: leadq export --out leads.csv")
 
 
+@app.command("check-sla")
+def check_sla_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the check's summary as one JSON object.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's INFO logs on the terminal.")] = False,
+) -> None:
+    """Alert about qualified leads nobody touched within their tier's sla_minutes (once per lead).
+
+    Prints the time to first touch per queue. `leadq serve` runs it on [sla] schedule_cron."""
+    from connectors.settings import load_settings
+    from flows import local_server
+
+    local_server.use_local_server(load_settings().runtime, err.print)
+    from flows.sla import check_sla
+
+    console_logs(verbose)
+    with flow_errors("check-sla"):
+        summary = check_sla()
+    if as_json:
+        print(json.dumps(summary, default=str))
+        return
+    table = Table(title="speed to lead", title_justify="left")
+    for column in ("queue", "leads", "touched", "within SLA", "open breaches", "median min", "p90 min"):
+        table.add_column(column, justify="left" if column == "queue" else "right")
+    for row in summary.get("by_queue", []):
+        table.add_row(*("-" if v is None else str(v) for v in row.values()))
+    out.print(table)
+    for alert in summary.get("alerts", []):
+        out.print(f"[bold yellow]ALERT[/] {alert}", highlight=False)
+    out.print(
+        f"{summary['checked']} leads with an SLA checked, {summary['breached']} past it untouched, "
+        f"{summary['alerted']} newly alerted" + (f" ({summary['skipped']})" if summary.get("skipped") else "")
+    )
+
+
+lead_app = LeadqTyper(help="One lead: what its owner did with it.", no_args_is_help=True)
+
+
+@lead_app.command("status")
+def lead_status(
+    email: Annotated[str, typer.Argument(help="The lead's email.")],
+    status: Annotated[str, typer.Argument(help="worked: its owner touched it (the SLA is met); new: not yet.")],
+) -> None:
+    """Record what the owner did with a lead in the embedded store (a CRM records it itself)."""
+    from connectors.errors import LeadqError
+    from connectors.settings import load_settings
+    from connectors.store import Store
+
+    store = Store(load_settings().store_url)
+    try:
+        if not store.exists():
+            raise LeadqError(f"no leadq store at {store.url} yet (run `leadq run` first)")
+        row = store.set_lead_status(email, status)
+    except LeadqError as exc:
+        error_line(f"leadq: error: {exc}")
+        raise typer.Exit(2) from None
+    touched = row["touched_at"]
+    out.print(
+        f"{row['email']}: owner {row['owner'] or '-'}, first touch "
+        + (f"{touched:%Y-%m-%d %H:%M} UTC" if touched else "not yet"),
+        highlight=False,
+    )
+
+
+app.add_typer(lead_app, name="lead")
 app.add_typer(cli_review.dead_letters_app, name="dead-letters")
 app.add_typer(cli_review.review_app, name="review")
 app.command("explain")(cli_explain.explain)

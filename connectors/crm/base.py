@@ -38,6 +38,7 @@ CRM_FIELDS = (
 FAILURE_SCHEMA = {"email": pl.String, "signup_id": pl.String, "reason": pl.String, "raw": pl.String}
 OWNER_SCHEMA = {"email": pl.String, "crm_owner": pl.String}
 PEOPLE_SCHEMA = {**OWNER_SCHEMA, "crm_status": pl.String}  # what people did with a lead in the CRM
+ACTIVITY_SCHEMA = {"email": pl.String(), "activity_at": pl.Datetime("us")}  # an owner's last activity, UTC
 NOT_PROVIDED = "[not provided]"  # what CRMs show for a required value the signup did not give
 
 
@@ -83,6 +84,10 @@ class CrmSink(Protocol):
 
     def people_decisions(self, emails: Sequence[str]) -> pl.DataFrame:
         """PEOPLE_SCHEMA rows for the leads the CRM has: their owner and lead status, as people set them."""
+        ...
+
+    def activity(self, emails: Sequence[str]) -> pl.DataFrame:
+        """ACTIVITY_SCHEMA rows: the last sales activity the CRM records on these leads (none: left out)."""
         ...
 
     def publish(self, leads: pl.DataFrame) -> CrmResult: ...

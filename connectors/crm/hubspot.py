@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -28,6 +29,7 @@ import requests
 
 from connectors.crm.api import CrmApi, json_body
 from connectors.crm.base import (
+    ACTIVITY_SCHEMA,
     PEOPLE_SCHEMA,
     CrmPlan,
     CrmResult,
@@ -46,6 +48,7 @@ from connectors.settings import HubSpotSettings
 log = logging.getLogger("leadq.crm")
 
 OWNER_PROPERTY = "hubspot_owner_id"
+ACTIVITY = ("hs_last_sales_activity_timestamp", "notes_last_contacted")  # what counts as the owner's touch
 LEAD_STATUS_PROPERTY = "hs_lead_status"  # set by people: NEW, OPEN, IN_PROGRESS, UNQUALIFIED, …
 _BOOL_OPTIONS = [
     {"label": "Yes", "value": "true", "hidden": False, "displayOrder": 0},
@@ -203,6 +206,20 @@ class HubSpotCrm(ApiSink):
                 crm_owner = by_id.get(str(owner), f"hubspot-owner:{owner}") if owner else None
                 rows.append((props["email"].lower(), crm_owner, props.get(LEAD_STATUS_PROPERTY) or None))
         return pl.DataFrame(rows, schema=PEOPLE_SCHEMA, orient="row")
+
+    def activity(self, emails: Sequence[str]) -> pl.DataFrame:
+        """(email, activity_at): the later of the contact's last sales activity and last contacted dates."""
+        rows: list[tuple[str, datetime]] = []
+        for chunk in chunked(list(emails), self.settings.batch_size):
+            body = {"idProperty": "email", "inputs": [{"id": e} for e in chunk], "properties": ["email", *ACTIVITY]}
+            response = self.api.call("POST", f"{self.base}/crm/v3/objects/contacts/batch/read", json=body)
+            for result in json_body(response).get("results", []):
+                props = result.get("properties") or {}
+                times = [_hubspot_time(props.get(p)) for p in ACTIVITY]
+                known = [t for t in times if t is not None]
+                if props.get("email") and known:
+                    rows.append((props["email"].lower(), max(known)))
+        return pl.DataFrame(rows, schema=ACTIVITY_SCHEMA, orient="row")
 
     def publish(self, leads: pl.DataFrame) -> CrmResult:
         """Upsert companies and contacts, then link them; every refused input becomes a failure."""
@@ -376,3 +393,16 @@ def _error_for(item_id: Any, body: dict[str, Any]) -> str:
         if needle in json.dumps(error.get("context") or {}) or str(item_id) in str(error.get("message")):
             return str(error.get("message"))
     return str(errors[0].get("message")) if errors else "HubSpot returned no result for it"
+
+
+def _hubspot_time(value: Any) -> datetime | None:
+    """A HubSpot datetime property (ISO 8601, or epoch milliseconds) as naive UTC; blank or odd: None."""
+    if value in (None, ""):
+        return None
+    try:
+        if str(value).isdigit():
+            return datetime.fromtimestamp(int(value) / 1000, UTC).replace(tzinfo=None)
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed

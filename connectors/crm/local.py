@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from connectors.crm.base import OWNER_SCHEMA, CrmPlan, CrmResult
+from connectors.crm.base import ACTIVITY_SCHEMA, OWNER_SCHEMA, CrmPlan, CrmResult
 from connectors.errors import ConfigError
 
 
@@ -26,6 +26,9 @@ class LocalCrm:
             "the embedded CRM holds only leadq's own decisions, not people's: pass `--actual FILE` "
             "(email, owner, status) or set crm.kind to hubspot or salesforce"
         )
+
+    def activity(self, emails: Sequence[str]) -> pl.DataFrame:
+        return pl.DataFrame(schema=ACTIVITY_SCHEMA)  # touches are the store's own (`leadq lead status … worked`)
 
     def publish(self, leads: pl.DataFrame) -> CrmResult:
         return CrmResult(written=leads.height)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -134,6 +135,21 @@ class SalesforceCrm(ApiSink):
             for email, owner, status in found
         ]
         return pl.DataFrame(rows, schema=base.PEOPLE_SCHEMA, orient="row")
+
+    def activity(self, emails: Sequence[str]) -> pl.DataFrame:
+        """(email, activity_at) from each Lead's LastActivityDate. Salesforce keeps only the date, so the
+        touch counts at the end of that day (UTC): never early, at most a day late."""
+        self.check_fields()
+        ext, sobject = self.settings.external_id_field, self.settings.sobject
+        rows: list[tuple[str, datetime]] = []
+        for chunk in _soql_chunks(list(emails)):
+            soql = f"SELECT {ext}, LastActivityDate FROM {sobject} WHERE {ext} IN ({_soql_list(chunk)})"
+            for record in self._query(soql):
+                day = record.get("LastActivityDate")
+                if record.get(ext) and day:
+                    end = datetime.combine(date.fromisoformat(str(day)[:10]), time.max)
+                    rows.append((str(record[ext]).lower(), end))
+        return pl.DataFrame(rows, schema=base.ACTIVITY_SCHEMA, orient="row")
 
     def _owner_emails(self, owner_ids: set[str]) -> dict[str, str]:
         """User id → email for these owners (queues have no email and keep their id)."""

@@ -125,6 +125,16 @@ class RoutingConfig(_Model):
     rules: list[Rule] = Field(default_factory=list)
     fallback_queue: str
     queues: dict[str, Queue]
+    # speed to lead: minutes an owner has for the first touch of a lead of this tier (check-sla alerts after)
+    sla_minutes: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("sla_minutes")
+    @classmethod
+    def _positive(cls, minutes: dict[str, int]) -> dict[str, int]:
+        wrong = {tier: m for tier, m in minutes.items() if m < 1}
+        if wrong:
+            raise ValueError(f"sla_minutes must be whole minutes of at least 1: {wrong}")
+        return minutes
 
     @model_validator(mode="after")
     def _queues_exist(self) -> Self:

@@ -30,6 +30,7 @@ from connectors.settings.operation import (
     RuntimeSettings,
     ShadowSettings,
     SlackSettings,
+    SlaSettings,
     StoreSettings,
 )
 from connectors.settings.pipeline import (
@@ -75,6 +76,7 @@ __all__ = [
     "ServiceSettings",
     "Settings",
     "ShadowSettings",
+    "SlaSettings",
     "SlackSettings",
     "SourceSettings",
     "StoreSettings",
@@ -112,6 +114,7 @@ class Settings(Section):
     review: ReviewSettings
     notify: NotifySettings
     alerts: AlertSettings
+    sla: SlaSettings
     shadow: ShadowSettings
 
     # Where the settings came from; not part of the file.

@@ -61,6 +61,14 @@ class AlertSettings(Section):
     on_failure: bool  # a failed or stopped run raises an alert
 
 
+class SlaSettings(Section):
+    """The check-sla flow: leads without activity within their tier's `sla_minutes` (routing.yaml)."""
+
+    schedule_cron: str  # check-sla under `leadq serve` (in run.schedule_timezone)
+    lookback_days: float = Field(gt=0)  # leads owned this long ago or less are checked
+    max_listed: int = Field(ge=1)  # leads named in one alert; the rest are counted
+
+
 class ShadowSettings(Section):
     """How `leadq shadow-report` reads what people did in the CRM."""
 

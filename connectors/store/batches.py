@@ -54,7 +54,10 @@ class BatchRecords(StoreEngine):
                 self._upsert(conn, Lead, to_rows.leads_rows(decided, run_id, now), ["email"])
                 self._upsert(conn, Assessment, to_rows.assessments_rows(decided, run_id, now), ["email", "icp_version"])
                 self._insert_new(conn, AuditEvent, to_rows.audit_rows(decided, run_id, now, kind), "event_key")
-            self._upsert(conn, Assignment, to_rows.assignments_rows(leads, run_id, now), ["email"])
+            assignments, fresh = to_rows.assignments_rows(leads, run_id, now), to_rows.newly_owned(leads)
+            self._upsert(conn, Assignment, assignments.filter(fresh), ["email"])
+            # an owner kept keeps its SLA clock and its first touch
+            self._upsert(conn, Assignment, assignments.filter(~fresh), ["email"], keep=("owned_at", "touched_at"))
             self._add_loads(conn, to_rows.load_rows(leads))
             if held is not None and not held.is_empty():
                 # a decision a person made meanwhile stands: the status is never overwritten

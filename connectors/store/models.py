@@ -73,6 +73,8 @@ class Assignment(SQLModel, table=True):
     run_id: str | None = None
     assigned_at: UtcDatetime | None = None
     routing_reason: str | None = None  # why this owner: "rotation of inbound-na", "account owner of acme.io", …
+    owned_at: UtcDatetime | None = None  # when the current owner got the lead: the SLA clock starts here
+    touched_at: UtcDatetime | None = None  # the owner's first activity on it (the CRM's, or `leadq lead status`)
 
 
 class AuditEvent(SQLModel, table=True):

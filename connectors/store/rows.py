@@ -95,7 +95,16 @@ def assignments_rows(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.Data
         pl.lit(run_id).alias("run_id"),
         pl.lit(now).alias("assigned_at"),
         column(leads, "routing_reason").cast(pl.String).alias("routing_reason"),
+        pl.when(pl.col("owner").is_not_null()).then(pl.lit(now)).alias("owned_at"),
+        pl.lit(None, dtype=pl.Datetime("us")).alias("touched_at"),
     )
+
+
+def newly_owned(leads: pl.DataFrame) -> pl.Series:
+    """Which leads routing gave an owner now (not kept): their SLA clock starts again."""
+    if "load_day" not in leads.columns:
+        return pl.Series([True] * leads.height, dtype=pl.Boolean)
+    return leads["load_day"].is_not_null()
 
 
 def load_rows(leads: pl.DataFrame) -> pl.DataFrame:

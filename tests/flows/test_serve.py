@@ -72,6 +72,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         "CREWAI_DISABLE_TELEMETRY": "true",
         "OTEL_SDK_DISABLED": "true",
         "LEADQ__RUN__SCHEDULE_CRON": "*/5 * * * *",
+        "LEADQ__SLA__SCHEDULE_CRON": "*/7 * * * *",
     }
     server_env = env | {
         "PREFECT_HOME": str(root / "server"),
@@ -99,7 +100,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             stderr=subprocess.STDOUT,
         )
         with temporary_settings(updates={PREFECT_API_URL: url}), get_client(sync_client=True) as client:
-            _wait("three deployments registered", lambda: len(client.read_deployments()) == 3, 120)
+            _wait("four deployments registered", lambda: len(client.read_deployments()) == 4, 120)
             yield {"client": client, "store": Store(f"sqlite:///{root / 'home' / 'leadq.db'}"), "logs": logs}
     finally:
         for process in (serving, server):
@@ -120,9 +121,11 @@ def _healthy(url: str) -> bool:
 def test_serve_shows_three_deployments_with_their_schedules(served: dict[str, Any]) -> None:
     client: SyncPrefectClient = served["client"]
     deployments = {d.name: d for d in client.read_deployments()}
-    assert set(deployments) == {"qualify-signups", "backfill-signups", "review-leads"}
+    assert set(deployments) == {"qualify-signups", "backfill-signups", "review-leads", "check-sla"}
     crons = [s.schedule.cron for s in deployments["qualify-signups"].schedules]  # type: ignore[union-attr]
     assert crons == ["*/5 * * * *"]  # the setting, here from LEADQ__RUN__SCHEDULE_CRON
+    sla = [s.schedule.cron for s in deployments["check-sla"].schedules]  # type: ignore[union-attr]
+    assert sla == ["*/7 * * * *"]  # [sla] schedule_cron, here from LEADQ__SLA__SCHEDULE_CRON
     assert deployments["backfill-signups"].schedules == [] and deployments["review-leads"].schedules == []
     schema = deployments["backfill-signups"].parameter_openapi_schema or {}
     fields = schema.get("properties", {})
