@@ -28,6 +28,11 @@ SIGNUP_COLUMNS: Final[tuple[str, ...]] = (
 # named where the file is read, so a column leadq derives later never becomes a signal by accident.
 SIGNALS: Final = "_signals"
 
+# A CRM source's own columns on each row (hidden from signals by their underscore): the record's id,
+# which the write-back updates, and a hash of its input properties (unchanged: leadq's own write came back).
+CRM_ID: Final = "_crm_id"
+INPUT_HASH: Final = "_input_hash"
+
 # A person's fields: from the signup, and what prepare derives from the job title.
 PERSON_FIELDS: Final[tuple[str, ...]] = ("first_name", "last_name", "job_title", "seniority", "function")
 

@@ -30,6 +30,8 @@ def nothing_new(ctx: RunContext, dry_run: bool = False) -> dict[str, Any] | None
     flow run has work to do."""
     if not ctx.store.exists():
         return None  # a first run
+    if not dry_run and ctx.store.waiting_leads():
+        return None  # leads wait in a queue for an SDR: the flow routes them first
     started = time.perf_counter()
     now = datetime.now(UTC).replace(tzinfo=None)
     run_id = f"local-{now:%Y%m%dT%H%M%S%f}"

@@ -6,12 +6,19 @@ per W seconds answers 429 with policyName TEN_SECONDLY_ROLLING and the X-HubSpot
 headers; a daily quota answers 429 with policyName DAILY; writing a property that does
 not exist is a 400 for the whole batch; per-input problems are 207 MULTI_STATUS with
 `errors[].context.ids`; companies upsert only by a property with hasUniqueValue.
+
+The CRM search API (`POST /crm/v3/objects/{type}/search`): filterGroups (OR) of filters (AND)
+with EQ/NEQ/GT/GTE/LT/LTE (dates as epoch milliseconds), one sort, `limit` up to 200, paging by
+`after`; a search pages no further than 10,000 results (400 past it); its own limit of 5 requests
+a second per token (429, policyName SECONDLY) and no X-HubSpot-RateLimit headers in its answers.
+Every write stamps `lastmodifieddate` (and a create `createdate`), as HubSpot does.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.fake_crm import FakeCrm, Window
@@ -58,6 +65,7 @@ class FakeHubSpot(FakeCrm):
         self.groups: dict[str, set[str]] = {"contacts": set(), "companies": set()}
         self.records: dict[str, dict[str, dict[str, Any]]] = {"contacts": {}, "companies": {}}
         self.creates: dict[str, int] = {"contacts": 0, "companies": 0}
+        self.updates = 0  # contacts changed by batch/update (in place)
         self.associations: set[tuple[str, str]] = set()
         self.index: dict[tuple[str, str], dict[str, str]] = {}  # (object type, unique property) -> value -> id
         self.refuse_emails: set[str] = set()  # 207 per-input errors for these contacts
@@ -67,13 +75,18 @@ class FakeHubSpot(FakeCrm):
         self.lose_create_answers = 0  # property creations that commit and then answer 502 (the answer is lost)
         self.unlinkable: set[str] = set()  # company domains whose associations fail (207 with errors)
         self._next_id = 1000
+        self.search_window = Window(5, 1.0)  # the search API's own limit, per token
+        self.searches = 0
+        self.clock: datetime | None = None  # when set, writes are stamped with this time instead of now
 
     # --- what tests read ---------------------------------------------------------------
 
     def seed_contact(self, email: str, **properties: Any) -> None:
         """A contact that exists in HubSpot before leadq runs (e.g. one a person owns)."""
         self._next_id += 1
-        record = {"hs_object_id": str(self._next_id), "email": email, **properties}
+        now = self._now()
+        record = {"hs_object_id": str(self._next_id), "email": email, "createdate": now, "lastmodifieddate": now}
+        record |= properties
         self.records["contacts"][record["hs_object_id"]] = record
         self.index.setdefault(("contacts", "email"), {})[email] = record["hs_object_id"]
 
@@ -103,6 +116,8 @@ class FakeHubSpot(FakeCrm):
                 },
                 401,
             )
+        if seen.path.endswith("/search") and not self.search_window.admit(seen.at):
+            return self._rate_limited("SECONDLY", "You have reached your secondly limit.")
         if self.window is not None and not self.window.admit(seen.at):
             return self._rate_limited("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit.")
         if self.daily_limit is not None:
@@ -117,8 +132,13 @@ class FakeHubSpot(FakeCrm):
         if self.daily_limit is not None:
             reply.headers["X-HubSpot-RateLimit-Daily"] = str(self.daily_limit)
             reply.headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(self.daily_limit - self.daily_used)
-        reply.headers.update(self._window_headers())
+        if not seen.path.endswith("/search"):  # search answers carry no rate headers
+            reply.headers.update(self._window_headers())
         return reply
+
+    def _now(self) -> str:
+        moment = self.clock or datetime.now(UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def _window_headers(self) -> dict[str, str]:
         """HubSpot's answers carry the account's short window, counting every app's requests."""
@@ -156,6 +176,10 @@ class FakeHubSpot(FakeCrm):
             return self._create_properties(m[1], inputs or [])
         if path == "/crm/v3/objects/contacts/batch/read":
             return self._read(seen.body)
+        if m := re.fullmatch(r"/crm/v3/objects/(contacts|companies)/search", path):
+            return self._search(m[1], seen.body or {})
+        if path == "/crm/v3/objects/contacts/batch/update":
+            return self._update(inputs or [])
         if m := re.fullmatch(r"/crm/v3/objects/(contacts|companies)/batch/upsert", path):
             return self._upsert(m[1], inputs or [])
         if path == "/crm/v4/associations/contacts/companies/batch/associate/default":
@@ -358,12 +382,102 @@ class FakeHubSpot(FakeCrm):
                 self.records[object_type][record["hs_object_id"]] = record
                 index[key] = record["hs_object_id"]
                 self.creates[object_type] += 1
+                record["createdate"] = self._now()
             record.update(item["properties"])
+            record["lastmodifieddate"] = self._now()
             results.append({"id": record["hs_object_id"], "properties": dict(record), "new": new})
         body: dict[str, Any] = {"status": "COMPLETE", "results": results}
         if errors:
             body |= {"numErrors": len(errors), "errors": errors}
         return respond(body, 207 if errors else 200)
+
+    def _update(self, inputs: list[dict[str, Any]]) -> Reply:
+        """batch/update by record id: never creates; an unknown id is a per-input error."""
+        results, errors = [], []
+        for item in inputs:
+            record = self.records["contacts"].get(str(item["id"]))
+            if record is None:
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "message": f"Object not found.  objectId are usually numeric. {item['id']}",
+                        "context": {"ids": [str(item["id"])]},
+                    }
+                )
+                continue
+            record.update(item["properties"])
+            record["lastmodifieddate"] = self._now()
+            self.updates += 1
+            results.append({"id": record["hs_object_id"], "properties": dict(record)})
+        body: dict[str, Any] = {"status": "COMPLETE", "results": results}
+        if errors:
+            body |= {"numErrors": len(errors), "errors": errors}
+        return respond(body, 207 if errors else 200)
+
+    def _search(self, object_type: str, body: dict[str, Any]) -> Reply:
+        self.searches += 1
+        limit, after = int(body.get("limit", 10)), int(body.get("after") or 0)
+        if limit > 200:
+            return respond(
+                {
+                    "status": "error",
+                    "message": f"limit must be at most 200, got {limit}",
+                    "category": "VALIDATION_ERROR",
+                },
+                400,
+            )
+        if after + limit > 10_000:
+            return respond(
+                {
+                    "status": "error",
+                    "message": "There was a problem with the request.",
+                    "category": "VALIDATION_ERROR",
+                    "context": {"after": [str(after)], "limit": [str(limit)]},
+                },
+                400,
+            )
+        groups = body.get("filterGroups") or []
+        found = [
+            r for r in self.records[object_type].values() if not groups or any(self._matches(r, g) for g in groups)
+        ]
+        for sort in reversed(body.get("sorts") or [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]):
+            name = sort["propertyName"]
+            found.sort(key=lambda r, n=name: _comparable(n, r.get(n)), reverse=sort.get("direction") == "DESCENDING")
+        page = found[after : after + limit]
+        wanted = body.get("properties") or ["email", "firstname", "lastname", "createdate", "lastmodifieddate"]
+        results = [
+            {
+                "id": r["hs_object_id"],
+                "properties": {p: r.get(p) for p in wanted} | {"hs_object_id": r["hs_object_id"]},
+                "createdAt": r.get("createdate"),
+                "updatedAt": r.get("lastmodifieddate"),
+                "archived": False,
+            }
+            for r in page
+        ]
+        answer: dict[str, Any] = {"total": len(found), "results": results}
+        if after + limit < len(found):
+            answer["paging"] = {"next": {"after": str(after + limit), "link": "..."}}
+        return respond(answer)
+
+    def _matches(self, record: dict[str, Any], group: dict[str, Any]) -> bool:
+        for f in group.get("filters", []):
+            name, op = f["propertyName"], f["operator"]
+            have, want = _comparable(name, record.get(name)), _comparable(name, f.get("value"))
+            if have is None:
+                return False
+            ok = {
+                "EQ": have == want,
+                "NEQ": have != want,
+                "GT": have > want,
+                "GTE": have >= want,
+                "LT": have < want,
+                "LTE": have <= want,
+            }[op]
+            if not ok:
+                return False
+        return True
 
     def _associate(self, inputs: list[dict[str, Any]]) -> Reply:
         results, errors = [], []
@@ -409,3 +523,19 @@ def hubspot_owners(emails: list[str]) -> list[dict[str, Any]]:
         }
         for i, e in enumerate(emails)
     ]
+
+
+DATE_PROPERTIES = ("createdate", "lastmodifieddate", "hs_last_sales_activity_timestamp", "notes_last_contacted")
+
+
+def _comparable(name: str, value: Any) -> Any:
+    """A property value as HubSpot compares it: dates as epoch milliseconds, ids as numbers."""
+    if value in (None, ""):
+        return None
+    if name in DATE_PROPERTIES:
+        if str(value).isdigit():
+            return int(value)
+        return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000)
+    if name == "hs_object_id":
+        return int(value)
+    return str(value).lower()

@@ -14,7 +14,7 @@ from connectors.errors import ConfigError
 from connectors.redact import secret
 from connectors.settings import Settings
 
-__all__ = ["CrmPlan", "CrmResult", "CrmSink", "CrmStopped", "LocalCrm", "build_crm"]
+__all__ = ["CrmPlan", "CrmResult", "CrmSink", "CrmStopped", "LocalCrm", "build_crm", "env_secret"]
 
 
 def build_crm(settings: Settings) -> CrmSink:
@@ -25,7 +25,7 @@ def build_crm(settings: Settings) -> CrmSink:
 
         check_mapping(crm.hubspot.contact_properties, "crm.hubspot.contact_properties")
         check_mapping(crm.hubspot.company_properties, "crm.hubspot.company_properties")
-        return HubSpotCrm(crm.hubspot, _secret(crm.hubspot.token_env, "crm.hubspot.token_env"))
+        return HubSpotCrm(crm.hubspot, env_secret(crm.hubspot.token_env, "crm.hubspot.token_env"))
     if crm.kind == "salesforce":
         from connectors.crm.salesforce import SalesforceCrm
 
@@ -33,13 +33,13 @@ def build_crm(settings: Settings) -> CrmSink:
         check_mapping(sf.fields, "crm.salesforce.fields")
         return SalesforceCrm(
             sf,
-            _secret(sf.client_id_env, "crm.salesforce.client_id_env"),
-            _secret(sf.client_secret_env, "crm.salesforce.client_secret_env"),
+            env_secret(sf.client_id_env, "crm.salesforce.client_id_env"),
+            env_secret(sf.client_secret_env, "crm.salesforce.client_secret_env"),
         )
     return LocalCrm()
 
 
-def _secret(variable: str, key: str) -> str:
+def env_secret(variable: str, key: str) -> str:
     value = os.environ.get(variable, "").strip()
     if not value:
         raise ConfigError(

@@ -41,6 +41,7 @@ from connectors.crm.base import (
     with_crm_fields,
 )
 from connectors.crm.sink import ApiSink
+from connectors.domain import CRM_ID
 from connectors.errors import FatalError
 from connectors.http import ServiceWindow, Verdict
 from connectors.settings import HubSpotSettings
@@ -227,8 +228,10 @@ class HubSpotCrm(ApiSink):
         frame = with_crm_fields(leads).unique("email", keep="last", maintain_order=True)  # HubSpot 400s duplicates
         result = CrmResult()
         company_ids = self._upsert_companies(frame, result)
-        contacts = self._contact_inputs(frame)
-        contact_ids = self._upsert("contacts", "email", contacts, frame, result)
+        in_place = pl.col(CRM_ID).is_not_null() if CRM_ID in frame.columns else pl.lit(False)
+        contact_ids = self._update_in_place(frame.filter(in_place), result)
+        contacts = self._contact_inputs(frame.filter(~in_place))
+        contact_ids |= self._upsert("contacts", "email", contacts, frame, result)
         pairs = [
             {"from": {"id": contact_ids[email]}, "to": {"id": company_ids[domain]}}
             for email, domain in frame.select("email", "company_domain").iter_rows()
@@ -267,6 +270,39 @@ class HubSpotCrm(ApiSink):
                     self.unknown_owner(owner, "is not a HubSpot owner; their leads get no owner")
             inputs.append({"idProperty": "email", "id": email, "properties": properties})
         return inputs
+
+    def _update_in_place(self, frame: pl.DataFrame, result: CrmResult) -> dict[str, str]:
+        """Leads read from HubSpot (the CRM as the source) are written back to their own record with
+        batch/update, which never creates one, and only leadq's own properties (leadq_*) and the owner:
+        what the record said as input is never overwritten, so leadq's write brings nothing new back.
+
+        Returns email → record id of the records HubSpot updated."""
+        if frame.is_empty():
+            return {}
+        url = f"{self.base}/crm/v3/objects/contacts/batch/update"
+        inputs = [
+            {"id": record_id, "properties": {k: v for k, v in c["properties"].items() if _leadq_owned(k)}}
+            for record_id, c in zip(frame[CRM_ID].to_list(), self._contact_inputs(frame), strict=True)
+        ]
+        emails = dict(zip(frame[CRM_ID].to_list(), frame["email"].to_list(), strict=True))
+        updated: dict[str, str] = {}
+
+        def refused(item: dict[str, Any], message: str) -> None:
+            email = emails[item["id"]]
+            result.failures += self._failures("contacts", [{**item, "id": email}], message, frame)
+
+        for chunk in chunked(inputs, self.settings.batch_size):
+            for part, response in send_isolating(
+                chunk, lambda p: self.api.call("POST", url, json={"inputs": p}), refused
+            ):
+                body = json_body(response)
+                done = {str(r["id"]) for r in body.get("results", [])}
+                for item in part:
+                    if item["id"] in done:
+                        updated[emails[item["id"]]] = item["id"]
+                    else:
+                        refused(item, _error_for(item["id"], body))
+        return updated
 
     def _upsert_companies(self, frame: pl.DataFrame, result: CrmResult) -> dict[str, str]:
         key = self.settings.company_key_property
@@ -383,6 +419,11 @@ def _pair(result: dict[str, Any]) -> tuple[str, str]:
     if "from" in result:
         return str(result["from"].get("id")), str(result.get("to", {}).get("id"))
     return str(result.get("fromObjectId")), str(result.get("toObjectId"))
+
+
+def _leadq_owned(prop: str) -> bool:
+    """A contact property leadq writes in place: its own (leadq_*) and the owner."""
+    return prop.startswith("leadq_") or prop == OWNER_PROPERTY
 
 
 def _error_for(item_id: Any, body: dict[str, Any]) -> str:

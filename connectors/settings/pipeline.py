@@ -9,12 +9,25 @@ from pydantic import Field
 from connectors.settings.section import Section
 
 
+class HubSpotSourceSettings(Section):
+    """`[source] kind = "hubspot"`: contacts read through HubSpot's CRM search API (token and base URL
+    from [crm.hubspot])."""
+
+    cursor_property: Literal["createdate", "lastmodifieddate"]  # new contacts only, or created or updated
+    page_size: int = Field(ge=1, le=200)  # results per search page (HubSpot's maximum: 200)
+    max_results: int = Field(ge=200, le=10_000)  # HubSpot stops a search at 10,000 results: a new window then
+    window_requests: int = Field(ge=1)  # search requests per window_s (HubSpot: 5 per second per token)
+    window_s: float = Field(gt=0)
+    properties: dict[str, str]  # leadq signup column = contact property read as input (never leadq's own)
+
+
 class SourceSettings(Section):
-    kind: Literal["file", "sql"]
+    kind: Literal["file", "sql", "hubspot"]
     path: str
     url: str
     table: str
     columns: dict[str, str]
+    hubspot: HubSpotSourceSettings
     # a signup dated more than this past the run's start (or before 1990) is a dead letter, never a watermark
     max_future_s: float = Field(ge=0)
     lookback_s: float = Field(ge=0)  # re-read this window behind the watermark (rows committed late)

@@ -9,6 +9,7 @@ from typing import Protocol
 
 import polars as pl
 
+from connectors.errors import ConfigError
 from connectors.settings import Settings
 from connectors.sources.cursor import Cursor, last_cursor
 from connectors.sources.files import FileSource
@@ -41,4 +42,15 @@ def open_source(settings: Settings, path: Path | None = None) -> SignupSource:
         return FileSource(path, src.columns, src.lookback_s)
     if src.kind == "sql":
         return SqlSource(src.url, src.table, src.columns, src.lookback_s)
+    if src.kind == "hubspot":
+        if settings.crm.kind != "hubspot":
+            raise ConfigError(
+                "settings.toml: key 'source.kind': \"hubspot\" writes each lead back to its own contact, "
+                f'so [crm] kind must be "hubspot" too (it is "{settings.crm.kind}")'
+            )
+        from connectors.crm import env_secret
+        from connectors.sources.hubspot import HubSpotSource
+
+        token = env_secret(settings.crm.hubspot.token_env, "crm.hubspot.token_env")
+        return HubSpotSource(settings.crm.hubspot, src.hubspot, token)
     return FileSource(settings.config_path(src.path), src.columns, src.lookback_s)

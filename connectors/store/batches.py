@@ -153,20 +153,24 @@ class BatchRecords(StoreEngine):
         return frame.sort("at", descending=True).unique("company_domain", keep="first").drop("at", "email")
 
     def stored_signups(self, emails: Sequence[str]) -> pl.DataFrame:
-        """(email, signed_up_at) of these leads as the store holds them: the newest signup seen."""
+        """(email, signed_up_at, input_hash) of these leads as the store holds them: the newest signup seen,
+        and (from a CRM source) a hash of what its record said."""
         table = table_of(Lead)
         rows: list[tuple[Any, ...]] = []
         for chunk in chunks(list(emails)):
             rows += self._fetch(
-                sa.select(table.c.email, table.c.signed_up_at).where(self._any_of(table.c.email, chunk))
+                sa.select(table.c.email, table.c.signed_up_at, table.c.input_hash).where(
+                    self._any_of(table.c.email, chunk)
+                )
             )
-        return pl.DataFrame(rows, schema={"email": pl.String, "signed_up_at": pl.Datetime("us")}, orient="row")
+        schema = {"email": pl.String(), "signed_up_at": pl.Datetime("us"), "input_hash": pl.String()}
+        return pl.DataFrame(rows, schema=schema, orient="row")
 
     def signups(self, emails: Sequence[str]) -> pl.DataFrame:
         """These leads as signup rows again (their product signals included), to send through the pipeline."""
         query = sa.text(
             "select l.email, l.signup_id, l.first_name, l.last_name, l.job_title, l.country, l.phone, l.source, "
-            "l.signed_up_at, l.signals, c.name as company_name, l.company_domain as website "
+            "l.signed_up_at, l.signals, c.name as company_name, l.company_domain as website, l.crm_id as _crm_id "
             "from leads l left join companies c on c.domain = l.company_domain where l.email in :emails"
         ).bindparams(sa.bindparam("emails", expanding=True))
         rows: list[dict[str, Any]] = []

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import polars as pl
 
-from connectors.domain import PERSON_FIELDS, SIGNALS
+from connectors.domain import CRM_ID, INPUT_HASH, PERSON_FIELDS, SIGNALS
 from connectors.redact import scrubbed
 
 
@@ -55,6 +55,8 @@ def leads_rows(leads: pl.DataFrame, run_id: str, now: datetime) -> pl.DataFrame:
         "source",
         "signed_up_at",
         signal_json.alias("signals"),
+        column(leads, CRM_ID).cast(pl.String).alias("crm_id"),
+        column(leads, INPUT_HASH).cast(pl.String).alias("input_hash"),
         "icp_version",
         pl.lit(run_id).alias("updated_run"),
         pl.lit(now).alias("updated_at"),
