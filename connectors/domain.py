@@ -49,6 +49,7 @@ DECISION_FIELDS: Final[tuple[str, ...]] = (
     "segment",
     "territory",
     "queue",
+    "routing_reason",
 )
 
 # Company fields enrichment can fill, in the order export shows them.

@@ -156,14 +156,21 @@ def route_step(
     )
     try:
         crm_owners = owners.crm.existing_owners(emails) if owners.crm is not None else None
+        # a company's owner, for the leads without one of their own: the CRM's company (Account) owner first,
+        # then the owner of the company's other leads in the store
+        owned = set(existing.filter(pl.col("owner").is_not_null())["email"])
+        owned |= set(crm_owners["email"]) if crm_owners is not None else set()
+        unowned = leads.filter(~pl.col("email").is_in(list(owned))) if "company_domain" in leads.columns else None
+        domains = unowned["company_domain"].drop_nulls().unique().to_list() if unowned is not None else []
+        reads_accounts = routing.account_routing and bool(domains)
+        found = [owners.crm.account_owners(domains)] if owners.crm is not None and reads_accounts else []
     except CrmStopped as exc:
         return leads, positions, str(exc)
     except RetriableError as exc:
         raise RetriableError(f"route step: reading the lead owners from {owners.crm_name} failed: {exc}") from exc
-    domains = leads["company_domain"].drop_nulls().unique().to_list() if "company_domain" in leads.columns else []
-    accounts = (
-        owners.store.account_owners(domains, emails) if owners.store is not None and routing.account_routing else None
-    )
+    if owners.store is not None and reads_accounts:
+        found.append(owners.store.account_owners(domains, emails))
+    accounts = pl.concat(found).unique("company_domain", keep="first", maintain_order=True) if found else None
     now = datetime.now(UTC)
     loads = owners.store.sdr_loads(now.date() - timedelta(days=8)) if owners.store is not None else None
     available = availability(

@@ -90,6 +90,13 @@ class FakeHubSpot(FakeCrm):
         self.records["contacts"][record["hs_object_id"]] = record
         self.index.setdefault(("contacts", "email"), {})[email] = record["hs_object_id"]
 
+    def seed_company(self, key: str, key_property: str = "leadq_company_key", **properties: Any) -> None:
+        """A company that exists in HubSpot before the run (e.g. one a person owns)."""
+        self._next_id += 1
+        record = {"hs_object_id": str(self._next_id), key_property: key, **properties}
+        self.records["companies"][record["hs_object_id"]] = record
+        self.index.setdefault(("companies", key_property), {})[key] = record["hs_object_id"]
+
     def contacts(self) -> dict[str, dict[str, Any]]:
         """email -> properties (with hs_object_id)."""
         return {r["email"]: r for r in self.records["contacts"].values()}
@@ -174,8 +181,8 @@ class FakeHubSpot(FakeCrm):
             return self._create_group(m[1], seen.body)
         if m := re.fullmatch(r"/crm/v3/properties/(contacts|companies)/batch/create", path):
             return self._create_properties(m[1], inputs or [])
-        if path == "/crm/v3/objects/contacts/batch/read":
-            return self._read(seen.body)
+        if m := re.fullmatch(r"/crm/v3/objects/(contacts|companies)/batch/read", path):
+            return self._read(seen.body, m[1])
         if m := re.fullmatch(r"/crm/v3/objects/(contacts|companies)/search", path):
             return self._search(m[1], seen.body or {})
         if path == "/crm/v3/objects/contacts/batch/update":
@@ -221,11 +228,12 @@ class FakeHubSpot(FakeCrm):
         self.groups[object_type].add(name)
         return respond(body, 201)
 
-    def _read(self, body: dict[str, Any]) -> Reply:
-        index = self.index.get(("contacts", "email"), {})
+    def _read(self, body: dict[str, Any], object_type: str = "contacts") -> Reply:
+        id_property = body.get("idProperty") or "hs_object_id"
+        index = self.index.get((object_type, id_property), {})
         results, missing = [], []
         for item in body["inputs"]:
-            record = self.records["contacts"].get(index.get(item["id"].lower(), ""))
+            record = self.records[object_type].get(index.get(item["id"].lower(), ""))
             if record is None:
                 missing.append(item["id"])
                 continue
@@ -239,7 +247,8 @@ class FakeHubSpot(FakeCrm):
                     {
                         "status": "error",
                         "category": "OBJECT_NOT_FOUND",
-                        "message": "Could not get some CONTACT objects, they may be deleted or not exist.",
+                        "message": f"Could not get some {object_type[:-1].upper().replace('COMPANIE', 'COMPANY')} "
+                        "objects, they may be deleted or not exist.",
                         "context": {"ids": missing},
                     }
                 ],

@@ -59,6 +59,7 @@ class FakeSalesforce(FakeCrm):
                 "Leadq_Tier__c",
                 "Leadq_Reasons__c",
                 "Leadq_Queue__c",
+                "Leadq_Routing_Reason__c",
                 "Leadq_ICP_Version__c",
                 "Leadq_Method__c",
                 "Leadq_Needs_Review__c",
@@ -66,6 +67,7 @@ class FakeSalesforce(FakeCrm):
         }
         self.fields["Leadq_Email__c"] = {"name": "Leadq_Email__c", "externalId": True, "unique": True}
         self.leads: dict[str, dict[str, Any]] = {}  # id -> fields
+        self.accounts: list[dict[str, Any]] = []  # Accounts people own: {Id, Website, OwnerId}
         self._index: dict[str, str] = {}  # Leadq_Email__c -> id
         self.creates = 0
         self.refuse_emails: set[str] = set()
@@ -152,7 +154,7 @@ class FakeSalesforce(FakeCrm):
         if m[2] == "Lead" and column[1] == "Leadq_Email__c":
             found = [lead for v in sorted(wanted) if (lead := self._lead(v)) is not None]
         else:
-            rows = self.users if m[2] == "User" else list(self.leads.values())
+            rows = {"User": self.users, "Account": self.accounts}.get(m[2], list(self.leads.values()))
             found = [r for r in rows if str(r.get(column[1], "")).lower() in wanted]
         if "IsActive = true" in m[3]:
             found = [r for r in found if r.get("IsActive", True)]

@@ -38,6 +38,7 @@ CRM_FIELDS = (
 FAILURE_SCHEMA = {"email": pl.String, "signup_id": pl.String, "reason": pl.String, "raw": pl.String}
 OWNER_SCHEMA = {"email": pl.String, "crm_owner": pl.String}
 PEOPLE_SCHEMA = {**OWNER_SCHEMA, "crm_status": pl.String}  # what people did with a lead in the CRM
+ACCOUNT_SCHEMA = {"company_domain": pl.String(), "account_owner": pl.String()}  # a company's owner in the CRM
 ACTIVITY_SCHEMA = {"email": pl.String(), "activity_at": pl.Datetime("us")}  # an owner's last activity, UTC
 NOT_PROVIDED = "[not provided]"  # what CRMs show for a required value the signup did not give
 
@@ -84,6 +85,10 @@ class CrmSink(Protocol):
 
     def people_decisions(self, emails: Sequence[str]) -> pl.DataFrame:
         """PEOPLE_SCHEMA rows for the leads the CRM has: their owner and lead status, as people set them."""
+        ...
+
+    def account_owners(self, domains: Sequence[str]) -> pl.DataFrame:
+        """ACCOUNT_SCHEMA rows: the owner (as an SDR email if known) of the CRM's company of each domain."""
         ...
 
     def activity(self, emails: Sequence[str]) -> pl.DataFrame:

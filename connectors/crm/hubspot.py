@@ -29,6 +29,7 @@ import requests
 
 from connectors.crm.api import CrmApi, json_body
 from connectors.crm.base import (
+    ACCOUNT_SCHEMA,
     ACTIVITY_SCHEMA,
     PEOPLE_SCHEMA,
     CrmPlan,
@@ -156,7 +157,7 @@ class HubSpotCrm(ApiSink):
                     "options": _BOOL_OPTIONS,
                 }
             else:
-                text = "textarea" if leadq_field in ("reasons", "description") else "text"
+                text = "textarea" if leadq_field in ("reasons", "description", "routing_reason") else "text"
                 found[name] = {"name": name, "label": label, "type": "string", "fieldType": text}
         return found
 
@@ -207,6 +208,22 @@ class HubSpotCrm(ApiSink):
                 crm_owner = by_id.get(str(owner), f"hubspot-owner:{owner}") if owner else None
                 rows.append((props["email"].lower(), crm_owner, props.get(LEAD_STATUS_PROPERTY) or None))
         return pl.DataFrame(rows, schema=PEOPLE_SCHEMA, orient="row")
+
+    def account_owners(self, domains: Sequence[str]) -> pl.DataFrame:
+        """(company_domain, account_owner): the owner of the HubSpot company of each domain, the one leadq
+        writes to (by `company_key_property`), read 100 a call; a company without an owner is left out."""
+        by_id = {owner_id: email for email, owner_id in self.owner_ids().items()}
+        key = self.settings.company_key_property
+        rows: list[tuple[str, str]] = []
+        url = f"{self.base}/crm/v3/objects/companies/batch/read"
+        for chunk in chunked(sorted(set(domains)), self.settings.batch_size):
+            body = {"idProperty": key, "inputs": [{"id": d} for d in chunk], "properties": [key, OWNER_PROPERTY]}
+            for result in json_body(self.api.call("POST", url, json=body)).get("results", []):
+                props = result.get("properties") or {}
+                owner, domain = props.get(OWNER_PROPERTY), str(props.get(key) or "").lower()
+                if owner and domain:
+                    rows.append((domain, by_id.get(str(owner), f"hubspot-owner:{owner}")))
+        return pl.DataFrame(rows, schema=ACCOUNT_SCHEMA, orient="row").unique("company_domain", keep="first")
 
     def activity(self, emails: Sequence[str]) -> pl.DataFrame:
         """(email, activity_at): the later of the contact's last sales activity and last contacted dates."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from connectors.crm.base import ACTIVITY_SCHEMA, OWNER_SCHEMA, CrmPlan, CrmResult
+from connectors.crm.base import ACCOUNT_SCHEMA, ACTIVITY_SCHEMA, OWNER_SCHEMA, CrmPlan, CrmResult
 from connectors.errors import ConfigError
 
 
@@ -26,6 +26,9 @@ class LocalCrm:
             "the embedded CRM holds only leadq's own decisions, not people's: pass `--actual FILE` "
             "(email, owner, status) or set crm.kind to hubspot or salesforce"
         )
+
+    def account_owners(self, domains: Sequence[str]) -> pl.DataFrame:
+        return pl.DataFrame(schema=ACCOUNT_SCHEMA)  # the store's owners are read by routing itself
 
     def activity(self, emails: Sequence[str]) -> pl.DataFrame:
         return pl.DataFrame(schema=ACTIVITY_SCHEMA)  # touches are the store's own (`leadq lead status … worked`)

@@ -136,6 +136,28 @@ class SalesforceCrm(ApiSink):
         ]
         return pl.DataFrame(rows, schema=base.PEOPLE_SCHEMA, orient="row")
 
+    def account_owners(self, domains: Sequence[str]) -> pl.DataFrame:
+        """(company_domain, account_owner): the owner of the Account whose Website is each domain (written
+        as acme.io, www.acme.io, with or without http(s)://; the first Account found wins)."""
+        self.check_fields()
+        spellings = {
+            f"{scheme}{www}{domain}{slash}": domain
+            for domain in sorted(set(domains))
+            for scheme in ("", "http://", "https://")
+            for www in ("", "www.")
+            for slash in ("", "/")
+        }
+        found: list[tuple[str, str]] = []
+        for chunk in _soql_chunks(list(spellings)):
+            soql = f"SELECT Website, OwnerId FROM Account WHERE Website IN ({_soql_list(chunk)}) ORDER BY CreatedDate"
+            for record in self._query(soql):
+                domain = spellings.get(str(record.get("Website") or "").lower())
+                if domain and record.get("OwnerId"):
+                    found.append((domain, str(record["OwnerId"])))
+        by_id = self._owner_emails({owner for _, owner in found})
+        rows = [(domain, by_id.get(owner, f"salesforce-owner:{owner}")) for domain, owner in found]
+        return pl.DataFrame(rows, schema=base.ACCOUNT_SCHEMA, orient="row").unique("company_domain", keep="first")
+
     def activity(self, emails: Sequence[str]) -> pl.DataFrame:
         """(email, activity_at) from each Lead's LastActivityDate. Salesforce keeps only the date, so the
         touch counts at the end of that day (UTC): never early, at most a day late."""

@@ -19,6 +19,8 @@ from tests.flows.crm_helpers import (
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
+STAFFED = ["enterprise-na", "enterprise-intl", "inbound-na", "inbound-emea", "inbound-row"]  # queues with SDRs
+
 WRITES = ("/batch/upsert", "/batch/create", "/groups", "/associate/")
 
 
@@ -212,7 +214,7 @@ def test_a_dry_run_reads_but_writes_nothing(hubspot: FakeHubSpot, tmp_path: Path
         "companies": 36,
         "associations": 36,
         "owners_set": summary["crm_plan"]["owners_set"],
-        "properties_to_create": 9,
+        "properties_to_create": 10,  # leadq_routing_reason among them
     }
     assert summary["crm_plan"]["owners_set"] > 0
     assert summary["crm_sample"][0]["properties"]["leadq_tier"] in {"A", "B", "C", "D", "disqualified"}
@@ -338,3 +340,21 @@ def test_hubspot_refuses_101_inputs_and_leadq_cannot_be_set_to_send_them(
     monkeypatch.setenv("LEADQ__CRM__HUBSPOT__BATCH_SIZE", "101")
     with pytest.raises(ConfigError, match=r"crm\.hubspot\.batch_size"):
         load_settings()
+
+
+def test_a_lead_of_a_company_with_an_owner_in_hubspot_goes_to_that_owner(
+    hubspot: FakeHubSpot, config_dir: Path, tmp_path: Path
+) -> None:
+    emery = next(o for o in hubspot.owners if o["email"] == "emery@example.com")
+    hubspot.seed_company("company3.com", domain="company3.com", hubspot_owner_id=emery["id"])
+    run(source=str(write_signups(tmp_path / "a.csv", 40)))
+    routed = store().read("select a.email, a.owner, a.routing_reason, a.queue from assignments a")
+    company3 = routed.filter(routed["email"].str.ends_with("@company3.com") & routed["queue"].is_in(STAFFED))
+    assert company3.height > 0
+    assert set(company3["owner"]) == {"emery@example.com"}
+    assert set(company3["routing_reason"]) == {"account owner of company3.com"}
+    contact = hubspot.contacts()[company3["email"][0]]
+    assert (
+        contact["hubspot_owner_id"] == emery["id"]
+        and contact["leadq_routing_reason"] == "account owner of company3.com"
+    )

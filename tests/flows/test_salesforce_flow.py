@@ -20,6 +20,8 @@ from tests.flows.crm_helpers import (
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
+STAFFED = ["enterprise-na", "enterprise-intl", "inbound-na", "inbound-emea", "inbound-row"]  # queues with SDRs
+
 
 def test_a_thousand_leads_reach_salesforce_once_each_in_collections_of_200(
     salesforce: FakeSalesforce, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -160,3 +162,19 @@ def test_the_limiter_sustains_the_window_rate_without_a_single_429(
     assert salesforce.window.rejected == 0 and summary["crm_rate_limited"] == 0
     assert len(salesforce.requests) > 300
     assert sustained_share(salesforce.api_times(), 100, 2.0) >= 0.9
+
+
+def test_a_lead_of_a_company_whose_account_has_an_owner_goes_to_that_owner(
+    salesforce: FakeSalesforce, tmp_path: Path
+) -> None:
+    emery = next(u for u in salesforce.users if u["Email"] == "emery@example.com")
+    salesforce.accounts.append({"Id": "001ACME", "Website": "https://www.company3.com", "OwnerId": emery["Id"]})
+    run(source=str(write_signups(tmp_path / "a.csv", 40)))
+    routed = store().read("select a.email, a.owner, a.routing_reason, a.queue from assignments a")
+    company3 = routed.filter(routed["email"].str.ends_with("@company3.com") & routed["queue"].is_in(STAFFED))
+    assert company3.height > 0
+    assert set(company3["owner"]) == {"emery@example.com"}
+    assert set(company3["routing_reason"]) == {"account owner of company3.com"}
+    lead = salesforce._lead(company3["email"][0])
+    assert lead is not None and lead["OwnerId"] == emery["Id"]
+    assert lead["Leadq_Routing_Reason__c"] == "account owner of company3.com"
