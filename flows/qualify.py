@@ -22,6 +22,7 @@ from prefect.runtime import flow_run
 from connectors.crm import CrmResult, CrmSink, CrmStopped
 from connectors.prepare.read import ReadScope
 from connectors.routing.calendars import build_calendars
+from connectors.routing.names import KnownNames
 from connectors.sources import Cursor, FrameSource, SignupSource, last_cursor
 from connectors.store import Store
 from crew.judge import decided_by_rules
@@ -192,6 +193,7 @@ def _run_batches(
         ctx.crm.name,
         assign=ctx.settings.autonomy.owner_assignment != "off",
         calendars=build_calendars(ctx.settings.routing, ctx.settings.config_dir),
+        names=_known_names(store, ctx.routing.company_name_match),
     )
     run = RunIds(run_id, ctx.source.key)
     tiers = ctx.settings.notify.tiers if ctx.announces else None
@@ -236,6 +238,11 @@ def _run_batches(
         )
         report(f"batch {number}", totals.processed)
     return totals
+
+
+def _known_names(store: Store | None, threshold: int | None) -> KnownNames | None:
+    """Free-mail leads' typed company names are matched against the owned companies in the store."""
+    return KnownNames(store.owned_company_names, threshold) if store is not None and threshold else None
 
 
 def _books(batch: DecidedBatch, routed: RoutedBatch) -> dict[str, int]:

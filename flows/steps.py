@@ -25,6 +25,7 @@ from connectors.prepare.read import ReadScope, prepare_read
 from connectors.routing import RoutingConfig, assign_queues, availability, route_leads
 from connectors.routing.availability import LOAD_SCHEMA
 from connectors.routing.calendars import Calendars
+from connectors.routing.names import KnownNames
 from connectors.sources import Cursor
 from connectors.store import Store
 from connectors.store.batches import BatchWrite
@@ -62,6 +63,7 @@ class Owners:
     crm_name: str
     assign: bool  # false when `[autonomy] owner_assignment = "off"`: no owner, no rotation turn
     calendars: Calendars | None = None  # the SDRs' calendars, read once per run
+    names: KnownNames | None = None  # known companies by name, for free-mail leads that typed one
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,8 @@ def route_step(
     The third value says why the CRM could not be read (a spent daily limit): the run stops there.
     In shadow mode the CRM's owners are not read: leadq decides on its own, to be compared later."""
     emails = leads["email"].to_list()
+    if owners.names is not None and routing.account_routing and "company_domain" in leads.columns:
+        leads = owners.names.account_domains(leads)  # a typed company name may name a known account
     existing = (
         owners.store.existing_assignments(emails)
         if owners.store is not None
@@ -161,7 +165,8 @@ def route_step(
         owned = set(existing.filter(pl.col("owner").is_not_null())["email"])
         owned |= set(crm_owners["email"]) if crm_owners is not None else set()
         unowned = leads.filter(~pl.col("email").is_in(list(owned))) if "company_domain" in leads.columns else None
-        domains = unowned["company_domain"].drop_nulls().unique().to_list() if unowned is not None else []
+        account = "account_domain" if unowned is not None and "account_domain" in unowned.columns else "company_domain"
+        domains = unowned[account].drop_nulls().unique().to_list() if unowned is not None else []
         reads_accounts = routing.account_routing and bool(domains)
         found = [owners.crm.account_owners(domains)] if owners.crm is not None and reads_accounts else []
     except CrmStopped as exc:

@@ -71,6 +71,7 @@ class HubSpotCrm(ApiSink):
         self.api = api or CrmApi("hubspot", settings, self.classify, self._auth, read_window=hubspot_window)
         self._owner_ids: dict[str, str] | None = None  # SDR email -> owner id, read once per run
         self._missing: dict[str, list[str]] | None = None  # object type -> leadq properties still to create
+        self._accounts: dict[str, str | None] = {}  # company domain -> its owner, asked once per run
 
     def verdict(self, response: requests.Response) -> Verdict:
         return classify_hubspot(response)
@@ -211,19 +212,22 @@ class HubSpotCrm(ApiSink):
 
     def account_owners(self, domains: Sequence[str]) -> pl.DataFrame:
         """(company_domain, account_owner): the owner of the HubSpot company of each domain, the one leadq
-        writes to (by `company_key_property`), read 100 a call; a company without an owner is left out."""
+        writes to (by `company_key_property`), read 100 a call, each domain once per run; a company without
+        an owner is left out."""
         by_id = {owner_id: email for email, owner_id in self.owner_ids().items()}
         key = self.settings.company_key_property
-        rows: list[tuple[str, str]] = []
         url = f"{self.base}/crm/v3/objects/companies/batch/read"
-        for chunk in chunked(sorted(set(domains)), self.settings.batch_size):
+        new = sorted(set(domains) - set(self._accounts))
+        self._accounts.update(dict.fromkeys(new))
+        for chunk in chunked(new, self.settings.batch_size):
             body = {"idProperty": key, "inputs": [{"id": d} for d in chunk], "properties": [key, OWNER_PROPERTY]}
             for result in json_body(self.api.call("POST", url, json=body)).get("results", []):
                 props = result.get("properties") or {}
                 owner, domain = props.get(OWNER_PROPERTY), str(props.get(key) or "").lower()
                 if owner and domain:
-                    rows.append((domain, by_id.get(str(owner), f"hubspot-owner:{owner}")))
-        return pl.DataFrame(rows, schema=ACCOUNT_SCHEMA, orient="row").unique("company_domain", keep="first")
+                    self._accounts[domain] = by_id.get(str(owner), f"hubspot-owner:{owner}")
+        rows = [(d, self._accounts[d]) for d in sorted(set(domains)) if self._accounts.get(d)]
+        return pl.DataFrame(rows, schema=ACCOUNT_SCHEMA, orient="row")
 
     def activity(self, emails: Sequence[str]) -> pl.DataFrame:
         """(email, activity_at): the later of the contact's last sales activity and last contacted dates."""

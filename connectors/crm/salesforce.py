@@ -53,6 +53,7 @@ class SalesforceCrm(ApiSink):
         self.integration_user = ""
         self.api = CrmApi("salesforce", settings, self.classify, self._auth)
         self._users: dict[str, str | None] = {}  # SDR email -> user id (None: no active user)
+        self._accounts: dict[str, str | None] = {}  # domain -> its Account's owner, asked once per run
         self._checked = False
 
     # --- auth -------------------------------------------------------------------------
@@ -138,14 +139,16 @@ class SalesforceCrm(ApiSink):
 
     def account_owners(self, domains: Sequence[str]) -> pl.DataFrame:
         """(company_domain, account_owner): the owner of the Account whose Website is each domain (written
-        as acme.io, www.acme.io, with or without http(s)://; the first Account found wins)."""
+        as acme.io or www.acme.io, with or without http(s)://; the first Account found wins). Each domain
+        is asked once per run."""
         self.check_fields()
+        new = sorted(set(domains) - set(self._accounts))
+        self._accounts.update(dict.fromkeys(new))
         spellings = {
-            f"{scheme}{www}{domain}{slash}": domain
-            for domain in sorted(set(domains))
+            f"{scheme}{www}{domain}": domain
+            for domain in new
             for scheme in ("", "http://", "https://")
             for www in ("", "www.")
-            for slash in ("", "/")
         }
         found: list[tuple[str, str]] = []
         for chunk in _soql_chunks(list(spellings)):
@@ -155,8 +158,10 @@ class SalesforceCrm(ApiSink):
                 if domain and record.get("OwnerId"):
                     found.append((domain, str(record["OwnerId"])))
         by_id = self._owner_emails({owner for _, owner in found})
-        rows = [(domain, by_id.get(owner, f"salesforce-owner:{owner}")) for domain, owner in found]
-        return pl.DataFrame(rows, schema=base.ACCOUNT_SCHEMA, orient="row").unique("company_domain", keep="first")
+        for domain, owner in reversed(found):  # the first Account found wins
+            self._accounts[domain] = by_id.get(owner, f"salesforce-owner:{owner}")
+        rows = [(d, self._accounts[d]) for d in sorted(set(domains)) if self._accounts.get(d)]
+        return pl.DataFrame(rows, schema=base.ACCOUNT_SCHEMA, orient="row")
 
     def activity(self, emails: Sequence[str]) -> pl.DataFrame:
         """(email, activity_at) from each Lead's LastActivityDate. Salesforce keeps only the date, so the

@@ -17,6 +17,8 @@ from connectors.routing.availability import Availability, availability
 from connectors.routing.config import RoutingConfig, load_routing
 from connectors.routing.turns import take_turns
 
+ACCOUNT = "_account"  # the domain of the lead's account: its company, or the company its typed name matched
+
 __all__ = [
     "Availability",
     "RoutingConfig",
@@ -98,11 +100,11 @@ def route_leads(
     keeps_local = pl.col("_old_owner").is_not_null() & ((same_queue & ~(reassigns & from_crm)) | ~reassigns)
     keeps = keeps_crm | (keeps_local.fill_null(False) & ~old_away) | override.is_not_null()
     needs_turn = (pl.col("queue").is_in(staffed) & ~keeps).fill_null(False)
-    frame = _with_account_owners(frame, config, account_owners)
+    frame = _with_account_owners(frame, config, account_owners)  # adds ACCOUNT: the domain of the lead's account
     account_away = pl.col("_account_owner").is_in(away).fill_null(False)
     by_account = needs_turn & pl.col("_account_owner").is_not_null() & ~account_away
     open_turn = needs_turn & ~by_account
-    company = pl.col("company_domain")
+    company = pl.col(ACCOUNT)
     leads_company = company.is_null() | ~pl.lit(config.account_routing)
     if config.account_routing:  # a new company's first lead in the batch takes the turn; the others follow it
         leads_company = leads_company | (pl.int_range(pl.len()).over(company, open_turn) == 0)
@@ -138,8 +140,8 @@ def route_leads(
         .alias("owner")
     )
     leaders = frame.filter(pl.col("_turn") & company.is_not_null()).select(company, pl.col("owner").alias("_leader"))
-    leaders = leaders.unique("company_domain", keep="first")
-    frame = frame.join(leaders, on="company_domain", how="left", maintain_order="left").with_columns(
+    leaders = leaders.unique(ACCOUNT, keep="first")
+    frame = frame.join(leaders, on=ACCOUNT, how="left", maintain_order="left").with_columns(
         pl.when("_follow").then(pl.col("_leader")).otherwise(pl.col("owner")).alias("owner")
     )
     waiting = (pl.col("_turn") | pl.col("_follow")) & pl.col("owner").is_null()
@@ -148,6 +150,7 @@ def route_leads(
         separator="; ",
         ignore_nulls=True,
     )
+    typed = pl.col("company_name") if "company_name" in frame.columns else pl.lit("")
     reason = (
         pl.when(override.is_not_null())
         .then(pl.lit("override"))
@@ -157,6 +160,8 @@ def route_leads(
         .then(pl.lit("owner kept"))
         .when(pl.col("_by_account") & pl.col("_pinned"))
         .then(pl.format("account {} pinned in routing.yaml", company))
+        .when(pl.col("_by_account") & pl.col("company_domain").is_null())
+        .then(pl.format("account owner of {} (company name '{}')", company, typed))
         .when(pl.col("_by_account"))
         .then(pl.format("account owner of {}", company))
         .when(pl.col("_follow") & pl.col("owner").is_not_null())
@@ -177,7 +182,7 @@ def route_leads(
         .alias("load_day"),
     )
     helpers = ["_old_queue", "_old_owner", "_turn", "_rank", "_next_owner", "_skipped", "_follow", "_leader"]
-    return frame.drop(*helpers, "_by_account", "_account_owner", "_pinned", "_away_note"), advanced
+    return frame.drop(*helpers, "_by_account", "_account_owner", "_pinned", "_away_note", ACCOUNT), advanced
 
 
 def _queue_in(queues: list[str]) -> pl.Expr:
@@ -234,19 +239,27 @@ def _who(sdrs: list[str], why: dict[str, str]) -> str:
 
 
 def _with_account_owners(frame: pl.DataFrame, config: RoutingConfig, owners: pl.DataFrame | None) -> pl.DataFrame:
-    """`_account_owner`: the owner pinned in `accounts:` (`_pinned`), else, with account routing, the owner
-    of the company's other leads; null for a lead without a company."""
+    """ACCOUNT: the lead's company domain, else (a free-mail lead) the `account_domain` its typed company
+    name matched; `_account_owner`: the owner pinned in `accounts:` (`_pinned`), else, with account routing,
+    the account's owner; null for a lead without an account."""
     if "company_domain" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("company_domain"))
+    matched = pl.col("account_domain") if "account_domain" in frame.columns else pl.lit(None, dtype=pl.String)
+    frame = frame.with_columns(pl.coalesce(pl.col("company_domain"), matched).alias(ACCOUNT))
     pinned = pl.DataFrame(
-        list(config.pinned_owners().items()), schema={"company_domain": pl.String, "_pin": pl.String}, orient="row"
+        list(config.pinned_owners().items()), schema={ACCOUNT: pl.String, "_pin": pl.String}, orient="row"
     )
     known = owners if owners is not None and config.account_routing else None
     if known is None:
         known = pl.DataFrame(schema={"company_domain": pl.String, "account_owner": pl.String})
     return (
-        frame.join(pinned, on="company_domain", how="left", maintain_order="left")
-        .join(known.unique("company_domain"), on="company_domain", how="left", maintain_order="left")
+        frame.join(pinned, on=ACCOUNT, how="left", maintain_order="left")
+        .join(
+            known.unique("company_domain").rename({"company_domain": ACCOUNT}),
+            on=ACCOUNT,
+            how="left",
+            maintain_order="left",
+        )
         .with_columns(
             pl.coalesce("_pin", "account_owner").alias("_account_owner"), pl.col("_pin").is_not_null().alias("_pinned")
         )

@@ -119,6 +119,8 @@ class Account(_Model):
 class RoutingConfig(_Model):
     # a lead of a company that already has an owner goes to that owner (no rotation turn is taken)
     account_routing: bool = True
+    # a free-mail lead's typed company name matches a known company at this similarity (0-100); null: never
+    company_name_match: int | None = Field(90, ge=50, le=100)
     accounts: dict[str, Account] = Field(default_factory=dict)
     segments: list[Segment] = Field(default_factory=list)
     territories: dict[str, list[str]] = Field(default_factory=dict)

@@ -152,6 +152,18 @@ class BatchRecords(StoreEngine):
             frame = frame.filter(~pl.col("email").is_in(list(routing)))
         return frame.sort("at", descending=True).unique("company_domain", keep="first").drop("at", "email")
 
+    def owned_company_names(self) -> pl.DataFrame:
+        """(company_domain, name) of the companies with a lead that has an owner: what a free-mail lead's
+        typed company name is matched against."""
+        query = sa.text(
+            "select distinct c.domain as company_domain, c.name from companies c "
+            "join leads l on l.company_domain = c.domain join assignments a on a.email = l.email "
+            "where a.owner is not null and a.status = 'active' and c.name is not null"
+        )
+        with self.engine.connect() as conn:
+            rows = [tuple(r) for r in conn.execute(query)]
+        return pl.DataFrame(rows, schema={"company_domain": pl.String, "name": pl.String}, orient="row")
+
     def stored_signups(self, emails: Sequence[str]) -> pl.DataFrame:
         """(email, signed_up_at, input_hash) of these leads as the store holds them: the newest signup seen,
         and (from a CRM source) a hash of what its record said."""

@@ -135,3 +135,49 @@ def test_a_pinned_account_wins_and_account_routing_can_be_turned_off() -> None:
 
 def _raw() -> dict[str, object]:
     return CONFIG.model_dump(exclude={"accounts"})
+
+
+def test_a_typed_company_name_matches_one_known_company_despite_case_suffixes_and_typos() -> None:
+    from connectors.routing.names import CompanyNames, name_key
+
+    assert name_key("Northwind Analytics, Inc.") == "northwind analytics"
+    known = pl.DataFrame(
+        {
+            "company_domain": ["northwind.io", "acme.io", "acme.com", "globex.com"],
+            "name": ["Northwind Analytics", "Acme", "ACME Corp", "Globex GmbH"],
+        }
+    )
+    names = CompanyNames(known, 90)
+    assert names.match("northwind analytics inc") == "northwind.io"
+    assert names.match("Northwnd Analytics") == "northwind.io"  # a typo
+    assert names.match("Northwind Bank") is None  # another company
+    assert names.match("Acme Inc.") is None  # two companies are called Acme: no guess
+    assert names.match("the Globex") == "globex.com"
+    leads = pl.DataFrame(
+        {"company_domain": ["x.io", None, None], "company_name": ["Globex", "Globex", None]},
+        schema={"company_domain": pl.String, "company_name": pl.String},
+    )
+    assert names.domains(leads).to_list() == ["x.io", "globex.com", None]
+
+
+def test_a_free_mail_lead_that_typed_an_owned_companys_name_goes_to_its_owner() -> None:
+    leads = pl.DataFrame(
+        {
+            "email": ["jane@gmail.com", "joe@gmail.com"],
+            "tier": ["A", "A"],
+            "employees": [None, None],
+            "company_country": ["US", "US"],
+            "company_domain": [None, None],
+            "company_name": ["Northwind Analytics, Inc.", "Someone Else"],
+            "account_domain": ["northwind.io", None],
+        },
+        schema_overrides={"employees": pl.Int64, "company_domain": pl.String},
+    )
+    owners = pl.DataFrame({"company_domain": ["northwind.io"], "account_owner": ["cy@x"]})
+    out, positions = route_leads(leads, CONFIG, {}, NO_ASSIGNMENTS, account_owners=owners)
+    assert out["owner"].to_list() == ["cy@x", "cy@x"]  # joe took na's only turn
+    assert out["routing_reason"].to_list() == [
+        "account owner of northwind.io (company name 'Northwind Analytics, Inc.')",
+        "rotation of na",
+    ]
+    assert positions["na"] == 0

@@ -168,3 +168,22 @@ def test_a_later_lead_of_an_owned_company_goes_to_the_same_owner(config_dir: Pat
     lead = {r["email"]: r for r in export_leads(_store()).to_dicts()}["cro@northwind.io"]
     # the rotation would have given the next SDR of inbound-na; the account keeps its owner instead
     assert (lead["owner"], lead["routing_reason"]) == (northwind_owner, "account owner of northwind.io")
+
+
+def test_a_free_mail_lead_that_typed_an_owned_company_goes_to_its_account_owner(
+    config_dir: Path, tmp_path: Path
+) -> None:
+    routing = config_dir / "routing.yaml"  # a free-mail lead scores C: here C leads are worked by inbound-na too
+    routing.write_text(routing.read_text().replace("{tiers: [C], queue: nurture}", "{tiers: [C], queue: inbound-na}"))
+    first = tmp_path / "first.csv"
+    header = "email,job_title,country,company_name,seats_requested,signed_up_at\n"
+    first.write_text(header + "vp@northwind.io,VP Sales,US,,30,2026-11-01T10:00:00Z\n")
+    _run(source=str(first))
+    owner = export_leads(_store()).row(0, named=True)["owner"]
+    assert owner is not None
+    later = tmp_path / "later.csv"
+    later.write_text(header + 'jane.doe@gmail.com,VP Sales,US,"Northwind Analytics, Inc.",30,2026-11-02T10:00:00Z\n')
+    _run(source=str(later))
+    lead = {r["email"]: r for r in export_leads(_store()).to_dicts()}["jane.doe@gmail.com"]
+    assert lead["queue"] is not None and lead["owner"] == owner
+    assert lead["routing_reason"] == "account owner of northwind.io (company name 'Northwind Analytics, Inc.')"
