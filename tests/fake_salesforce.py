@@ -8,11 +8,16 @@ SOQL answers page (`query_page_size`, then `nextRecordsUrl`); a request URI past
 characters is a 414; `allOrNone: true` rolls a whole collection back when one record fails;
 an external id twice in one collection fails both records; the token endpoint can be told
 to answer 5xx (`token_storm`).
+
+Leads as a source: SOQL `SELECT … FROM Lead WHERE <datetime field> >= <literal> [AND … < …]
+[AND IsConverted = false] ORDER BY <field>, Id [LIMIT n]`; every write stamps SystemModstamp (and a
+create CreatedDate); sObject Collections update by Id (`PATCH /composite/sobjects`) never creates.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.fake_crm import FakeCrm, Window
@@ -70,6 +75,7 @@ class FakeSalesforce(FakeCrm):
         self.accounts: list[dict[str, Any]] = []  # Accounts people own: {Id, Website, OwnerId}
         self._index: dict[str, str] = {}  # Leadq_Email__c -> id
         self.creates = 0
+        self.updates = 0  # Leads changed in place (update by Id)
         self.refuse_emails: set[str] = set()
         self.auto_assign_headers: list[tuple[bool, str | None]] = []  # (sets OwnerId, Sforce-Auto-Assign)
         self._next_id = 1000
@@ -79,11 +85,24 @@ class FakeSalesforce(FakeCrm):
         self.uri_too_long = 0  # 414s answered
 
     def by_email(self) -> dict[str, dict[str, Any]]:
-        return {r["Leadq_Email__c"]: r for r in self.leads.values()}
+        return {r["Leadq_Email__c"]: r for r in self.leads.values() if r.get("Leadq_Email__c")}
+
+    def seed_lead(self, **fields: Any) -> dict[str, Any]:
+        """A Lead that web-to-lead (not leadq) created: no external id."""
+        self._next_id += 1
+        now = self._now()
+        lead = {"Id": f"00Q{self._next_id:015d}", "OwnerId": self.integration_user, "IsConverted": False}
+        lead |= {"CreatedDate": now, "SystemModstamp": now, **fields}
+        self.leads[lead["Id"]] = lead
+        return lead
+
+    def _now(self) -> str:
+        return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
 
     def _lead(self, key: str) -> dict[str, Any] | None:
-        if len(self._index) != len(self.leads):  # a test put Leads in directly
-            self._index = {r["Leadq_Email__c"]: i for i, r in self.leads.items()}
+        keyed = sum(1 for r in self.leads.values() if r.get("Leadq_Email__c"))
+        if len(self._index) != keyed:  # a test put Leads in directly
+            self._index = {r["Leadq_Email__c"]: i for i, r in self.leads.items() if r.get("Leadq_Email__c")}
         return self.leads.get(self._index.get(key, ""))
 
     def expire_token(self) -> None:
@@ -119,6 +138,8 @@ class FakeSalesforce(FakeCrm):
             if m[1] not in self._cursors:
                 return respond([{"message": "invalid query locator", "errorCode": "INVALID_QUERY_LOCATOR"}], 400)
             return respond(self._page(self._cursors.pop(m[1])), **limit_info)
+        if path == f"{self.API}/composite/sobjects" and seen.method == "PATCH":
+            return self._update_by_id(seen, limit_info)
         if m := re.fullmatch(rf"{self.API}/composite/sobjects/Lead/(\w+)", path):
             if seen.method != "PATCH":
                 return respond([{"message": "Method not allowed", "errorCode": "METHOD_NOT_ALLOWED"}], 405)
@@ -143,6 +164,8 @@ class FakeSalesforce(FakeCrm):
         )
 
     def _query(self, soql: str) -> list[dict[str, Any]]:
+        if " ORDER BY " in soql and " IN (" not in soql:
+            return self._range_query(soql)
         m = re.fullmatch(r"SELECT (.+) FROM (\w+) WHERE (.+)", soql)
         assert m, soql
         fields = [f.strip() for f in m[1].split(",")]
@@ -159,6 +182,55 @@ class FakeSalesforce(FakeCrm):
         if "IsActive = true" in m[3]:
             found = [r for r in found if r.get("IsActive", True)]
         return [{"attributes": {"type": m[2]}, **{f: r.get(f) for f in fields}} for r in found]
+
+    def _range_query(self, soql: str) -> list[dict[str, Any]]:
+        """Leads by a datetime range, ordered: what a CRM source asks."""
+        m = re.fullmatch(r"SELECT (.+) FROM Lead(?: WHERE (.+?))? ORDER BY (\w+), Id(?: LIMIT (\d+))?", soql)
+        assert m, soql
+        fields = [f.strip() for f in m[1].split(",")]
+        found = list(self.leads.values())
+        for condition in (m[2] or "").split(" AND ") if m[2] else []:
+            c = re.fullmatch(r"(\w+) (>=|<|=) (\S+)", condition)
+            assert c, condition
+            if c[1] == "IsConverted":
+                found = [r for r in found if str(r.get("IsConverted", False)).lower() == c[3]]
+                continue
+            bound = _moment(c[3])
+            keep = (lambda v, b=bound: v >= b) if c[2] == ">=" else (lambda v, b=bound: v < b)
+            found = [r for r in found if r.get(c[1]) and keep(_moment(r[c[1]]))]
+        found.sort(key=lambda r: (_moment(r[m[3]]), r["Id"]))
+        if m[4]:
+            found = found[: int(m[4])]
+        return [{"attributes": {"type": "Lead"}, **{f: r.get(f) for f in fields}} for r in found]
+
+    def _update_by_id(self, seen: Seen, headers: dict[str, str]) -> Reply:
+        """sObject Collections update: each record by its Id; an unknown Id fails that record."""
+        records = seen.body["records"]
+        if len(records) > 200:
+            return respond([{"message": "more than 200 records", "errorCode": "EXCEEDED_ID_LIMIT"}], 400)
+        self.auto_assign_headers.append((any("OwnerId" in r for r in records), seen.headers.get("sforce-auto-assign")))
+        answers = []
+        for record in records:
+            lead = self.leads.get(record.get("Id", ""))
+            unknown = [f for f in record if f not in ("attributes", "Id") and f not in self.fields]
+            if lead is None:
+                answers.append(
+                    {"success": False, "errors": [{"statusCode": "ENTITY_IS_DELETED", "message": "no Lead"}]}
+                )
+                continue
+            if unknown:
+                problem = {
+                    "statusCode": "INVALID_FIELD",
+                    "fields": unknown,
+                    "message": f"No such column '{unknown[0]}'",
+                }
+                answers.append({"success": False, "errors": [problem]})
+                continue
+            lead.update({k: v for k, v in record.items() if k not in ("attributes", "Id")})
+            lead["SystemModstamp"] = self._now()
+            self.updates += 1
+            answers.append({"id": lead["Id"], "success": True, "errors": []})
+        return respond(answers, **headers)
 
     def _page(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """One batch of query results; the rest wait behind a nextRecordsUrl, as Salesforce pages them."""
@@ -207,6 +279,8 @@ class FakeSalesforce(FakeCrm):
                 self.creates += 1
             existing.update({k: v for k, v in record.items() if k != "attributes"})
             existing[ext] = key
+            existing["SystemModstamp"] = self._now()
+            existing.setdefault("CreatedDate", existing["SystemModstamp"])
             answers.append({"id": existing["Id"], "success": True, "errors": [], "created": created})
         return respond(answers, **headers)
 
@@ -230,3 +304,11 @@ class FakeSalesforce(FakeCrm):
                 "fields": ["LastName", "Company"],
             }
         return None
+
+
+def _moment(value: str) -> datetime:
+    """A SOQL datetime literal or a stored Salesforce datetime, comparable."""
+    text = value.replace("Z", "+00:00")
+    if text[-5] in "+-" and text[-3] != ":":
+        text = text[:-2] + ":" + text[-2:]
+    return datetime.fromisoformat(text)

@@ -17,7 +17,7 @@ answer and logged; a spent org limit (REQUEST_LIMIT_EXCEEDED) stops the run clea
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, time
 from typing import Any
 from urllib.parse import quote_plus
@@ -29,6 +29,7 @@ from connectors.crm import base
 from connectors.crm.api import CrmApi, json_body
 from connectors.crm.base import CrmPlan, CrmResult
 from connectors.crm.sink import ApiSink
+from connectors.domain import CRM_ID
 from connectors.errors import FatalError
 from connectors.http import Verdict
 from connectors.settings import SalesforceSettings
@@ -192,9 +193,12 @@ class SalesforceCrm(ApiSink):
         self.check_fields()
         # Salesforce refuses every record of a collection whose external id appears twice: send each lead once
         frame = base.with_crm_fields(leads).unique("email", keep="last", maintain_order=True)
+        result = CrmResult()
+        in_place = pl.col(CRM_ID).is_not_null() if CRM_ID in frame.columns else pl.lit(False)
+        self._update_in_place(frame.filter(in_place), result)
+        frame = frame.filter(~in_place)
         records = self._records(frame)
         signup_ids = dict(frame.select("email", "signup_id").iter_rows())
-        result = CrmResult()
         ext = self.settings.external_id_field
         owned = [r for r in records if "OwnerId" in r]
         unowned = [r for r in records if "OwnerId" not in r]
@@ -217,6 +221,41 @@ class SalesforceCrm(ApiSink):
                         else:
                             refused(record, _record_errors(answer))
         return result
+
+    def _update_in_place(self, frame: pl.DataFrame, result: CrmResult) -> None:
+        """Leads read from Salesforce (the CRM as the source) are written back to their own record by Id
+        (sObject Collections update: it never creates one), and only leadq's own fields (Leadq_*) and the
+        owner: what the record said as input is never overwritten, so leadq's write brings nothing new back."""
+        if frame.is_empty():
+            return
+        ext = self.settings.external_id_field
+        records = [
+            {"attributes": r["attributes"], "Id": record_id, **{k: v for k, v in r.items() if _leadq_owned(k, ext)}}
+            for record_id, r in zip(frame[CRM_ID].to_list(), self._records(frame), strict=True)
+        ]
+        emails = dict(zip(frame[CRM_ID].to_list(), frame["email"].to_list(), strict=True))
+        signup_ids = dict(frame.select("email", "signup_id").iter_rows())
+
+        def refused(record: dict[str, Any], message: str) -> None:
+            email = emails[record["Id"]]
+            result.failures.append(base.failure(email, signup_ids.get(email), f"salesforce {email}: {message}", record))
+
+        def send(part: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+            url = f"{self._data}/composite/sobjects"
+            # an update must not run the org's assignment rules again: leadq routed the lead, or left its owner
+            headers = {"Sforce-Auto-Assign": "FALSE"}
+            response = self.api.call("PATCH", url, json={"allOrNone": False, "records": list(part)}, headers=headers)
+            answers = response.json()
+            return answers if isinstance(answers, list) else []
+
+        for chunk in base.chunked(records, self.settings.batch_size):
+            for part, answers in base.send_isolating(chunk, send, refused):
+                for i, record in enumerate(part):
+                    answer = answers[i] if i < len(answers) else {"errors": [{"message": "no answer for it"}]}
+                    if answer.get("success"):
+                        result.written += 1
+                    else:
+                        refused(record, _record_errors(answer))
 
     def plan(self, leads: pl.DataFrame) -> CrmPlan:
         self.check_fields()
@@ -250,19 +289,26 @@ class SalesforceCrm(ApiSink):
         return answers if isinstance(answers, list) else []
 
     def _query(self, soql: str) -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = []
+        return [record for page in self.query_pages(soql) for record in page]
+
+    def query_pages(self, soql: str) -> Iterator[list[dict[str, Any]]]:
+        """A SOQL query's records, a batch at a time as Salesforce pages them (nextRecordsUrl)."""
         body = self._get("/query", {"q": soql})
-        records += body.get("records", [])
+        yield body.get("records", [])
         while not body.get("done", True) and body.get("nextRecordsUrl"):
             body = json_body(self.api.call("GET", f"{self.instance_url}{body['nextRecordsUrl']}"))
-            records += body.get("records", [])
-        return records
+            yield body.get("records", [])
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return json_body(self.api.call("GET", f"{self._data}{path}", params=params))
 
     def verdict(self, response: requests.Response) -> Verdict:
         return classify_salesforce(response)
+
+
+def _leadq_owned(field: str, external_id: str) -> bool:
+    """A Lead field leadq writes in place: its own (Leadq_*), its external id, and the owner."""
+    return field.startswith("Leadq_") or field in (external_id, "OwnerId")
 
 
 def classify_salesforce(response: requests.Response) -> Verdict:

@@ -21,13 +21,22 @@ class HubSpotSourceSettings(Section):
     properties: dict[str, str]  # leadq signup column = contact property read as input (never leadq's own)
 
 
+class SalesforceSourceSettings(Section):
+    """`[source] kind = "salesforce"`: Leads read with SOQL (credentials and org from [crm.salesforce])."""
+
+    cursor_field: Literal["CreatedDate", "SystemModstamp"]  # new Leads only, or created or changed
+    include_converted: bool  # false: converted Leads are left out
+    fields: dict[str, str]  # leadq signup column = Lead field read as input (never leadq's own)
+
+
 class SourceSettings(Section):
-    kind: Literal["file", "sql", "hubspot"]
+    kind: Literal["file", "sql", "hubspot", "salesforce"]
     path: str
     url: str
     table: str
     columns: dict[str, str]
     hubspot: HubSpotSourceSettings
+    salesforce: SalesforceSourceSettings
     # a signup dated more than this past the run's start (or before 1990) is a dead letter, never a watermark
     max_future_s: float = Field(ge=0)
     lookback_s: float = Field(ge=0)  # re-read this window behind the watermark (rows committed late)

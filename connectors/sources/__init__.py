@@ -43,14 +43,27 @@ def open_source(settings: Settings, path: Path | None = None) -> SignupSource:
     if src.kind == "sql":
         return SqlSource(src.url, src.table, src.columns, src.lookback_s)
     if src.kind == "hubspot":
-        if settings.crm.kind != "hubspot":
-            raise ConfigError(
-                "settings.toml: key 'source.kind': \"hubspot\" writes each lead back to its own contact, "
-                f'so [crm] kind must be "hubspot" too (it is "{settings.crm.kind}")'
-            )
+        _needs_crm(settings, "hubspot")
         from connectors.crm import env_secret
         from connectors.sources.hubspot import HubSpotSource
 
         token = env_secret(settings.crm.hubspot.token_env, "crm.hubspot.token_env")
         return HubSpotSource(settings.crm.hubspot, src.hubspot, token)
+    if src.kind == "salesforce":
+        _needs_crm(settings, "salesforce")
+        from connectors.crm import build_crm
+        from connectors.crm.salesforce import SalesforceCrm
+        from connectors.sources.salesforce import SalesforceSource
+
+        crm = build_crm(settings)
+        assert isinstance(crm, SalesforceCrm)
+        return SalesforceSource(crm, src.salesforce)
     return FileSource(settings.config_path(src.path), src.columns, src.lookback_s)
+
+
+def _needs_crm(settings: Settings, kind: str) -> None:
+    if settings.crm.kind != kind:
+        raise ConfigError(
+            f"settings.toml: key 'source.kind': \"{kind}\" writes each lead back to its own record, "
+            f'so [crm] kind must be "{kind}" too (it is "{settings.crm.kind}")'
+        )

@@ -19,7 +19,6 @@ search API, and written back in place.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -29,12 +28,11 @@ import polars as pl
 from connectors.crm.api import CrmApi, json_body
 from connectors.crm.base import BatchRefused
 from connectors.crm.hubspot import classify_hubspot
-from connectors.domain import CRM_ID, INPUT_HASH
 from connectors.errors import SourceError
 from connectors.settings import HubSpotSettings
 from connectors.settings.pipeline import HubSpotSourceSettings
 from connectors.sources.cursor import ID, TIMESTAMP, Cursor
-from connectors.sources.frame import canonicalise
+from connectors.sources.records import cut_between_times, input_hash, signup_frame
 
 SEARCH_PATH = "/crm/v3/objects/contacts/search"
 
@@ -74,15 +72,8 @@ class HubSpotSource:
 
     def _read(self, start: int | None, end: int | None, batch_size: int) -> Iterator[pl.DataFrame]:
         """Batches of contacts with start <= time (< end), in cursor order, cut between two times."""
-        held: list[dict[str, Any]] = []  # read, not yet handed out
-        for page in self._pages(start, end):
-            held += page
-            if len(held) >= batch_size and held[-1]["time"] > held[0]["time"]:
-                last = held[-1]["time"]  # the contacts of the last time may go on on the next page
-                ready, held = [r for r in held if r["time"] < last], [r for r in held if r["time"] == last]
-                yield self._frame(ready)
-        if held:
-            yield self._frame(held)
+        for records in cut_between_times(self._pages(start, end), batch_size):
+            yield signup_frame(records, "hubspot", self.key, pl.Int64())
 
     def _pages(self, start: int | None, end: int | None) -> Iterator[list[dict[str, Any]]]:
         """Every contact from `start` on, page by page, sorted by time; a new window at max_results."""
@@ -136,22 +127,13 @@ class HubSpotSource:
     def _row(self, record: dict[str, Any]) -> dict[str, Any]:
         props = record.get("properties") or {}
         stamp = _parse(props.get(self.settings.cursor_property) or record.get("updatedAt"))
-        inputs = {column: props.get(name) for column, name in sorted(self.settings.properties.items())}
-        digest = hashlib.sha256(repr((props.get("email"), sorted(inputs.items()))).encode()).hexdigest()[:32]
+        inputs = {column: props.get(name) for column, name in self.settings.properties.items()}
         return {
             "id": str(record["id"]),
             "time": _millis(stamp) if stamp else 0,
             "row": {"email": props.get("email"), ID: int(record["id"]), TIMESTAMP: stamp, **inputs},
-            "hash": digest,
+            "hash": input_hash([("email", props.get("email")), *inputs.items()]),
         }
-
-    def _frame(self, rows: list[dict[str, Any]]) -> pl.DataFrame:
-        frame = pl.DataFrame(
-            [{**r["row"], CRM_ID: r["id"], INPUT_HASH: r["hash"], "source": "hubspot"} for r in rows],
-            schema_overrides={ID: pl.Int64, TIMESTAMP: pl.Datetime("us")},
-            infer_schema_length=None,
-        )
-        return canonicalise(frame, {}, self.key)
 
 
 def _range(prop: str, start: int | None, end: int | None) -> list[dict[str, Any]]:
