@@ -1,6 +1,7 @@
-"""CRM sync throughput: `leadq run` into a fake HubSpot and a fake Salesforce that enforce 100 requests per 10 s.
+"""CRM sync throughput: `leadq run` into a fake HubSpot and a fake Salesforce that enforce 100 requests per 10 s;
+and HubSpot as the source: contacts read through the search API (5 searches a second) and written back in place.
 
-    uv run python bench/crm.py --hubspot 10000 --salesforce 30000
+    uv run python bench/crm.py --hubspot 10000 --salesforce 30000 --hubspot-source 20000
 
 Each fake (the test suite's, tests/fake_crm.py) answers 429 to any request past the
 window, exactly as the vendor would. Prints, per CRM: leads, API calls, calls per 100
@@ -105,15 +106,56 @@ def _bench(kind: str, n: int, folder: Path) -> None:
         )
 
 
+def _bench_source(n: int, folder: Path) -> None:
+    """n contacts a form created in HubSpot, read by `leadq run` with [source] kind = "hubspot"."""
+    signups, companies = generate(n)
+    reference = folder / "source-companies.csv"
+    companies.write_csv(reference)
+    with FakeHttp().running() as server:
+        fake = FakeHubSpot(server, window=Window(LIMIT, WINDOW_S), owners=hubspot_owners(SDRS))
+        names = {"first_name": "firstname", "last_name": "lastname", "job_title": "jobtitle", "country": "country"}
+        for row in signups.iter_rows(named=True):
+            fake.seed_contact(str(row["email"]).strip().lower(), **{p: row.get(c) for c, p in names.items()})
+        env = {
+            **os.environ,
+            "LEADQ_HOME": str(folder / "source-home"),
+            "LEADQ__CRM__KIND": "hubspot",
+            "LEADQ__SOURCE__KIND": "hubspot",
+            "LEADQ__ENRICHMENT__REFERENCE__PATH": str(reference),
+            "HUBSPOT_ACCESS_TOKEN": fake.token,
+            "LEADQ__CRM__HUBSPOT__BASE_URL": server.url,
+        }
+        leadq = Path(sys.executable).with_name("leadq")
+        started = time.perf_counter()
+        proc = subprocess.run([str(leadq), "run", "--json"], env=env, capture_output=True, text=True)
+        if proc.returncode:
+            raise SystemExit(proc.stderr[-3000:])
+        elapsed = time.perf_counter() - started
+        summary = json.loads(proc.stdout)
+        searches = [s.at for s in fake.requests if s.path.endswith("/search")]
+        read_s = searches[-1] - searches[0] if len(searches) > 1 else 0.0
+        busiest = max((sum(1 for u in searches if t <= u < t + 1.0) for t in searches), default=0)
+        print(
+            f"hubspot source {len(fake.records['contacts']):>7,} contacts  {summary['processed']:,} read  "
+            f"{len(searches)} searches over {read_s:.1f} s ({len(searches) / max(read_s, 1e-9):.2f} a second; "
+            f"limit 5, busiest 1 s {busiest})  {summary['processed'] / max(read_s, 1e-9):,.0f} contacts/s read  "
+            f"429s {fake.search_window.rejected + (fake.window.rejected if fake.window else 0)}  "
+            f"created {fake.creates['contacts']}  updated in place {fake.updates:,}  run {elapsed:.1f} s"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hubspot", type=int, default=10_000, help="signups to sync to HubSpot (0: skip)")
     parser.add_argument("--salesforce", type=int, default=30_000, help="signups to sync to Salesforce (0: skip)")
+    parser.add_argument("--hubspot-source", type=int, default=20_000, help="contacts to read from HubSpot (0: skip)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="leadq-bench-crm-") as tmp, servers_stopped(tmp):
         for kind, n in (("hubspot", args.hubspot), ("salesforce", args.salesforce)):
             if n:
                 _bench(kind, n, Path(tmp))
+        if args.hubspot_source:
+            _bench_source(args.hubspot_source, Path(tmp))
 
 
 if __name__ == "__main__":
