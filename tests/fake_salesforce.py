@@ -164,6 +164,11 @@ class FakeSalesforce(FakeCrm):
         )
 
     def _query(self, soql: str) -> list[dict[str, Any]]:
+        if soql == "SELECT Website, OwnerId FROM Account WHERE Website != null ORDER BY CreatedDate":
+            rows = [a for a in self.accounts if a.get("Website")]
+            return [
+                {"attributes": {"type": "Account"}, "Website": a["Website"], "OwnerId": a.get("OwnerId")} for a in rows
+            ]
         if " ORDER BY " in soql and " IN (" not in soql:
             return self._range_query(soql)
         m = re.fullmatch(r"SELECT (.+) FROM (\w+) WHERE (.+)", soql)

@@ -249,6 +249,8 @@ class HubSpotCrm(ApiSink):
         frame = with_crm_fields(leads).unique("email", keep="last", maintain_order=True)  # HubSpot 400s duplicates
         result = CrmResult()
         company_ids = self._upsert_companies(frame, result)
+        for domain in company_ids:  # its owner was asked before this batch was routed, or it has none yet
+            self._accounts.setdefault(domain, None)
         in_place = pl.col(CRM_ID).is_not_null() if CRM_ID in frame.columns else pl.lit(False)
         contact_ids = self._update_in_place(frame.filter(in_place), result)
         contacts = self._contact_inputs(frame.filter(~in_place))

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, time
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlsplit
 
 import polars as pl
 import requests
@@ -32,6 +32,7 @@ from connectors.crm.sink import ApiSink
 from connectors.domain import CRM_ID
 from connectors.errors import FatalError
 from connectors.http import Verdict
+from connectors.prepare.emails import registrable_domain
 from connectors.settings import SalesforceSettings
 
 log = logging.getLogger("leadq.crm")
@@ -54,7 +55,7 @@ class SalesforceCrm(ApiSink):
         self.integration_user = ""
         self.api = CrmApi("salesforce", settings, self.classify, self._auth)
         self._users: dict[str, str | None] = {}  # SDR email -> user id (None: no active user)
-        self._accounts: dict[str, str | None] = {}  # domain -> its Account's owner, asked once per run
+        self._accounts: dict[str, str] | None = None  # Website domain -> Account owner id, read once per run
         self._checked = False
 
     # --- auth -------------------------------------------------------------------------
@@ -139,29 +140,21 @@ class SalesforceCrm(ApiSink):
         return pl.DataFrame(rows, schema=base.PEOPLE_SCHEMA, orient="row")
 
     def account_owners(self, domains: Sequence[str]) -> pl.DataFrame:
-        """(company_domain, account_owner): the owner of the Account whose Website is each domain (written
-        as acme.io or www.acme.io, with or without http(s)://; the first Account found wins). Each domain
-        is asked once per run."""
-        self.check_fields()
-        new = sorted(set(domains) - set(self._accounts))
-        self._accounts.update(dict.fromkeys(new))
-        spellings = {
-            f"{scheme}{www}{domain}": domain
-            for domain in new
-            for scheme in ("", "http://", "https://")
-            for www in ("", "www.")
-        }
-        found: list[tuple[str, str]] = []
-        for chunk in _soql_chunks(list(spellings)):
-            soql = f"SELECT Website, OwnerId FROM Account WHERE Website IN ({_soql_list(chunk)}) ORDER BY CreatedDate"
-            for record in self._query(soql):
-                domain = spellings.get(str(record.get("Website") or "").lower())
-                if domain and record.get("OwnerId"):
-                    found.append((domain, str(record["OwnerId"])))
-        by_id = self._owner_emails({owner for _, owner in found})
-        for domain, owner in reversed(found):  # the first Account found wins
-            self._accounts[domain] = by_id.get(owner, f"salesforce-owner:{owner}")
-        rows = [(d, self._accounts[d]) for d in sorted(set(domains)) if self._accounts.get(d)]
+        """(company_domain, account_owner): the owner of the Account whose Website is each domain, in any
+        spelling (acme.io, https://www.acme.io/about). The org's Accounts with a Website are read once per
+        run, on first need (2,000 a call), whatever the number of leads; the oldest Account of a domain wins."""
+        if self._accounts is None:
+            self.check_fields()
+            self._accounts = {}
+            soql = "SELECT Website, OwnerId FROM Account WHERE Website != null ORDER BY CreatedDate"
+            for page in self.query_pages(soql):
+                for record in page:
+                    domain = _website_domain(record.get("Website"))
+                    if domain and record.get("OwnerId"):
+                        self._accounts.setdefault(domain, str(record["OwnerId"]))
+        found = {d: self._accounts[d] for d in set(domains) if d in self._accounts}
+        by_id = self._owner_emails(set(found.values()))
+        rows = [(d, by_id.get(owner, f"salesforce-owner:{owner}")) for d, owner in sorted(found.items())]
         return pl.DataFrame(rows, schema=base.ACCOUNT_SCHEMA, orient="row")
 
     def activity(self, emails: Sequence[str]) -> pl.DataFrame:
@@ -304,6 +297,13 @@ class SalesforceCrm(ApiSink):
 
     def verdict(self, response: requests.Response) -> Verdict:
         return classify_salesforce(response)
+
+
+def _website_domain(website: Any) -> str | None:
+    """An Account's Website as a registrable domain: 'https://www.Acme.io/about' → 'acme.io'."""
+    text = str(website or "").strip().lower()
+    host = urlsplit(text if "//" in text else f"//{text}").hostname
+    return registrable_domain(host) if host else None
 
 
 def _leadq_owned(field: str, external_id: str) -> bool:

@@ -3,9 +3,13 @@ search API, and written back in place.
 
 - **Cursor**: (`cursor_property`, hs_object_id): `lastmodifieddate` (created or updated) or
   `createdate` (new contacts only), in milliseconds as HubSpot filters them.
-- **Paging**: `page_size` results a page (200 at most), sorted by the cursor property. A search stops
-  at 10,000 results (HubSpot answers 400 past it), so at `max_results` leadq starts a new search
-  from the last time it saw (GTE), skipping the contacts of that time it has already read.
+- **Paging by time, not by offset**: `page_size` results a page (200 at most), sorted by the cursor
+  property, each page a new search from the last time read (GTE; the contacts of that time already
+  read are dropped). leadq writes to the contacts it read while it reads on, which moves them in the
+  sort order: an `after` offset would then skip contacts. The same makes HubSpot's cap of 10,000
+  results per search irrelevant, except for more contacts than that in one millisecond (an error
+  that says so). The read stops at the time it began: later changes, leadq's own writes among them,
+  are the next run's.
 - **Rate**: the search API has its own limit (5 requests a second per token, no rate headers in its
   answers): `window_requests` per `window_s`, and 429s are waited out like any HubSpot 429.
 - **Batches** are cut only between two cursor times, so a batch never ends in the middle of the
@@ -76,38 +80,39 @@ class HubSpotSource:
             yield signup_frame(records, "hubspot", self.key, pl.Int64())
 
     def _pages(self, start: int | None, end: int | None) -> Iterator[list[dict[str, Any]]]:
-        """Every contact from `start` on, page by page, sorted by time; a new window at max_results."""
-        since, seen_at_since = start, set[str]()
+        """Every contact from `start` on (and before `end`, else before this read began), page by page,
+        sorted by time.
+
+        Each page is a new search from the last time read (the contacts of that time already read are
+        dropped): leadq writes to the contacts it has read while it reads on, and their new times would
+        shift the positions an `after` offset counts, skipping contacts. `after` pages only through the
+        contacts of one time, which nothing writes to before they are all read. Contacts changed after
+        the read began (leadq's own writes among them) are left to the next run."""
+        until = end if end is not None else _millis(datetime.now(UTC)) + 1
+        since, seen, offset = start, set[str](), 0
         while True:
-            self.windows += 1
-            filters = _range(self.settings.cursor_property, since, end)
-            after: str | None = None
-            read = 0
-            last_time: int | None = None
-            ids_at_last: set[str] = set()
-            while True:
-                limit = min(self.settings.page_size, self.settings.max_results - read)
-                body = self._search(filters, after, limit)
-                rows = [self._row(r) for r in body.get("results", [])]
-                rows = [r for r in rows if not (r["time"] == since and r["id"] in seen_at_since)]
-                read += len(body.get("results", []))
-                for r in rows:
-                    ids_at_last = ids_at_last | {r["id"]} if r["time"] == last_time else {r["id"]}
-                    last_time = r["time"]
-                if rows:
-                    yield rows
-                after = ((body.get("paging") or {}).get("next") or {}).get("after")
-                if not after:
-                    return
-                if read >= self.settings.max_results:
-                    break
-            if last_time is None or last_time == since:
+            limit = self.settings.page_size
+            if offset + limit > self.settings.max_results:
                 raise SourceError(
-                    f"hubspot: more than {self.settings.max_results} contacts share {self.settings.cursor_property} "
-                    f"{_iso(since)}; HubSpot's search cannot page past them"
+                    f"hubspot: more than {offset} contacts share {self.settings.cursor_property} "
+                    f"{_iso(since)}; HubSpot's search cannot page past {self.settings.max_results} results"
                 )
-            since = last_time
-            seen_at_since = ids_at_last
+            body = self._search(
+                _range(self.settings.cursor_property, since, until), str(offset) if offset else None, limit
+            )
+            rows = [self._row(r) for r in body.get("results", [])]
+            fresh = [r for r in rows if not (r["time"] == since and r["id"] in seen)]
+            if fresh:
+                yield fresh
+            if not rows or not ((body.get("paging") or {}).get("next") or {}).get("after"):
+                return
+            last = rows[-1]["time"]
+            if last == since:  # the whole page is one time: page on through it
+                seen |= {r["id"] for r in rows}
+                offset += len(rows)
+                continue
+            self.windows += 1
+            since, seen, offset = last, {r["id"] for r in rows if r["time"] == last}, 0
 
     def _search(self, filters: list[dict[str, Any]], after: str | None, limit: int) -> dict[str, Any]:
         body: dict[str, Any] = {
