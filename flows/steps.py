@@ -168,7 +168,10 @@ def route_step(
         account = "account_domain" if unowned is not None and "account_domain" in unowned.columns else "company_domain"
         domains = unowned[account].drop_nulls().unique().to_list() if unowned is not None else []
         reads_accounts = routing.account_routing and bool(domains)
-        found = [owners.crm.account_owners(domains)] if owners.crm is not None and reads_accounts else []
+        asked = domains
+        if owners.crm is not None and owners.crm.writes_companies:  # only a company leadq wrote can have one
+            asked = owners.store.known_companies(domains) if owners.store is not None else []
+        found = [owners.crm.account_owners(asked)] if owners.crm is not None and reads_accounts and asked else []
     except CrmStopped as exc:
         return leads, positions, str(exc)
     except RetriableError as exc:

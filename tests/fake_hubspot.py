@@ -90,13 +90,6 @@ class FakeHubSpot(FakeCrm):
         self.records["contacts"][record["hs_object_id"]] = record
         self.index.setdefault(("contacts", "email"), {})[email] = record["hs_object_id"]
 
-    def seed_company(self, key: str, key_property: str = "leadq_company_key", **properties: Any) -> None:
-        """A company that exists in HubSpot before the run (e.g. one a person owns)."""
-        self._next_id += 1
-        record = {"hs_object_id": str(self._next_id), key_property: key, **properties}
-        self.records["companies"][record["hs_object_id"]] = record
-        self.index.setdefault(("companies", key_property), {})[key] = record["hs_object_id"]
-
     def contacts(self) -> dict[str, dict[str, Any]]:
         """email -> properties (with hs_object_id)."""
         return {r["email"]: r for r in self.records["contacts"].values()}
@@ -125,7 +118,8 @@ class FakeHubSpot(FakeCrm):
             )
         if seen.path.endswith("/search") and not self.search_window.admit(seen.at):
             return self._rate_limited("SECONDLY", "You have reached your secondly limit.")
-        if self.window is not None and not self.window.admit(seen.at):
+        searching = seen.path.endswith("/search")  # the search API has its own limit, not the burst window
+        if not searching and self.window is not None and not self.window.admit(seen.at):
             return self._rate_limited("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit.")
         if self.daily_limit is not None:
             if self.daily_used >= self.daily_limit:

@@ -78,6 +78,9 @@ class CrmPlan:
 
 class CrmSink(Protocol):
     name: str
+    # the CRM's company records that can have an owner are the ones leadq wrote (HubSpot, by its company
+    # key): their owners are asked only for companies the store knows
+    writes_companies: bool
 
     def existing_owners(self, emails: Sequence[str]) -> pl.DataFrame:
         """(email, crm_owner) for leads that already have an owner in the CRM (owner as an SDR email if known)."""

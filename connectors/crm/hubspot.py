@@ -60,6 +60,7 @@ _BOOL_OPTIONS = [
 
 class HubSpotCrm(ApiSink):
     name = "hubspot"
+    writes_companies = True
     limit_header = "X-HubSpot-RateLimit-Daily-Remaining"
     limit_key = "crm_daily_remaining"
 

@@ -17,6 +17,7 @@ from connectors.errors import ConfigError
 
 class LocalCrm:
     name = "local"
+    writes_companies = True
 
     def existing_owners(self, emails: Sequence[str]) -> pl.DataFrame:
         return pl.DataFrame(schema=OWNER_SCHEMA)  # the store's assignments are read by routing itself

@@ -42,6 +42,7 @@ MAX_SOQL_IN_URL_CHARS = 12_000  # the IN list as sent (URL-encoded): well under 
 
 class SalesforceCrm(ApiSink):
     name = "salesforce"
+    writes_companies = False
     limit_header = "Sforce-Limit-Info"
     limit_key = "crm_limit_info"
 

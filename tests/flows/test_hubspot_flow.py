@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from connectors.errors import ConfigError, FatalError, RetriableError
@@ -345,16 +346,24 @@ def test_hubspot_refuses_101_inputs_and_leadq_cannot_be_set_to_send_them(
 def test_a_lead_of_a_company_with_an_owner_in_hubspot_goes_to_that_owner(
     hubspot: FakeHubSpot, config_dir: Path, tmp_path: Path
 ) -> None:
+    run(source=str(write_signups(tmp_path / "a.csv", 40)))  # leadq writes the companies
     emery = next(o for o in hubspot.owners if o["email"] == "emery@example.com")
-    hubspot.seed_company("company3.com", domain="company3.com", hubspot_owner_id=emery["id"])
-    run(source=str(write_signups(tmp_path / "a.csv", 40)))
+    hubspot.companies()["company3.com"]["hubspot_owner_id"] = emery["id"]  # a person makes emery its owner
+    run(source=str(write_signups(tmp_path / "b.csv", 40, first=100)))
     routed = store().read("select a.email, a.owner, a.routing_reason, a.queue from assignments a")
-    company3 = routed.filter(routed["email"].str.ends_with("@company3.com") & routed["queue"].is_in(STAFFED))
-    assert company3.height > 0
-    assert set(company3["owner"]) == {"emery@example.com"}
-    assert set(company3["routing_reason"]) == {"account owner of company3.com"}
-    contact = hubspot.contacts()[company3["email"][0]]
+    later = routed.filter(pl.col("email").str.ends_with("@company3.com") & ~pl.col("email").is_in(_emails(40)))
+    later = later.filter(pl.col("queue").is_in(STAFFED))
+    assert later.height > 0
+    assert set(later["owner"]) == {"emery@example.com"}
+    assert set(later["routing_reason"]) == {"account owner of company3.com"}
+    contact = hubspot.contacts()[later["email"][0]]
     assert (
         contact["hubspot_owner_id"] == emery["id"]
         and contact["leadq_routing_reason"] == "account owner of company3.com"
     )
+    asked = [s.body for s in hubspot.requests if s.path == "/crm/v3/objects/companies/batch/read"]
+    assert len(asked) == 1  # the second run only: in the first, leadq had written no company yet
+
+
+def _emails(n: int) -> list[str]:
+    return [f"person{i}@company{i % 100}.com" for i in range(n)]
