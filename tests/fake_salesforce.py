@@ -74,6 +74,7 @@ class FakeSalesforce(FakeCrm):
         self.leads: dict[str, dict[str, Any]] = {}  # id -> fields
         self.accounts: list[dict[str, Any]] = []  # Accounts people own: {Id, Website, OwnerId}
         self._index: dict[str, str] = {}  # Leadq_Email__c -> id
+        self._indexed = 0  # Leads when the index was last built
         self.creates = 0
         self.updates = 0  # Leads changed in place (update by Id)
         self.refuse_emails: set[str] = set()
@@ -100,9 +101,9 @@ class FakeSalesforce(FakeCrm):
         return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
 
     def _lead(self, key: str) -> dict[str, Any] | None:
-        keyed = sum(1 for r in self.leads.values() if r.get("Leadq_Email__c"))
-        if len(self._index) != keyed:  # a test put Leads in directly
+        if self._indexed != len(self.leads):  # a test put Leads in directly
             self._index = {r["Leadq_Email__c"]: i for i, r in self.leads.items() if r.get("Leadq_Email__c")}
+            self._indexed = len(self.leads)
         return self.leads.get(self._index.get(key, ""))
 
     def expire_token(self) -> None:
@@ -232,6 +233,8 @@ class FakeSalesforce(FakeCrm):
                 answers.append({"success": False, "errors": [problem]})
                 continue
             lead.update({k: v for k, v in record.items() if k not in ("attributes", "Id")})
+            if lead.get("Leadq_Email__c"):
+                self._index[str(lead["Leadq_Email__c"]).lower()] = lead["Id"]
             lead["SystemModstamp"] = self._now()
             self.updates += 1
             answers.append({"id": lead["Id"], "success": True, "errors": []})
@@ -281,6 +284,8 @@ class FakeSalesforce(FakeCrm):
                 existing = {"Id": f"00Q{self._next_id}", "OwnerId": self.integration_user}
                 self.leads[existing["Id"]] = existing
                 self._index[key] = existing["Id"]
+                if self._indexed == len(self.leads) - 1:  # the index was in step, and still is
+                    self._indexed += 1
                 self.creates += 1
             existing.update({k: v for k, v in record.items() if k != "attributes"})
             existing[ext] = key
