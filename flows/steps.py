@@ -22,7 +22,7 @@ from connectors.errors import RetriableError
 from connectors.notify import SlackNotifier, lead_messages, review_message
 from connectors.prepare import Prepared, PrepareRules
 from connectors.prepare.read import ReadScope, prepare_read
-from connectors.routing import RoutingConfig, assign_queues, availability, route_leads
+from connectors.routing import RoutingConfig, assign_queues, availability, route_leads, staffed_queues
 from connectors.routing.availability import LOAD_SCHEMA
 from connectors.routing.calendars import Calendars
 from connectors.routing.names import KnownNames
@@ -160,25 +160,11 @@ def route_step(
     )
     try:
         crm_owners = owners.crm.existing_owners(emails) if owners.crm is not None else None
-        # a company's owner, for the leads without one of their own: the CRM's company (Account) owner first,
-        # then the owner of the company's other leads in the store
-        owned = set(existing.filter(pl.col("owner").is_not_null())["email"])
-        owned |= set(crm_owners["email"]) if crm_owners is not None else set()
-        unowned = leads.filter(~pl.col("email").is_in(list(owned))) if "company_domain" in leads.columns else None
-        account = "account_domain" if unowned is not None and "account_domain" in unowned.columns else "company_domain"
-        domains = unowned[account].drop_nulls().unique().to_list() if unowned is not None else []
-        reads_accounts = routing.account_routing and bool(domains)
-        asked = domains
-        if owners.crm is not None and owners.crm.writes_companies:  # only a company leadq wrote can have one
-            asked = owners.store.known_companies(domains) if owners.store is not None else []
-        found = [owners.crm.account_owners(asked)] if owners.crm is not None and reads_accounts and asked else []
+        accounts = _account_owners(leads, existing, crm_owners, owners, routing, emails)
     except CrmStopped as exc:
         return leads, positions, str(exc)
     except RetriableError as exc:
         raise RetriableError(f"route step: reading the lead owners from {owners.crm_name} failed: {exc}") from exc
-    if owners.store is not None and reads_accounts:
-        found.append(owners.store.account_owners(domains, emails))
-    accounts = pl.concat(found).unique("company_domain", keep="first", maintain_order=True) if found else None
     now = datetime.now(UTC)
     loads = owners.store.sdr_loads(now.date() - timedelta(days=8)) if owners.store is not None else None
     available = availability(
@@ -188,6 +174,41 @@ def route_step(
         leads, routing, positions, existing, crm_owners, owners.assign, account_owners=accounts, available=available
     )
     return *routed, None
+
+
+def _account_owners(
+    leads: pl.DataFrame,
+    existing: pl.DataFrame,
+    crm_owners: pl.DataFrame | None,
+    owners: Owners,
+    routing: RoutingConfig,
+    routing_now: list[str],
+) -> pl.DataFrame | None:
+    """(company_domain, account_owner) for the accounts of the leads that may take a rotation turn (in a
+    staffed queue, with no owner of their own or in a queue that reassigns): the CRM's company (Account)
+    owner first, then the owner of the company's other leads in the store. None without account routing."""
+    if not routing.account_routing or "company_domain" not in leads.columns:
+        return None
+    queued = leads if "queue" in leads.columns else assign_queues(leads, routing)
+    owned = set(existing.filter(pl.col("owner").is_not_null())["email"])
+    owned |= set(crm_owners["email"]) if crm_owners is not None else set()
+    reassigning = [q for q, queue in routing.queues.items() if queue.reassign or queue.reassign_when_away]
+    may_turn = ~pl.col("email").is_in(list(owned)) | pl.col("queue").is_in(reassigning)
+    turns = queued.filter(may_turn & pl.col("queue").is_in(staffed_queues(routing)))
+    account = "account_domain" if "account_domain" in turns.columns else "company_domain"
+    domains = turns[account].drop_nulls().unique().to_list()
+    if not domains:
+        return None
+    found = []
+    if owners.crm is not None:
+        # HubSpot: only a company leadq wrote carries leadq's key, so only those can be asked for
+        asked = domains if not owners.crm.writes_companies else []
+        if owners.crm.writes_companies and owners.store is not None:
+            asked = owners.store.known_companies(domains)
+        found += [owners.crm.account_owners(asked)] if asked else []
+    if owners.store is not None:
+        found.append(owners.store.account_owners(domains, routing_now))
+    return pl.concat(found).unique("company_domain", keep="first", maintain_order=True) if found else None
 
 
 @task(name="sync", retry_condition_fn=_retriable, cache_policy=NONE, persist_result=False)

@@ -17,7 +17,7 @@ from connectors.errors import ConfigError
 
 class LocalCrm:
     name = "local"
-    writes_companies = True
+    writes_companies = False  # and has no company owners of its own: the store's are read by routing
 
     def existing_owners(self, emails: Sequence[str]) -> pl.DataFrame:
         return pl.DataFrame(schema=OWNER_SCHEMA)  # the store's assignments are read by routing itself
