@@ -88,7 +88,10 @@ def _lines(story: dict[str, Any]) -> list[str]:
             f"{a.get('owner') or 'no owner'} in queue {a.get('queue') or '-'} ({a.get('status') or 'active'}; "
             f"segment {a.get('segment')}, territory {a.get('territory')}), since {_t(a.get('assigned_at'))}"
         )
-        lines += _section("Owner now", [owner])
+        why = [f"why: {a['routing_reason']}"] if a.get("routing_reason") else []
+        touched = a.get("touched_at")
+        touch = [f"first touch: {_t(touched)}" if touched else "first touch: not yet"] if a.get("owner") else []
+        lines += _section("Owner now", [owner, *why, *touch])
     reviews = []
     for r in story["reviews"]:
         reviews.append(f"{_t(r['held_at'])}  held: {r['held_because']} (proposed {r['tier']}, {r['queue'] or '-'})")

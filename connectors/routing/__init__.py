@@ -15,7 +15,7 @@ import polars as pl
 from connectors.domain import Tier
 from connectors.routing.availability import Availability, availability
 from connectors.routing.config import RoutingConfig, load_routing
-from connectors.routing.turns import take_turns
+from connectors.routing.turns import turns_by_queue
 
 ACCOUNT = "_account"  # the domain of the lead's account: its company, or the company its typed name matched
 
@@ -125,7 +125,7 @@ def route_leads(
     frame = frame.with_columns(pl.when("_turn").then(pl.int_range(pl.len()).over("queue", "_turn")).alias("_rank"))
     given = Counter(frame.filter("_by_account")["_account_owner"].to_list())  # accounts' leads count toward caps
     wanted = frame.filter("_turn").group_by("queue").len().sort("queue")
-    taken, advanced = _take_turns(wanted, cycles, positions, now, given)
+    taken, advanced = turns_by_queue(wanted, cycles, positions, now, given)
     frame = frame.join(taken, on=["queue", "_rank"], how="left", maintain_order="left").with_columns(
         pl.when(override.is_not_null())
         .then(override)
@@ -187,55 +187,6 @@ def route_leads(
 
 def _queue_in(queues: list[str]) -> pl.Expr:
     return pl.col("queue").is_in(queues).fill_null(False)
-
-
-def _take_turns(
-    wanted: pl.DataFrame,
-    cycles: dict[str, list[str]],
-    positions: dict[str, int],
-    now: Availability,
-    given: Counter[str],
-) -> tuple[pl.DataFrame, dict[str, int]]:
-    """(queue, _rank, _next_owner, _skipped) for `wanted` = (queue, len) turns, and the positions after.
-
-    SDRs away, off hours or at a cap are skipped; a turn nobody can take has no owner. `given`
-    counts the leads each SDR already got in this batch (they count toward its caps) and grows."""
-    advanced = dict(positions)
-    parts = []
-    for queue, count in wanted.iter_rows():
-        cycle = cycles[queue]
-        caps = {s: now.caps.get((queue, s)) for s in set(cycle)}
-        left: dict[str, int | None] = {s: None if c is None else max(c.left - given[s], 0) for s, c in caps.items()}
-
-        def absent(sdr: str, queue: str = queue) -> bool:
-            return now.cannot_take(queue, sdr) is not None
-
-        turns = take_turns(cycle, positions.get(queue, 0), count, left, absent)
-        given.update(turns.owners)
-        advanced[queue] = turns.position
-        why = {s: now.cannot_take(queue, s) or (f"{c.limit} reached" if c is not None else "") for s, c in caps.items()}
-        notes = ["skipped " + _who(skipped, why) if skipped else None for skipped in turns.skipped]
-        nobody = _who(sorted(set(cycle)), why) if len(turns.owners) < count else None
-        parts.append(
-            pl.DataFrame(
-                {
-                    "queue": [queue] * count,
-                    "_rank": range(count),
-                    "_next_owner": turns.owners + [None] * (count - len(turns.owners)),
-                    "_skipped": notes + [nobody] * (count - len(turns.owners)),
-                },
-                schema={"queue": pl.String, "_rank": pl.Int64, "_next_owner": pl.String, "_skipped": pl.String},
-            )
-        )
-    empty = pl.DataFrame(
-        schema={"queue": pl.String, "_rank": pl.Int64, "_next_owner": pl.String, "_skipped": pl.String}
-    )
-    return pl.concat(parts) if parts else empty, advanced
-
-
-def _who(sdrs: list[str], why: dict[str, str]) -> str:
-    """`devon@x (daily cap 2 reached), emery@x (away until 2026-12-31)`."""
-    return ", ".join(f"{s} ({why[s]})" for s in dict.fromkeys(sdrs))
 
 
 def _with_account_owners(frame: pl.DataFrame, config: RoutingConfig, owners: pl.DataFrame | None) -> pl.DataFrame:

@@ -12,6 +12,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import polars as pl
+
+from connectors.routing.availability import Availability
+
+TURN_SCHEMA = {"queue": pl.String(), "_rank": pl.Int64(), "_next_owner": pl.String(), "_skipped": pl.String()}
+
 
 @dataclass
 class Turns:
@@ -79,3 +85,50 @@ def _skips_per_taker(period: list[str], can: list[bool]) -> list[list[str]]:
             current.append(sdr)
     notes.append(current)
     return notes
+
+
+def turns_by_queue(
+    wanted: pl.DataFrame,
+    cycles: dict[str, list[str]],
+    positions: dict[str, int],
+    now: Availability,
+    given: Counter[str],
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """(queue, _rank, _next_owner, _skipped) for `wanted` = (queue, len) turns, and the positions after.
+
+    SDRs away, off hours or at a cap are skipped; a turn nobody can take has no owner. `given`
+    counts the leads each SDR already got in this batch (they count toward its caps) and grows."""
+    advanced = dict(positions)
+    parts = []
+    for queue, count in wanted.iter_rows():
+        cycle = cycles[queue]
+        caps = {s: now.caps.get((queue, s)) for s in set(cycle)}
+        left: dict[str, int | None] = {s: None if c is None else max(c.left - given[s], 0) for s, c in caps.items()}
+
+        def absent(sdr: str, queue: str = queue) -> bool:
+            return now.cannot_take(queue, sdr) is not None
+
+        turns = take_turns(cycle, positions.get(queue, 0), count, left, absent)
+        given.update(turns.owners)
+        advanced[queue] = turns.position
+        why = {s: now.cannot_take(queue, s) or (f"{c.limit} reached" if c is not None else "") for s, c in caps.items()}
+        notes = ["skipped " + _who(skipped, why) if skipped else None for skipped in turns.skipped]
+        nobody = _who(sorted(set(cycle)), why) if len(turns.owners) < count else None
+        parts.append(
+            pl.DataFrame(
+                {
+                    "queue": [queue] * count,
+                    "_rank": range(count),
+                    "_next_owner": turns.owners + [None] * (count - len(turns.owners)),
+                    "_skipped": notes + [nobody] * (count - len(turns.owners)),
+                },
+                schema=TURN_SCHEMA,
+            )
+        )
+    empty = pl.DataFrame(schema=TURN_SCHEMA)
+    return pl.concat(parts) if parts else empty, advanced
+
+
+def _who(sdrs: list[str], why: dict[str, str]) -> str:
+    """`devon@x (daily cap 2 reached), emery@x (away until 2026-12-31)`."""
+    return ", ".join(f"{s} ({why[s]})" for s in dict.fromkeys(sdrs))

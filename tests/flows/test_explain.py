@@ -59,6 +59,8 @@ def test_explain_tells_a_reviewed_lead_from_signup_rows_to_owner(config_dir: Pat
         "held: account northwind.io requires approval",
         "approved by rita: strategic account",
         "industry: computer software  <- reference",
+        "why: ",  # the routing reason
+        "first touch: not yet",
     ):
         assert part in text, part
 
