@@ -17,7 +17,7 @@ answer and logged; a spent org limit (REQUEST_LIMIT_EXCEEDED) stops the run clea
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, time
 from typing import Any
 from urllib.parse import quote_plus, urlsplit
@@ -206,14 +206,7 @@ class SalesforceCrm(ApiSink):
             def send(part: Sequence[dict[str, Any]], headers: dict[str, str] = headers) -> list[dict[str, Any]]:
                 return self._upsert(part, headers)
 
-            for chunk in base.chunked(group, self.settings.batch_size):
-                for part, answers in base.send_isolating(chunk, send, refused):
-                    for i, record in enumerate(part):
-                        answer = answers[i] if i < len(answers) else {"errors": [{"message": "no answer for it"}]}
-                        if answer.get("success"):
-                            result.written += 1
-                        else:
-                            refused(record, _record_errors(answer))
+            self._send_collections(group, send, refused, result)
         return result
 
     def _update_in_place(self, frame: pl.DataFrame, result: CrmResult) -> None:
@@ -242,6 +235,17 @@ class SalesforceCrm(ApiSink):
             answers = response.json()
             return answers if isinstance(answers, list) else []
 
+        self._send_collections(records, send, refused, result)
+
+    def _send_collections(
+        self,
+        records: list[dict[str, Any]],
+        send: Callable[[Sequence[dict[str, Any]]], list[dict[str, Any]]],
+        refused: Callable[[dict[str, Any], str], None],
+        result: CrmResult,
+    ) -> None:
+        """Collections of `batch_size` records (a refused collection halved until the bad records are
+        alone); each record's answer counts it written or refused with Salesforce's message."""
         for chunk in base.chunked(records, self.settings.batch_size):
             for part, answers in base.send_isolating(chunk, send, refused):
                 for i, record in enumerate(part):
