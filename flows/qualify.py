@@ -51,18 +51,19 @@ def qualify_signups(
     """
     params = QualifyParams(source=source, dry_run=dry_run, refresh_enrichment=refresh_enrichment)
     with shared_context(source) as ctx:
-        if not dry_run:
-            _route_waiting(ctx)
+        if not dry_run and ctx.store.exists() and ctx.store.waiting_leads():
+            route_waiting_leads()  # first, so they take the first turns that free up
         return qualify(params)
 
 
-def _route_waiting(ctx: RunContext) -> None:
+@flow(name="route-waiting-leads", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
+def route_waiting_leads() -> dict[str, Any]:
     """Leads an earlier run left waiting unowned (every SDR of their queue was away, off hours or at
-    capacity) go through the pipeline again first, so they take the first turns that free up."""
-    emails = ctx.store.waiting_leads() if ctx.store.exists() else []
-    if emails:
-        get_run_logger().info("routing %d leads an earlier run left waiting in their queues", len(emails))
-        qualify(QualifyParams(), source=FrameSource(ctx.store.signups(emails), key="waiting"))
+    capacity) go through the pipeline again, as a run of their own."""
+    ctx = take_context()
+    emails = ctx.store.waiting_leads()
+    get_run_logger().info("routing %d leads an earlier run left waiting in their queues", len(emails))
+    return qualify(QualifyParams(), source=FrameSource(ctx.store.signups(emails), key="waiting"))
 
 
 def qualify(

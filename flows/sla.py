@@ -11,6 +11,7 @@ to first touch per queue.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,19 +20,44 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
+from connectors.crm import CrmSink, build_crm
 from connectors.crm.base import ACTIVITY_SCHEMA
+from connectors.notify import SlackNotifier, build_notifier
+from connectors.routing import RoutingConfig, load_routing
 from connectors.routing.sla import breach_alert, first_touch_report, sla_status
+from connectors.settings import Settings, load_settings
+from connectors.store import Store
 from flows.alerts import alert_failed_run, send_alerts
-from flows.context import take_context
 
 REPORT_KEY = "check-sla-report"
+
+
+@dataclass(frozen=True)
+class SlaContext:
+    """What a check needs, and no more: it runs every few minutes (no reference file, no crew)."""
+
+    settings: Settings
+    routing: RoutingConfig
+    store: Store
+    crm: CrmSink
+    notifier: SlackNotifier | None
+
+    @classmethod
+    def load(cls) -> SlaContext:
+        settings = load_settings()
+        routing = load_routing(settings.config_path(settings.routing.file))
+        return cls(settings, routing, Store(settings.store_url), build_crm(settings), build_notifier(settings.notify))
+
+    @property
+    def shadow(self) -> bool:
+        return self.settings.run.mode == "shadow"
 
 
 @flow(name="check-sla", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
 def check_sla() -> dict[str, Any]:
     """Alert once per lead when a qualified lead has no activity within its tier's SLA; report time to first touch."""
     logger = get_run_logger()
-    ctx = take_context()
+    ctx = SlaContext.load()
     minutes = ctx.routing.sla_minutes
     if not minutes or ctx.shadow or not ctx.store.exists():
         why = "no sla_minutes in routing.yaml" if not minutes else "shadow mode" if ctx.shadow else "no store yet"
