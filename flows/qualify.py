@@ -136,6 +136,7 @@ def _finish_run(
             "enrichment_off": ctx.enricher.off(),
             "crm": ctx.crm.name,
             **ctx.crm.usage(),
+            **ctx.source.usage(),
             **(ctx.notifier.usage() if ctx.notifier is not None else {}),
             **({"crm_plan": totals.crm_plan.counts, "crm_sample": totals.crm_plan.sample} if params.dry_run else {}),
         },

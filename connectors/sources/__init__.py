@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -32,6 +32,10 @@ class SignupSource(Protocol):
 
     def between(self, start: datetime, end: datetime, batch_size: int) -> Iterator[pl.DataFrame]:
         """Canonical signup batches with start <= signed_up_at < end, in cursor order (for backfills)."""
+        ...
+
+    def usage(self) -> dict[str, Any]:
+        """What reading cost, for the run summary (a CRM source's searches or query pages); {} for the rest."""
         ...
 
 

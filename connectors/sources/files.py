@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -35,6 +36,9 @@ class FileSource:
         self.columns = columns
         self.lookback_s = lookback_s
         self.key = f"file:{path.resolve()}"
+
+    def usage(self) -> dict[str, Any]:
+        return {}
 
     def check(self) -> None:
         """Fail fast, before a run starts, on a file that is missing, empty or has no email column."""

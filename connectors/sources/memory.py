@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import polars as pl
 
@@ -17,6 +18,9 @@ class FrameSource:
     def __init__(self, frame: pl.DataFrame, key: str) -> None:
         self.key = key
         self.frame = canonicalise(frame, {}, key)
+
+    def usage(self) -> dict[str, Any]:
+        return {}
 
     def check(self) -> None:
         return None

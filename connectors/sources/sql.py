@@ -37,6 +37,9 @@ class SqlSource:
         self.lookback_s = lookback_s
         self.key = f"sql:{self._url.render_as_string(hide_password=True)}#{table}"
 
+    def usage(self) -> dict[str, Any]:
+        return {}
+
     def check(self) -> None:
         """Fail fast on an unreachable database, a missing table or missing columns."""
         engine = sa.create_engine(self._url)
