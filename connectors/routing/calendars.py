@@ -46,7 +46,7 @@ class Calendars:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def away_now(self, calendar: str, now: datetime) -> str | None:
-        """Why the calendar's owner is away at `now` ("out of office in calendar: Offsite"), or None."""
+        """Why the calendar's owner is away at `now` ("away in calendar: Offsite until …"), or None."""
         with self._lock:
             if calendar not in self._read:
                 self._read[calendar] = self._absences(calendar, now)

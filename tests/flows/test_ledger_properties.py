@@ -149,7 +149,7 @@ def test_any_sequence_of_runs_backfills_and_kills_loses_nothing(
 
         store = Store(load_settings().store_url)
         stored = store.stored_signups(store.read("select email from leads")["email"].to_list())
-        stored_at = dict(stored.iter_rows())
+        stored_at = dict(stored.select("email", "signed_up_at").iter_rows())
         missing = set(source.newest) - set(stored_at)
         assert not missing, f"accepted emails missing from the store: {sorted(missing)}"
         older = {e: (stored_at[e], t) for e, t in source.newest.items() if stored_at[e] != t}
