@@ -221,6 +221,12 @@ def _with_account_owners(frame: pl.DataFrame, config: RoutingConfig, owners: pl.
 def assign_queues(leads: pl.DataFrame, config: RoutingConfig) -> pl.DataFrame:
     """Add segment, territory and queue (a reviewer's `queue_override` wins); no owners, no turns."""
     frame = leads.with_columns(_segment(config), _territory(leads, config)).with_columns(_queue(config))
+    pins = config.pinned_queues()
+    if pins and "company_domain" in frame.columns:  # a named account's leads go to its queue, whatever the rules
+        pinned = pl.col("company_domain").replace_strict(pins, default=None, return_dtype=pl.String)
+        frame = frame.with_columns(
+            pl.when(pl.col("queue").is_not_null()).then(pl.coalesce(pinned, "queue")).alias("queue")
+        )
     if "queue_override" in frame.columns:
         frame = frame.with_columns(pl.coalesce("queue_override", "queue").alias("queue"))
     return frame

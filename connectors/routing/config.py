@@ -114,6 +114,7 @@ class Account(_Model):
 
     approval_required: bool = False  # its leads wait for a person before they are routed or written
     owner: str | None = None  # its leads go to this person, whatever the rotation says
+    queue: str | None = None  # its leads go to this queue, whatever the rules say (disqualified ones to none)
 
 
 class RoutingConfig(_Model):
@@ -140,7 +141,11 @@ class RoutingConfig(_Model):
 
     @model_validator(mode="after")
     def _queues_exist(self) -> Self:
-        named = [self.fallback_queue, *(r.queue for r in self.rules)]
+        named = [
+            self.fallback_queue,
+            *(r.queue for r in self.rules),
+            *(a.queue for a in self.accounts.values() if a.queue),
+        ]
         missing = sorted({q for q in named if q not in self.queues})
         if missing:
             raise ValueError(f"queue(s) {', '.join(missing)} used but not defined under 'queues'")
@@ -164,6 +169,10 @@ class RoutingConfig(_Model):
     def pinned_owners(self) -> dict[str, str]:
         """Company domain -> the owner `accounts:` pins it to."""
         return {d.strip().lower(): a.owner for d, a in self.accounts.items() if a.owner}
+
+    def pinned_queues(self) -> dict[str, str]:
+        """Company domain -> the queue `accounts:` pins it to."""
+        return {d.strip().lower(): a.queue for d, a in self.accounts.items() if a.queue}
 
     def approval_domains(self) -> list[str]:
         return sorted(domain.strip().lower() for domain, account in self.accounts.items() if account.approval_required)

@@ -8,7 +8,7 @@ import pytest
 
 from connectors.errors import ConfigError
 from connectors.routing import load_routing, rotation, route_leads
-from connectors.routing.config import RoutingConfig
+from connectors.routing.config import Account, RoutingConfig
 
 CONFIG = RoutingConfig.model_validate(
     {
@@ -181,3 +181,13 @@ def test_a_free_mail_lead_that_typed_an_owned_companys_name_goes_to_its_owner() 
         "rotation of na",
     ]
     assert positions["na"] == 0
+
+
+def test_a_named_account_can_be_pinned_to_a_queue() -> None:
+    config = CONFIG.model_copy(update={"accounts": {"acme.io": Account(queue="ent")}})
+    leads = _leads(3, tier="B", employees=50).with_columns(company_domain=pl.Series(["acme.io", "other.io", "acme.io"]))
+    leads = pl.concat([leads, _leads(1, tier="disqualified", start=3).with_columns(company_domain=pl.lit("acme.io"))])
+    out, _ = route_leads(leads, config, {}, NO_ASSIGNMENTS)
+    assert out["queue"].to_list() == ["ent", "na", "ent", None]
+    with pytest.raises(ValueError, match="queue\\(s\\) nowhere used but not defined"):
+        RoutingConfig.model_validate({**CONFIG.model_dump(), "accounts": {"acme.io": {"queue": "nowhere"}}})
