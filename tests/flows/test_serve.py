@@ -72,7 +72,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         "CREWAI_DISABLE_TELEMETRY": "true",
         "OTEL_SDK_DISABLED": "true",
         "LEADQ__RUN__SCHEDULE_CRON": "*/5 * * * *",
-        "LEADQ__SLA__SCHEDULE_CRON": "*/7 * * * *",
+        "LEADQ__SLA__SCHEDULE_CRON": "0 0 1 1 *",  # registered, never due while the test runs
     }
     server_env = env | {
         "PREFECT_HOME": str(root / "server"),
@@ -125,7 +125,7 @@ def test_serve_shows_three_deployments_with_their_schedules(served: dict[str, An
     crons = [s.schedule.cron for s in deployments["qualify-signups"].schedules]  # type: ignore[union-attr]
     assert crons == ["*/5 * * * *"]  # the setting, here from LEADQ__RUN__SCHEDULE_CRON
     sla = [s.schedule.cron for s in deployments["check-sla"].schedules]  # type: ignore[union-attr]
-    assert sla == ["*/7 * * * *"]  # [sla] schedule_cron, here from LEADQ__SLA__SCHEDULE_CRON
+    assert sla == ["0 0 1 1 *"]  # [sla] schedule_cron, here from LEADQ__SLA__SCHEDULE_CRON
     assert deployments["backfill-signups"].schedules == [] and deployments["review-leads"].schedules == []
     schema = deployments["backfill-signups"].parameter_openapi_schema or {}
     fields = schema.get("properties", {})
