@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +32,8 @@ def _inbound_na(config_dir: Path, sdrs: str) -> None:
     """Replace the SDRs of the shipped inbound-na queue."""
     routing = config_dir / "routing.yaml"
     text = routing.read_text()
-    start, end = text.index("  inbound-na:\n"), text.index("  inbound-emea:\n")
+    start = re.search(r"^  inbound-na:\n", text, re.M).start()  # type: ignore[union-attr]
+    end = re.search(r"^  inbound-emea:\n", text, re.M).start()  # type: ignore[union-attr]
     routing.write_text(text[:start] + "  inbound-na:\n    sdrs:\n" + sdrs + text[end:])
 
 

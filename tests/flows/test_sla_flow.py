@@ -32,7 +32,9 @@ LEADS = (
 
 def _with_sla(config_dir: Path) -> None:
     routing = config_dir / "routing.yaml"
-    routing.write_text(routing.read_text() + "\nsla_minutes: {A: 15, B: 60}\n")
+    text = routing.read_text()
+    assert "\nsla_minutes: {}\n" in text
+    routing.write_text(text.replace("\nsla_minutes: {}\n", "\nsla_minutes: {A: 15, B: 60}\n"))
 
 
 def _age_ownership(hours: float) -> list[str]:
