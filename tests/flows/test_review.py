@@ -172,8 +172,9 @@ def test_a_paused_review_resumes_with_the_submitted_form(config_dir: Path) -> No
     assert _row(store, "assignments", "j.chen@northwind.io")["owner"] is not None
 
 
-def _wait_for_paused_run(timeout_s: float = 60, exclude: Any = None) -> Any:
-    """A paused run, or the same run paused again on its next form (a new pause: its state changed)."""
+def _wait_for_paused_run(timeout_s: float = 180, exclude: Any = None) -> Any:
+    """A paused run, or the same run paused again on its next form (a new pause: its state changed).
+    A busy machine can take a while to record the pause: the wait is generous, the check is not."""
     deadline = time.monotonic() + timeout_s
     seen_state = None
     with get_client(sync_client=True) as client:
