@@ -326,7 +326,7 @@ def check_sla_command(
 ) -> None:
     """Alert about qualified leads nobody touched within their tier's sla_minutes (once per lead).
 
-    Prints the time to first touch per queue. `leadq serve` runs it on [sla] schedule_cron."""
+    Prints the time to first touch per queue. `leadq serve` runs it on the sla.schedule_cron setting."""
     from connectors.settings import load_settings
     from flows import local_server
 
