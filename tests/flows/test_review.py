@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterState, FlowRunFilterStateType
+from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 from typer.testing import CliRunner
 
@@ -177,13 +179,17 @@ def _wait_for_paused_run(timeout_s: float = 180, exclude: Any = None) -> Any:
     A busy machine can take a while to record the pause: the wait is generous, the check is not."""
     deadline = time.monotonic() + timeout_s
     seen_state = None
+    paused_runs = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
+        id=FlowRunFilterId(any_=[exclude]) if exclude is not None else None,
+    )
     with get_client(sync_client=True) as client:
         if exclude is not None:
             seen_state = client.read_flow_run(exclude).state_id
         while time.monotonic() < deadline:
-            paused = [
+            paused = [  # filtered by the server: an unfiltered read returns only a page of the session's runs
                 run.id
-                for run in client.read_flow_runs()
+                for run in client.read_flow_runs(flow_run_filter=paused_runs)
                 if run.state and run.state.is_paused() and (exclude is None or run.state_id != seen_state)
             ]
             if paused:
