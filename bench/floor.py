@@ -1,6 +1,6 @@
 """The floor: the least any tool must do to qualify a signup file into SQLite on this machine.
 
-    uv run python bench/floor.py bench/out/n1000000/signups.csv [--batch-size 5000]
+    uv run python bench/floor.py bench/out/n1000000/signups.csv [--batch-size N]
 
 polars reads the file; then, in one transaction per `batch_size` rows, an executemany upsert
 writes one row per lead into the leads, assessments and assignments tables (leadq's own
@@ -19,6 +19,7 @@ from pathlib import Path
 import polars as pl
 import sqlalchemy as sa
 
+from connectors.settings import load_settings
 from connectors.store.models import Assessment, Assignment, Lead
 
 _UPSERT = "INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET {sets}"
@@ -30,7 +31,7 @@ def _upsert(table: str, columns: list[str], key: list[str]) -> str:
     return _UPSERT.format(table=table, cols=", ".join(columns), marks=marks, key=", ".join(key), sets=sets)
 
 
-def floor(signups: Path, database: Path, batch_size: int = 5000) -> float:
+def floor(signups: Path, database: Path, batch_size: int) -> float:
     """Seconds to read `signups` and upsert every row into the three tables of a new `database`."""
     engine = sa.create_engine(f"sqlite:///{database}")
     for model in (Lead, Assessment, Assignment):
@@ -62,11 +63,14 @@ def floor(signups: Path, database: Path, batch_size: int = 5000) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("signups", type=Path, help="a CSV of signups (bench/generate.py writes one)")
-    parser.add_argument("--batch-size", type=int, default=5000, help="rows per transaction ([run] batch_size)")
+    parser.add_argument(
+        "--batch-size", type=int, help="rows per transaction (default: leadq's [run] batch_size, as leadq runs)"
+    )
     args = parser.parse_args()
+    batch_size = args.batch_size or load_settings().run.batch_size
     with tempfile.TemporaryDirectory(prefix="leadq-floor-") as work:
-        seconds = floor(args.signups, Path(work) / "floor.db", args.batch_size)
-    print(f"floor: {seconds:.1f} s for {args.signups}")
+        seconds = floor(args.signups, Path(work) / "floor.db", batch_size)
+    print(f"floor: {seconds:.1f} s for {args.signups} in transactions of {batch_size:,} rows")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from connectors.settings import load_settings
 
 def test_defaults_come_from_the_config_folder(config_dir: Path) -> None:
     settings = load_settings()
-    assert settings.run.batch_size == 5000
+    assert settings.run.batch_size == 20000
     assert settings.config_path(settings.source.path) == config_dir / "data" / "sample_signups.csv"
     assert settings.store_url.endswith("/home/leadq.db")
 
