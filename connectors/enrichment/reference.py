@@ -16,7 +16,7 @@ import polars as pl
 from connectors.canonical.countries import country_codes
 from connectors.enrichment.base import Found, Lookup
 from connectors.errors import ConfigError
-from connectors.prepare.emails import registrable_domain
+from connectors.prepare.emails import registrable_domains
 from connectors.settings import Settings
 
 # leadq field -> column in the file
@@ -166,9 +166,7 @@ def _domains(frame: pl.DataFrame) -> pl.DataFrame:
     host = pl.col("domain").str.to_lowercase().str.replace(r"^[a-z]+://", "").str.split("/").list.first()
     frame = frame.with_columns(host.alias("host"))
     hosts = frame["host"].unique().drop_nulls()
-    lookup = pl.DataFrame(
-        {"host": hosts, "registrable": pl.Series([registrable_domain(h) for h in hosts], dtype=pl.String)}
-    )
+    lookup = pl.DataFrame({"host": hosts, "registrable": registrable_domains(hosts)})
     return (
         frame.join(lookup, on="host", how="left")
         .with_columns(pl.col("registrable").alias("domain"))

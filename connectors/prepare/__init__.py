@@ -14,7 +14,7 @@ import polars as pl
 
 from connectors.canonical.countries import country_codes
 from connectors.domain import EMAIL, SIGNALS, SIGNUP_COLUMNS, EmailType
-from connectors.prepare.emails import check_emails, domain_facts, email_type, registrable_domain
+from connectors.prepare.emails import check_emails, domain_facts, email_type, registrable_domains
 from connectors.prepare.people import TitleRules, classify_title, load_title_rules
 from connectors.settings import Settings
 from connectors.sources.cursor import CURSOR_ID, EARLIEST, ID, TIMESTAMP, in_range
@@ -174,9 +174,7 @@ def _company_domain(leads: pl.DataFrame) -> pl.DataFrame:
     host = website.str.to_lowercase().str.replace(r"^[a-z][a-z0-9+.-]*://", "").str.split("/").list.first()
     leads = leads.with_columns(host.str.split(":").list.first().alias("website_host"))
     hosts = leads["website_host"].unique().drop_nulls()
-    lookup = pl.DataFrame(
-        {"website_host": hosts, "website_domain": pl.Series([registrable_domain(h) for h in hosts], dtype=pl.String)}
-    )
+    lookup = pl.DataFrame({"website_host": hosts, "website_domain": registrable_domains(hosts)})
     personal = pl.col("email_type").is_in([EmailType.FREE.value, EmailType.DISPOSABLE.value])
     return (
         leads.join(lookup, on="website_host", how="left")

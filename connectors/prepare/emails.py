@@ -43,6 +43,37 @@ def registrable_domain(host: str | None) -> str | None:
     return result.top_domain_under_public_suffix or None
 
 
+@lru_cache(maxsize=1)
+def _plain_suffixes() -> tuple[list[str], list[str]]:
+    """The public suffixes under which any `name.suffix` is registrable as it stands ("com", "io":
+    no wildcard rule, so `name.suffix` is never itself a suffix), and the two-label suffixes ("co.uk")."""
+    suffixes = _extractor().tlds  # the bundled ICANN list, private domains excluded, as tldextract reads it
+    wildcard = {s.removeprefix("*.") for s in suffixes if s.startswith("*.")}
+    plain = sorted(s for s in suffixes if "." not in s and not s.startswith(("*", "!")) and s not in wildcard)
+    return plain, sorted(s for s in suffixes if s.count(".") == 1 and not s.startswith(("*", "!")))
+
+
+def registrable_domains(hosts: pl.Series) -> pl.Series:
+    """`registrable_domain` of each host, vectorised: a host that is one ASCII label under a plain public
+    suffix (`acme.com`, most of them) is its own registrable domain; the rest ask tldextract, once each."""
+    plain, two_label = _plain_suffixes()
+    host = hosts.str.strip_chars().str.to_lowercase().str.strip_suffix(".")
+    simple = (
+        host.str.contains(r"^[a-z0-9-]+\.[a-z0-9-]+$").fill_null(False)
+        & host.str.split(".").list.last().is_in(plain)
+        & ~host.is_in(two_label)
+    )
+    frame = pl.DataFrame({"host": hosts, "simple": simple, "fast": host})
+    rest = frame.filter(~pl.col("simple"))["host"].unique().drop_nulls()
+    looked_up = pl.DataFrame(
+        {"host": rest, "slow": pl.Series([registrable_domain(h) for h in rest], dtype=pl.String)},
+        schema={"host": hosts.dtype, "slow": pl.String},
+    )
+    joined = frame.join(looked_up, on="host", how="left", maintain_order="left")
+    chosen = pl.when(pl.col("simple")).then(pl.col("fast")).otherwise(pl.col("slow"))
+    return joined.select(chosen.alias(hosts.name)).to_series()
+
+
 def check_emails(emails: pl.Series) -> pl.DataFrame:
     """One row per distinct input: `email_in`, normalised `email_norm`, `email_error`, `email_domain`."""
     distinct = emails.unique().drop_nulls()
@@ -90,7 +121,7 @@ def check_emails(emails: pl.Series) -> pl.DataFrame:
 def domain_facts(domains: pl.Series, extra_free: list[str]) -> pl.DataFrame:
     """Per distinct email domain: its registrable domain, and whether it is free or disposable."""
     distinct = domains.unique().drop_nulls()
-    registrable = pl.Series([registrable_domain(d) for d in distinct], dtype=pl.String)
+    registrable = registrable_domains(distinct)
     disposable = sorted(_DISPOSABLE)
     free = sorted(_FREE | {d.lower() for d in extra_free})
     either = pl.col("email_domain"), pl.col("registrable")
