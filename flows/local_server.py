@@ -38,12 +38,17 @@ from connectors.settings.operation import RuntimeSettings
 
 STATE_FILE = "leadq-server.json"
 LOG_FILE = "leadq-server.log"
+_SPAWNED: list[subprocess.Popen[bytes]] = []
 # the server needs none of leadq's secrets: they stay out of its environment
 _SECRET_MARKS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "WEBHOOK")
 
 
 class ServerError(LeadqError):
     """The local Prefect server did not start, or stopped answering."""
+
+
+class ServerStopped(ServerError):
+    """The server's process ended before it answered."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,9 @@ class LocalServer:
     def alive(self) -> bool:
         """Whether the process that was started is still there (not another one that got its pid)."""
         try:
-            return bool(abs(psutil.Process(self.pid).create_time() - self.started_at) < 1.0)
+            process = psutil.Process(self.pid)
+            # a killed server nobody has reaped yet (a container's init may never reap it) is gone too
+            return bool(abs(process.create_time() - self.started_at) < 1.0 and process.status() != psutil.STATUS_ZOMBIE)
         except psutil.Error:
             return False
 
@@ -81,7 +88,7 @@ class LocalServer:
         told = False
         while not self.healthy():
             if not self.alive():
-                raise ServerError(f"the local Prefect server (pid {self.pid}) stopped while starting; see {self.log}")
+                raise ServerStopped(f"the local Prefect server (pid {self.pid}) stopped while starting; see {self.log}")
             if time.monotonic() > deadline:
                 raise ServerError(
                     f"the local Prefect server did not answer at {self.url} within {timeout_s:.0f} s "
@@ -149,15 +156,24 @@ def connect(server: LocalServer | None, runtime: RuntimeSettings, say: Callable[
     """Wait until the server answers, then point this process's Prefect at it (before Prefect loads)."""
     if server is None:
         return
-    server.wait_until_ready(
-        runtime.prefect_start_timeout_s,
-        lambda: say(f"starting leadq's local Prefect server at {server.ui} (later runs reuse it; log: {server.log})"),
-    )
+    try:
+        server = _ready(server, runtime, say)
+    except ServerStopped:
+        # the server this command found was on its way out (`leadq server --stop`, a kill, a shutdown
+        # under way): one new server is started and waited for; a second stop is an error
+        server = _ready(start_or_reuse(server.home)[0], runtime, say)
     os.environ["PREFECT_API_URL"] = server.url
     # The server is this very Prefect install, started by leadq: its version is ours by construction.
     # Prefect's client would check it anyway on every flow start, with a 5 s HTTP timeout of its own
     # that a busy machine misses ("Failed to reach API"), failing a run whose server is fine.
     os.environ["PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED"] = "false"
+
+
+def _ready(server: LocalServer, runtime: RuntimeSettings, say: Callable[[str], None]) -> LocalServer:
+    return server.wait_until_ready(
+        runtime.prefect_start_timeout_s,
+        lambda: say(f"starting leadq's local Prefect server at {server.ui} (later runs reuse it; log: {server.log})"),
+    )
 
 
 def use_local_server(runtime: RuntimeSettings, say: Callable[[str], None]) -> None:
@@ -179,6 +195,7 @@ def _spawn(home: Path, port: int) -> LocalServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # outlives this command, and Ctrl-C in this terminal does not reach it
         )
+    _SPAWNED.append(process)  # runs on after this command: never collected (and warned about) while it lives
     server = LocalServer(f"http://127.0.0.1:{port}/api", process.pid, psutil.Process(process.pid).create_time(), home)
     state = {"url": server.url, "pid": server.pid, "started_at": server.started_at}
     (home / STATE_FILE).write_text(json.dumps(state))

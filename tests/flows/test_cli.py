@@ -325,3 +325,31 @@ def test_a_server_that_answers_health_but_not_yet_its_api_is_waited_for(
         assert fake.hits("/api/admin/version") == 3  # ready only once the API itself answered
         assert os.environ["PREFECT_API_URL"] == f"{fake.url}/api"
         assert os.environ["PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED"] == "false"  # the server is ours
+
+
+def test_a_recorded_server_that_died_before_answering_is_replaced_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that finds the server while it is being stopped (`leadq server --stop`, a kill; here a killed
+    process nobody reaped yet) starts a new one instead of failing with "stopped while starting"."""
+    import psutil
+
+    home = tmp_path / "prefect"
+    home.mkdir()
+    dying = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        born = psutil.Process(dying.pid).create_time()
+        gone = local_server.LocalServer("http://127.0.0.1:9/api", dying.pid, born, home)
+        state = {"url": gone.url, "pid": gone.pid, "started_at": gone.started_at}
+        (home / local_server.STATE_FILE).write_text(json.dumps(state))
+        assert local_server.recorded(home) == gone  # found while still running
+        dying.kill()  # and killed before it answered: a zombie until reaped, which counts as gone
+        for name in ("PREFECT_API_URL", "PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED"):
+            monkeypatch.delenv(name, raising=False)  # restored after the test: connect sets both
+        local_server.connect(gone, load_settings().runtime, lambda _: None)
+        fresh = local_server.recorded(home)
+        assert fresh is not None and fresh.pid != dying.pid and fresh.healthy()
+        assert os.environ["PREFECT_API_URL"] == fresh.url
+    finally:
+        dying.wait()
+        local_server.stop(home)
