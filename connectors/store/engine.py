@@ -228,9 +228,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
-    # 64 MB of page cache (the default is 2 MB): upserts into million-row tables touch index pages
-    # all over; with the small cache every batch reads them again
-    cursor.execute("PRAGMA cache_size=-65536")
+    # 256 MB of page cache at most (the default is 2 MB), taken as pages are read: upserts into
+    # million-row tables touch index pages all over, and with a small cache every batch reads them
+    # again (1M signups: sync 36 s with 64 MB, 33 s with 256 MB; peak memory unchanged at 1M)
+    cursor.execute("PRAGMA cache_size=-262144")
+    # a checkpoint per 40 MB of WAL rather than per 4 MB: a batch's commit writes more than 4 MB,
+    # so the default checkpointed after every batch
+    cursor.execute("PRAGMA wal_autocheckpoint=10000")
 
     cursor.close()
 
