@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +39,6 @@ from connectors.settings.operation import RuntimeSettings
 
 STATE_FILE = "leadq-server.json"
 LOG_FILE = "leadq-server.log"
-_SPAWNED: list[subprocess.Popen[bytes]] = []
 # the server needs none of leadq's secrets: they stay out of its environment
 _SECRET_MARKS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "WEBHOOK")
 
@@ -195,7 +195,9 @@ def _spawn(home: Path, port: int) -> LocalServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # outlives this command, and Ctrl-C in this terminal does not reach it
         )
-    _SPAWNED.append(process)  # runs on after this command: never collected (and warned about) while it lives
+    # it runs on after this command; while this process lives, a thread waits for it, so that a server
+    # stopped meanwhile is reaped at once (not left a zombie) and its Popen is never collected running
+    threading.Thread(target=process.wait, name="leadq-server-reaper", daemon=True).start()
     server = LocalServer(f"http://127.0.0.1:{port}/api", process.pid, psutil.Process(process.pid).create_time(), home)
     state = {"url": server.url, "pid": server.pid, "started_at": server.started_at}
     (home / STATE_FILE).write_text(json.dumps(state))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from connectors.sources import Cursor, FrameSource, SignupSource, last_cursor
 from connectors.store import Store
 from crew.judge import decided_by_rules
 from flows import steps
+from flows.ahead import one_ahead
 from flows.alerts import alert_failed_run, run_alerts, send_alerts
 from flows.artifacts import publish_run_artifacts
 from flows.context import RunContext, shared_context, take_context
@@ -267,9 +269,10 @@ def _decided(
     timer: _StepTimer,
     totals: RunTotals,
 ) -> Iterator[DecidedBatch]:
-    """Each batch prepared, enriched and scored, in source order: here, or on Dask workers in parallel.
+    """Each batch prepared, enriched and scored, in source order: one batch ahead on a helper thread
+    (while the flow routes and writes the batch before it), or on Dask workers in parallel.
 
-    The steps after (judge, review, route, sync, commit) always run here, in order: the LLM
+    The steps after (judge, review, route, sync, commit) always run in the flow, in order: the LLM
     budget, the SDR rotation and the watermark are the run's, not a worker's."""
     if ctx.settings.runtime.task_runner == "dask":
         from flows.parallel import decided_on_dask  # loads distributed only when asked for
@@ -277,14 +280,18 @@ def _decided(
         yield from decided_on_dask(ctx, params, scope, batches, totals)
         return
     store = ctx.store if ctx.has_store else None
-    for number, raw in enumerate(batches, totals.batches + 1):
+
+    def decide(numbered: tuple[int, pl.DataFrame]) -> DecidedBatch:
+        number, raw = numbered
         with timer("prepare"):
             prepared, skipped = _for_batch(steps.prepare_step, number)(raw, ctx.rules, store, ctx.source.key, scope)
         with timer("enrich"):
             leads = _for_batch(steps.enrich_step, number)(prepared.leads, ctx.enricher, store, params)
         with timer("score"):
             leads = _for_batch(steps.score_step, number)(leads, ctx.icp, ctx.settings.scoring.top_reasons)
-        yield DecidedBatch(raw, prepared, skipped, leads)
+        return DecidedBatch(raw, prepared, skipped, leads)
+
+    yield from one_ahead(decide, enumerate(batches, totals.batches + 1))
 
 
 def _publish(
@@ -329,22 +336,21 @@ def _llm_usage(ctx: RunContext) -> dict[str, Any]:
 
 
 class _StepTimer:
-    """Adds each step's wall time to the totals, for the 'slowest step' in the report."""
+    """Adds each step's wall time to the totals, for the 'slowest step' in the report (from both
+    threads: the next batch's prepare, enrich and score run beside this one's route and sync)."""
 
     def __init__(self, totals: RunTotals) -> None:
         self.totals = totals
-        self._step = ""
-        self._start = 0.0
+        self._lock = threading.Lock()
 
-    def __call__(self, step: str) -> _StepTimer:
-        self._step = step
-        return self
-
-    def __enter__(self) -> None:
-        self._start = time.perf_counter()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.totals.step_seconds[self._step] += time.perf_counter() - self._start
+    @contextlib.contextmanager
+    def __call__(self, step: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.totals.step_seconds[step] += time.perf_counter() - started
 
 
 def _now() -> datetime:
