@@ -201,10 +201,9 @@ def _account_owners(
         return None
     found = []
     if owners.crm is not None:
-        # HubSpot: only a company leadq wrote carries leadq's key, so only those can be asked for
-        asked = domains if not owners.crm.writes_companies else []
-        if owners.crm.writes_companies and owners.store is not None:
-            asked = owners.store.known_companies(domains)
+        asked = domains
+        if owners.crm.writes_companies:  # HubSpot: only a company leadq wrote carries its key, so only those
+            asked = owners.store.known_companies(domains) if owners.store is not None else []
         found += [owners.crm.account_owners(asked)] if asked else []
     if owners.store is not None:
         found.append(owners.store.account_owners(domains, routing_now))

@@ -152,16 +152,6 @@ class BatchRecords(StoreEngine):
             frame = frame.filter(~pl.col("email").is_in(list(routing)))
         return frame.sort("at", descending=True).unique("company_domain", keep="first").drop("at", "email")
 
-    def known_companies(self, domains: Sequence[str]) -> list[str]:
-        """Which of these company domains the store holds (leadq wrote them before)."""
-        table = table_of(Company)
-        found: list[str] = []
-        for chunk in chunks(sorted(set(domains))):
-            found += [
-                row[0] for row in self._fetch(sa.select(table.c.domain).where(self._any_of(table.c.domain, chunk)))
-            ]
-        return found
-
     def owned_company_names(self) -> pl.DataFrame:
         """(company_domain, name) of the companies with a lead that has an owner: what a free-mail lead's
         typed company name is matched against."""

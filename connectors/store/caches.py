@@ -39,6 +39,10 @@ class CompanyRecords(StoreEngine):
             )
         return pl.DataFrame(rows, schema=schema, orient="row")
 
+    def known_companies(self, domains: Sequence[str]) -> list[str]:
+        """Which of these company domains the store holds (leadq wrote them before)."""
+        return self.company_frame(sorted(set(domains)), {"domain": pl.String})["domain"].to_list()
+
     def cached_lookups(self, domains: Sequence[str], max_age: dict[str, float]) -> dict[tuple[str, str], str]:
         """Fresh cached lookups as JSON, keyed by (domain, provider); `max_age` is days per provider."""
         table = table_of(EnrichmentCache)
