@@ -1,0 +1,97 @@
+"""A new local server's database is written from the shipped schema, and that schema is Prefect's own."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows import local_server, prefect_seed
+from tests.conftest import SESSION_SERVER
+
+
+def schema_facts(script: str, tmp_path: Path) -> dict[str, object]:
+    """What a schema script makes, table by table: columns in order (type, null, default, key), foreign
+    keys, indexes with their columns, and the rows; constraint order in the SQL text is left out (Prefect's
+    migrations rebuild tables with their foreign keys in no fixed order)."""
+    database = tmp_path / f"facts-{len(list(tmp_path.iterdir()))}.db"
+    with sqlite3.connect(database) as conn:
+        conn.executescript(script)
+        facts: dict[str, object] = {}
+        for kind, name, sql in conn.execute("select type, name, sql from sqlite_master where sql is not null"):
+            if kind != "table":
+                facts[f"{kind} {name}"] = " ".join(sql.split())
+                continue
+            facts[f"columns {name}"] = conn.execute(f'pragma table_info("{name}")').fetchall()
+            facts[f"foreign keys {name}"] = sorted(
+                key[1:]
+                for key in conn.execute(f'pragma foreign_key_list("{name}")')  # not its number
+            )
+            facts[f"indexes {name}"] = sorted(
+                (index[1:], conn.execute(f'pragma index_info("{index[1]}")').fetchall())
+                for index in conn.execute(f'pragma index_list("{name}")')
+            )
+            facts[f"rows {name}"] = sorted(conn.execute(f'select * from "{name}"').fetchall())
+    conn.close()
+    return facts
+
+
+def test_the_shipped_schema_makes_what_the_installed_prefects_migrations_make(tmp_path: Path) -> None:
+    shipped = schema_facts(prefect_seed.SCHEMA.read_text(), tmp_path)
+    migrated = schema_facts(prefect_seed.migrated_schema(), tmp_path)
+    assert len(migrated) > 100  # tables, indexes and rows were all compared
+    assert shipped == migrated, (
+        "flows/prefect_schema.sql is not what the installed Prefect's migrations make: "
+        "run `uv run python -m flows.prefect_seed` and commit the file"
+    )
+
+
+def test_prefects_own_migration_finds_a_seeded_database_complete(tmp_path: Path) -> None:
+    assert prefect_seed.seed(tmp_path, environ={})
+    before = prefect_seed.schema_script(tmp_path / "prefect.db")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {"PREFECT_HOME": str(tmp_path)}
+    subprocess.run(
+        [sys.executable, "-m", "prefect", "server", "database", "upgrade", "--yes"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    assert schema_facts(prefect_seed.schema_script(tmp_path / "prefect.db"), tmp_path) == schema_facts(before, tmp_path)
+
+
+def test_the_suites_server_was_started_on_a_seeded_database_and_answers() -> None:
+    database = SESSION_SERVER.home / "prefect.db"
+    with sqlite3.connect(database) as conn:
+        revision = conn.execute("select version_num from alembic_version").fetchone()[0]
+    conn.close()
+    assert f"VALUES ('{revision}')" in prefect_seed.SCHEMA.read_text()
+    assert local_server.recorded(SESSION_SERVER.home) is not None
+    assert SESSION_SERVER.healthy()
+
+
+def test_an_existing_database_is_never_touched(tmp_path: Path) -> None:
+    (tmp_path / "prefect.db").write_bytes(b"the user's history")
+    assert not prefect_seed.seed(tmp_path, environ={})
+    assert (tmp_path / "prefect.db").read_bytes() == b"the user's history"
+
+
+@pytest.mark.parametrize("setting", ["PREFECT_SERVER_DATABASE_CONNECTION_URL", "PREFECT_API_DATABASE_CONNECTION_URL"])
+def test_a_server_database_configured_elsewhere_is_not_seeded(tmp_path: Path, setting: str) -> None:
+    assert not prefect_seed.seed(tmp_path, environ={setting: "postgresql+asyncpg://prefect@db/prefect"})
+    assert not (tmp_path / "prefect.db").exists()
+
+
+def test_another_prefect_version_is_left_to_prefects_migrations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    older = tmp_path / "schema.sql"
+    older.write_text(prefect_seed.SCHEMA.read_text().replace("-- prefect ", "-- prefect 0.", 1))
+    monkeypatch.setattr(prefect_seed, "SCHEMA", older)
+    home = tmp_path / "home"
+    home.mkdir()
+    assert not prefect_seed.seed(home, environ={})
+    assert not (home / "prefect.db").exists()
