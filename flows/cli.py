@@ -76,8 +76,9 @@ def run(
     ctx.source.check()
     summary = None if refresh_enrichment else nothing_new(ctx, dry_run)  # then Prefect need not start
     if summary is None:
+        from flows.qualify import qualify_signups  # Prefect loads while the server starts
+
         local_server.connect(server, runtime, err.print)
-        from flows.qualify import qualify_signups
 
         console_logs(verbose)
         with flow_errors("run"), _progress(err.is_terminal and not verbose):
@@ -249,7 +250,7 @@ def serve(
             'set [runtime] prefect_api = "local-server", or PREFECT_API_URL to a server of yours'
         )
         raise typer.Exit(2)
-    local_server.use_local_server(settings.runtime, err.print)  # before Prefect loads: it reads the address once
+    local_server.use_local_server(settings.runtime, err.print)
     from prefect.client.orchestration import get_client
 
     from flows.serve import deployments

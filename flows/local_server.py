@@ -13,7 +13,8 @@ runs start at once, and the UI shows the whole history.
 - PREFECT_API_URL in the environment wins: leadq then uses that server and starts none.
 - `[runtime] prefect_api = "in-process"` goes back to Prefect's in-process API.
 
-Nothing here imports Prefect: the address must be in the environment before Prefect loads.
+Nothing here imports Prefect, so that a command can start the server first and load Prefect (and
+its flows) while the server starts; `connect` points Prefect at the server once it answers.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def begin(runtime: RuntimeSettings) -> LocalServer | None:
 
 
 def connect(server: LocalServer | None, runtime: RuntimeSettings, say: Callable[[str], None]) -> None:
-    """Wait until the server answers, then point this process's Prefect at it (before Prefect loads)."""
+    """Wait until the server answers, then point this process's Prefect at it (loaded or not)."""
     if server is None:
         return
     try:
@@ -164,6 +165,11 @@ def connect(server: LocalServer | None, runtime: RuntimeSettings, say: Callable[
         # under way): one new server is started and waited for; a second stop is an error
         server = _ready(start_or_reuse(server.home)[0], runtime, say)
     os.environ["PREFECT_API_URL"] = server.url
+    if "prefect.context" in sys.modules:
+        # Prefect was loaded while the server started: it reads its settings from the environment again
+        import prefect.context
+
+        prefect.context.refresh_global_settings_context()
     # The server is this very Prefect install, started by leadq: its version is ours by construction.
     # Prefect's client would check it anyway on every flow start, with a 5 s HTTP timeout of its own
     # that a busy machine misses ("Failed to reach API"), failing a run whose server is fine.
