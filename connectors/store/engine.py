@@ -225,6 +225,9 @@ def table_of(model: type[SQLModel]) -> sa.Table:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
+    # 32 KB pages for a new store (the default is 4 KB; an existing store keeps its own): a batch's
+    # upserts touch fewer, fuller pages of each b-tree (1M signups: flow 56-60 s -> 50-54 s)
+    cursor.execute("PRAGMA page_size=32768")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
@@ -232,9 +235,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # million-row tables touch index pages all over, and with a small cache every batch reads them
     # again (1M signups: sync 36 s with 64 MB, 33 s with 256 MB; peak memory unchanged at 1M)
     cursor.execute("PRAGMA cache_size=-262144")
-    # a checkpoint per 40 MB of WAL rather than per 4 MB: a batch's commit writes more than 4 MB,
-    # so the default checkpointed after every batch
-    cursor.execute("PRAGMA wal_autocheckpoint=10000")
+    # a checkpoint per 4,000 pages of WAL (128 MB of 32 KB pages) rather than per 1,000: a batch's
+    # commit writes more than 1,000 pages, so the default checkpointed after every batch
+    cursor.execute("PRAGMA wal_autocheckpoint=4000")
 
     cursor.close()
 

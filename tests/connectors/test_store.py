@@ -93,3 +93,21 @@ def test_a_fresh_store_does_not_exist_until_created(tmp_path: Path) -> None:
     assert not (tmp_path / "nested").exists()
     store.create()
     assert store.exists()
+
+
+def test_a_new_store_has_32_kb_pages_and_an_older_store_keeps_its_own(tmp_path: Path) -> None:
+    import sqlite3
+
+    new = _store(tmp_path)
+    new.record_batch(BatchWrite(DECIDED, REJECTS, {}), "run-1", "file:x")
+    assert new.read("pragma page_size").item() == 32768
+    older = tmp_path / "older.db"
+    with sqlite3.connect(older) as conn:  # a store made with SQLite's default 4 KB pages, in WAL mode
+        conn.execute("pragma journal_mode=wal")
+        conn.execute("create table kept (x)")
+    conn.close()
+    store = Store(f"sqlite:///{older}")
+    store.create()
+    store.record_batch(BatchWrite(DECIDED, REJECTS, {}), "run-1", "file:x")
+    assert store.read("pragma page_size").item() == 4096
+    assert store.counts()["leads"] == 2
