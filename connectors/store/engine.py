@@ -45,7 +45,7 @@ class StoreEngine:
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise ConfigError(f"settings.toml: key 'store.url': cannot use {scrub(url)!r}: {exc}") from exc
         if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "connect", sqlite_pragmas)
 
     def exists(self) -> bool:
         """Whether the store has been created; a dry run on a fresh machine must not create it."""
@@ -223,7 +223,8 @@ def table_of(model: type[SQLModel]) -> sa.Table:
     return table
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """leadq's SQLite settings, on every new connection (bench/floor.py uses them too)."""
     cursor = dbapi_conn.cursor()
     # 32 KB pages for a new store (the default is 4 KB; an existing store keeps its own): a batch's
     # upserts touch fewer, fuller pages of each b-tree (1M signups: flow 56-60 s -> 50-54 s)
