@@ -67,11 +67,12 @@ def run(
     """Process new signups: prepare, enrich, score, route and write them to the CRM."""
     from connectors.settings import load_settings
     from flows import local_server
+
+    runtime = load_settings().runtime
+    server = local_server.begin(runtime)  # starts (if it must) while the rest loads and the source is read
     from flows.context import preload_context
     from flows.nothing_new import nothing_new
 
-    runtime = load_settings().runtime
-    server = local_server.begin(runtime)  # starts (if it must) while the config and the source are read
     ctx = preload_context(str(source) if source else None)
     ctx.source.check()
     summary = None if refresh_enrichment else nothing_new(ctx, dry_run)  # then Prefect need not start
