@@ -306,9 +306,25 @@ def test_help_loads_nothing_heavy() -> None:
     assert loaded.strip() == "[]"
 
 
-def test_a_server_that_answers_health_but_not_yet_its_api_is_waited_for(
-    config_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def prefect_pointed_back() -> Iterator[None]:
+    """For a test whose `connect` points this process's Prefect at another server: the address is unset
+    during the test, and the suite's server is this process's Prefect's again after it."""
+    names = ("PREFECT_API_URL", "PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED")
+    saved = {name: os.environ.pop(name, None) for name in names}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    import prefect.context
+
+    prefect.context.refresh_global_settings_context()  # connect made Prefect read the other address
+
+
+@pytest.mark.usefixtures("prefect_pointed_back")
+def test_a_server_that_answers_health_but_not_yet_its_api_is_waited_for(config_dir: Path) -> None:
     """On a busy machine the API can lag /health; Prefect's own 5 s version check then failed whole runs."""
     import psutil
 
@@ -319,17 +335,14 @@ def test_a_server_that_answers_health_but_not_yet_its_api_is_waited_for(
         fake.routes["/api/admin/version"] = [Reply(503), Reply(503), json_reply("3.8.0")]
         me = psutil.Process()
         server = local_server.LocalServer(f"{fake.url}/api", me.pid, me.create_time(), Path("."))
-        for name in ("PREFECT_API_URL", "PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED"):
-            monkeypatch.delenv(name, raising=False)  # restored after the test: connect sets both
         local_server.connect(server, load_settings().runtime, lambda _: None)
         assert fake.hits("/api/admin/version") == 3  # ready only once the API itself answered
         assert os.environ["PREFECT_API_URL"] == f"{fake.url}/api"
         assert os.environ["PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED"] == "false"  # the server is ours
 
 
-def test_a_recorded_server_that_died_before_answering_is_replaced_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("prefect_pointed_back")
+def test_a_recorded_server_that_died_before_answering_is_replaced_once(tmp_path: Path) -> None:
     """A run that finds the server while it is being stopped (`leadq server --stop`, a kill; here a killed
     process nobody reaped yet) starts a new one instead of failing with "stopped while starting"."""
     import psutil
@@ -344,8 +357,6 @@ def test_a_recorded_server_that_died_before_answering_is_replaced_once(
         (home / local_server.STATE_FILE).write_text(json.dumps(state))
         assert local_server.recorded(home) == gone  # found while still running
         dying.kill()  # and killed before it answered: a zombie until reaped, which counts as gone
-        for name in ("PREFECT_API_URL", "PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED"):
-            monkeypatch.delenv(name, raising=False)  # restored after the test: connect sets both
         local_server.connect(gone, load_settings().runtime, lambda _: None)
         fresh = local_server.recorded(home)
         assert fresh is not None and fresh.pid != dying.pid and fresh.healthy()
