@@ -192,9 +192,12 @@ def _spawn(home: Path, port: int) -> LocalServer:
     env = {k: v for k, v in os.environ.items() if not any(mark in k.upper() for mark in _SECRET_MARKS)}
     env = {k: v for k, v in env.items() if not k.startswith(("LEADQ__", "PREFECT_API_"))}
     env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_UI_ENABLED": "true", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    prefect_seed.seed(home, env)  # a new home's database at once, not by Prefect's 114 migrations
+    seeded = prefect_seed.seed(home, env)  # a new home's database at once, not by Prefect's 114 migrations
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     with (home / LOG_FILE).open("ab") as log:
+        if seeded:
+            log.write(f"leadq: {prefect_seed.DATABASE} written from {prefect_seed.SCHEMA.name}\n".encode())
+            log.flush()
         process = subprocess.Popen(
             command,
             env=env,

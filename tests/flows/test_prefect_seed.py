@@ -64,6 +64,7 @@ def test_prefects_own_migration_finds_a_seeded_database_complete(tmp_path: Path)
 
 
 def test_the_suites_server_was_started_on_a_seeded_database_and_answers() -> None:
+    assert "leadq: prefect.db written from prefect_schema.sql" in SESSION_SERVER.log.read_text()
     database = SESSION_SERVER.home / "prefect.db"
     with sqlite3.connect(database) as conn:
         revision = conn.execute("select version_num from alembic_version").fetchone()[0]
