@@ -42,11 +42,16 @@ def seed(home: Path, environ: dict[str, str] | None = None) -> bool:
     if shipped_version() != metadata.version("prefect"):
         return False
     partial = database.with_name(f"{DATABASE}.seeding")
-    partial.unlink(missing_ok=True)
-    with sqlite3.connect(partial) as conn:
-        conn.executescript(SCHEMA.read_text())
-    conn.close()
-    partial.replace(database)  # a run stopped halfway leaves no half-made database behind
+    try:
+        partial.unlink(missing_ok=True)
+        with sqlite3.connect(partial) as conn:
+            conn.executescript(SCHEMA.read_text())
+        conn.close()
+        partial.replace(database)  # a run stopped halfway leaves no half-made database behind
+    except (OSError, sqlite3.Error):
+        # a full disk, a read-only home: Prefect makes its database itself and reports what is wrong
+        partial.unlink(missing_ok=True)
+        return False
     return True
 
 

@@ -96,3 +96,15 @@ def test_another_prefect_version_is_left_to_prefects_migrations(
     home.mkdir()
     assert not prefect_seed.seed(home, environ={})
     assert not (home / "prefect.db").exists()
+
+
+def test_a_seed_that_cannot_be_written_leaves_nothing_and_prefect_makes_its_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "schema.sql"
+    broken.write_text(prefect_seed.SCHEMA.read_text().replace("CREATE TABLE agent", "CREATE TABLE agent agent", 1))
+    monkeypatch.setattr(prefect_seed, "SCHEMA", broken)
+    home = tmp_path / "home"
+    home.mkdir()
+    assert not prefect_seed.seed(home, environ={})
+    assert list(home.iterdir()) == []
