@@ -86,25 +86,20 @@ def test_a_server_database_configured_elsewhere_is_not_seeded(tmp_path: Path, se
     assert not (tmp_path / "prefect.db").exists()
 
 
-def test_another_prefect_version_is_left_to_prefects_migrations(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("-- prefect ", "-- prefect 0."),  # made for another Prefect version: Prefect migrates as always
+        ("CREATE TABLE agent", "CREATE TABLE agent agent"),  # cannot be written: Prefect makes its own
+    ],
+)
+def test_a_schema_file_that_does_not_fit_leaves_the_home_to_prefect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old: str, new: str
 ) -> None:
-    older = tmp_path / "schema.sql"
-    older.write_text(prefect_seed.SCHEMA.read_text().replace("-- prefect ", "-- prefect 0.", 1))
-    monkeypatch.setattr(prefect_seed, "SCHEMA", older)
+    changed = tmp_path / "schema.sql"
+    changed.write_text(prefect_seed.SCHEMA.read_text().replace(old, new, 1))
+    monkeypatch.setattr(prefect_seed, "SCHEMA", changed)
     home = tmp_path / "home"
     home.mkdir()
     assert not prefect_seed.seed(home, environ={})
-    assert not (home / "prefect.db").exists()
-
-
-def test_a_seed_that_cannot_be_written_leaves_nothing_and_prefect_makes_its_database(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    broken = tmp_path / "schema.sql"
-    broken.write_text(prefect_seed.SCHEMA.read_text().replace("CREATE TABLE agent", "CREATE TABLE agent agent", 1))
-    monkeypatch.setattr(prefect_seed, "SCHEMA", broken)
-    home = tmp_path / "home"
-    home.mkdir()
-    assert not prefect_seed.seed(home, environ={})
-    assert list(home.iterdir()) == []
+    assert list(home.iterdir()) == []  # no database, and no half-written one
