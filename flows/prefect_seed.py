@@ -23,6 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -33,19 +34,20 @@ _VERSION_MARK = "-- prefect "
 _DATABASE_SETTINGS = ("PREFECT_SERVER_DATABASE_CONNECTION_URL", "PREFECT_API_DATABASE_CONNECTION_URL")
 
 
-def seed(home: Path, environ: dict[str, str] | None = None) -> bool:
-    """Write the shipped schema into `home`'s new prefect.db; False when there is nothing to seed."""
-    environ = dict(os.environ) if environ is None else environ
+def seed(home: Path, environ: Mapping[str, str]) -> bool:
+    """Write the shipped schema into `home`'s new prefect.db (for a server started with `environ`);
+    False when there is nothing to seed."""
     database = home / DATABASE
     if database.exists() or any(environ.get(name) for name in _DATABASE_SETTINGS):
         return False
-    if shipped_version() != metadata.version("prefect"):
-        return False
     partial = database.with_name(f"{DATABASE}.seeding")
     try:
+        script = SCHEMA.read_text()
+        if _version_of(script) != metadata.version("prefect"):
+            return False
         partial.unlink(missing_ok=True)
         with sqlite3.connect(partial) as conn:
-            conn.executescript(SCHEMA.read_text())
+            conn.executescript(script)
         conn.close()
         partial.replace(database)  # a run stopped halfway leaves no half-made database behind
     except (OSError, sqlite3.Error):
@@ -58,22 +60,31 @@ def seed(home: Path, environ: dict[str, str] | None = None) -> bool:
 def shipped_version() -> str | None:
     """The Prefect version the shipped schema was made with."""
     try:
-        first = SCHEMA.read_text().splitlines()[0]
-    except (OSError, IndexError):
+        return _version_of(SCHEMA.read_text())
+    except OSError:
         return None
+
+
+def _version_of(script: str) -> str | None:
+    first = script.partition("\n")[0]
     return first.removeprefix(_VERSION_MARK) if first.startswith(_VERSION_MARK) else None
+
+
+def migrate(home: Path) -> None:
+    """Prefect's own migrations, run on `home`'s database (`prefect server database upgrade`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {"PREFECT_HOME": str(home)}
+    subprocess.run(
+        [sys.executable, "-m", "prefect", "server", "database", "upgrade", "--yes"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
 
 def migrated_schema() -> str:
     """The schema the installed Prefect's migrations make, as a script that makes it again."""
     with tempfile.TemporaryDirectory(prefix="leadq-prefect-schema-") as home:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {"PREFECT_HOME": home}
-        subprocess.run(
-            [sys.executable, "-m", "prefect", "server", "database", "upgrade", "--yes"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        migrate(Path(home))
         return schema_script(Path(home) / DATABASE)
 
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -53,13 +50,7 @@ def test_the_shipped_schema_makes_what_the_installed_prefects_migrations_make(tm
 def test_prefects_own_migration_finds_a_seeded_database_complete(tmp_path: Path) -> None:
     assert prefect_seed.seed(tmp_path, environ={})
     before = prefect_seed.schema_script(tmp_path / "prefect.db")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {"PREFECT_HOME": str(tmp_path)}
-    subprocess.run(
-        [sys.executable, "-m", "prefect", "server", "database", "upgrade", "--yes"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    prefect_seed.migrate(tmp_path)
     assert schema_facts(prefect_seed.schema_script(tmp_path / "prefect.db"), tmp_path) == schema_facts(before, tmp_path)
 
 
