@@ -193,6 +193,8 @@ def _spawn(home: Path, port: int) -> LocalServer:
     env = {k: v for k, v in env.items() if not k.startswith(("LEADQ__", "PREFECT_API_"))}
     env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_UI_ENABLED": "true", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     seeded = prefect_seed.seed(home, env)  # a new home's database at once, not by Prefect's 114 migrations
+    if seeded:
+        env |= prefect_seed.first_start_settings()  # the block types are in it too
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     with (home / LOG_FILE).open("ab") as log:
         if seeded:

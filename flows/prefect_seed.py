@@ -7,8 +7,14 @@ produce for the pinned Prefect, `flows/prefect_schema.sql`, and writes it into a
 prefect.db before it starts the server. Prefect's own migration still runs at start: it finds the
 database at its newest revision and has nothing to do.
 
+The file also holds the block types a server of this install registers when it starts (54 of them,
+from Prefect and its installed collections): the first server on a seeded database skips that
+registration (0.6 s), later starts register as always and find them there.
+
 - The file names the Prefect version it was made with. Another installed version is not seeded:
   Prefect migrates its database as always (slower, never wrong).
+- Other Prefect collections installed than the file was made with: the first server registers
+  block types as always.
 - A home with a prefect.db, or a server database configured elsewhere, is left alone.
 - `python -m flows.prefect_seed` makes the file again (after a Prefect upgrade); a test checks it
   against a database Prefect's own migrations make.
@@ -18,11 +24,13 @@ Nothing here imports Prefect: it runs before the server starts, while the comman
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -30,6 +38,9 @@ from pathlib import Path
 SCHEMA = Path(__file__).with_name("prefect_schema.sql")
 DATABASE = "prefect.db"
 _VERSION_MARK = "-- prefect "
+_COLLECTIONS_MARK = "-- block types of prefect.collections:"
+# filled in by the columns' own defaults when the file is written into a database: the time of seeding
+_SEEDING_TIME = ("created", "updated")
 # settings that put the server's database somewhere else than PREFECT_HOME/prefect.db
 _DATABASE_SETTINGS = ("PREFECT_SERVER_DATABASE_CONNECTION_URL", "PREFECT_API_DATABASE_CONNECTION_URL")
 
@@ -57,6 +68,26 @@ def seed(home: Path, environ: Mapping[str, str]) -> bool:
     return True
 
 
+def first_start_settings() -> dict[str, str]:
+    """Settings for the first server on a database `seed` wrote: it holds the block types this install's
+    server registers, so the server does not register them again. Empty when the installed Prefect
+    collections (each brings block types) are not the ones the file was made with."""
+    try:
+        header = SCHEMA.read_text()[:2000]
+    except OSError:
+        return {}
+    if f"{_COLLECTIONS_MARK} {' '.join(_collections())}\n" not in header:
+        return {}
+    return {
+        "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
+        "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",  # nor work out whether to
+    }
+
+
+def _collections() -> list[str]:
+    return sorted(entry.name for entry in metadata.entry_points(group="prefect.collections"))
+
+
 def shipped_version() -> str | None:
     """The Prefect version the shipped schema was made with."""
     try:
@@ -81,11 +112,69 @@ def migrate(home: Path) -> None:
     )
 
 
+# what a starting server does after its migrations (prefect.server.api.server.create_app's lifespan)
+_REGISTER_BLOCKS = """
+import asyncio
+import prefect.plugins
+import prefect.server.api.server  # the block classes a server has loaded
+from prefect.server.database import provide_database_interface
+from prefect.server.models.block_registration import run_block_auto_registration
+
+async def register():
+    prefect.plugins.load_prefect_collections()
+    async with await provide_database_interface().session() as session:
+        await run_block_auto_registration(session=session)
+
+asyncio.run(register())
+"""
+
+
+def register_blocks(home: Path) -> None:
+    """Prefect's block type registration, as a starting server runs it, on `home`'s database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {"PREFECT_HOME": str(home)}
+    subprocess.run([sys.executable, "-c", _REGISTER_BLOCKS], env=env, check=True, capture_output=True)
+
+
 def migrated_schema() -> str:
-    """The schema the installed Prefect's migrations make, as a script that makes it again."""
+    """The database the installed Prefect's migrations and block registration make, as a script that makes it again."""
     with tempfile.TemporaryDirectory(prefix="leadq-prefect-schema-") as home:
         migrate(Path(home))
+        register_blocks(Path(home))
+        _make_blocks_stable(Path(home) / DATABASE)
         return schema_script(Path(home) / DATABASE)
+
+
+# the block tables: what names a row, and the columns that refer to its id
+_BLOCK_IDS: tuple[tuple[str, str, list[str]], ...] = (
+    ("block_type", "slug", ["block_schema.block_type_id"]),
+    (
+        "block_schema",
+        "checksum || ' ' || coalesce(version, '')",
+        ["block_schema_reference.parent_block_schema_id", "block_schema_reference.reference_block_schema_id"],
+    ),
+    ("block_schema_reference", "parent_block_schema_id || ' ' || name || ' ' || reference_block_schema_id", []),
+)
+
+
+def _make_blocks_stable(database: Path) -> None:
+    """Registration gives block types and schemas random ids, and lists a schema's capabilities in no
+    fixed order; here ids are named by what they are (slug, checksum) and capabilities sorted, so that
+    the file made again for the same Prefect is the same file."""
+    conn = sqlite3.connect(database)
+    try:
+        with conn:
+            for schema_id, capabilities in conn.execute("select id, capabilities from block_schema").fetchall():
+                ordered = json.dumps(sorted(json.loads(capabilities)))
+                conn.execute("update block_schema set capabilities = ? where id = ?", (ordered, schema_id))
+            for table, natural_key, references in _BLOCK_IDS:
+                for old, key in conn.execute(f"select id, {natural_key} from {table}").fetchall():
+                    new = str(uuid.uuid5(uuid.NAMESPACE_URL, f"prefect:{table}:{key}"))
+                    conn.execute(f"update {table} set id = ? where id = ?", (new, old))
+                    for reference in references:
+                        referring, column = reference.split(".")
+                        conn.execute(f"update {referring} set {column} = ? where {column} = ?", (new, old))
+    finally:
+        conn.close()
 
 
 def schema_script(database: Path) -> str:
@@ -99,12 +188,18 @@ def schema_script(database: Path) -> str:
         statements = [f"{sql};" for _, _, sql in objects]
         for kind, name, _ in objects:
             if kind == "table":
-                for row in conn.execute(f'select * from "{name}" order by 1'):
+                columns = [c[1] for c in conn.execute(f'pragma table_info("{name}")') if c[1] not in _SEEDING_TIME]
+                listed = ", ".join(f'"{column}"' for column in columns)
+                for row in conn.execute(f'select {listed} from "{name}" order by 1'):
                     values = ", ".join(_literal(v) for v in row)
-                    statements.append(f'INSERT INTO "{name}" VALUES ({values});')
+                    statements.append(f'INSERT INTO "{name}" ({listed}) VALUES ({values});')
     finally:
         conn.close()
-    header = f"{_VERSION_MARK}{metadata.version('prefect')}\n-- made by `python -m flows.prefect_seed`; do not edit\n"
+    header = (
+        f"{_VERSION_MARK}{metadata.version('prefect')}\n"
+        f"{_COLLECTIONS_MARK} {' '.join(_collections())}\n"
+        "-- made by `python -m flows.prefect_seed`; do not edit\n"
+    )
     return header + "\n".join(statements) + "\n"
 
 

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import requests
 
 from flows import local_server, prefect_seed
 from tests.conftest import SESSION_SERVER
@@ -13,8 +14,8 @@ from tests.conftest import SESSION_SERVER
 
 def schema_facts(script: str, tmp_path: Path) -> dict[str, object]:
     """What a schema script makes, table by table: columns in order (type, null, default, key), foreign
-    keys, indexes with their columns, and the rows; constraint order in the SQL text is left out (Prefect's
-    migrations rebuild tables with their foreign keys in no fixed order)."""
+    keys, indexes with their columns, and the rows but for their created/updated times; constraint order in
+    the SQL text is left out (Prefect's migrations rebuild tables with their foreign keys in no fixed order)."""
     database = tmp_path / f"facts-{len(list(tmp_path.iterdir()))}.db"
     with sqlite3.connect(database) as conn:
         conn.executescript(script)
@@ -32,7 +33,9 @@ def schema_facts(script: str, tmp_path: Path) -> dict[str, object]:
                 (index[1:], conn.execute(f'pragma index_info("{index[1]}")').fetchall())
                 for index in conn.execute(f'pragma index_list("{name}")')
             )
-            facts[f"rows {name}"] = sorted(conn.execute(f'select * from "{name}"').fetchall())
+            columns = [c[1] for c in conn.execute(f'pragma table_info("{name}")') if c[1] not in ("created", "updated")]
+            listed = ", ".join(f'"{column}"' for column in columns)
+            facts[f"rows {name}"] = sorted(conn.execute(f'select {listed} from "{name}"').fetchall())
     conn.close()
     return facts
 
@@ -41,6 +44,7 @@ def test_the_shipped_schema_makes_what_the_installed_prefects_migrations_make(tm
     shipped = schema_facts(prefect_seed.SCHEMA.read_text(), tmp_path)
     migrated = schema_facts(prefect_seed.migrated_schema(), tmp_path)
     assert len(migrated) > 100  # tables, indexes and rows were all compared
+    assert len(migrated["rows block_type"]) > 50  # with the block types a server registers
     assert shipped == migrated, (
         "flows/prefect_schema.sql is not what the installed Prefect's migrations make: "
         "run `uv run python -m flows.prefect_seed` and commit the file"
@@ -54,6 +58,22 @@ def test_prefects_own_migration_finds_a_seeded_database_complete(tmp_path: Path)
     assert schema_facts(prefect_seed.schema_script(tmp_path / "prefect.db"), tmp_path) == schema_facts(before, tmp_path)
 
 
+def test_a_servers_block_registration_finds_a_seeded_database_complete(tmp_path: Path) -> None:
+    """What lets the first server on a seeded database skip registering block types."""
+    assert prefect_seed.seed(tmp_path, environ={})
+    before = prefect_seed.schema_script(tmp_path / "prefect.db")
+    prefect_seed.register_blocks(tmp_path)
+    assert schema_facts(prefect_seed.schema_script(tmp_path / "prefect.db"), tmp_path) == schema_facts(before, tmp_path)
+
+
+def test_the_first_server_skips_block_registration_only_with_the_collections_the_file_was_made_with(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert prefect_seed.first_start_settings()["PREFECT_SERVER_REGISTER_BLOCKS_ON_START"] == "false"
+    monkeypatch.setattr(prefect_seed, "_collections", lambda: ["prefect_aws", "prefect_dask"])
+    assert prefect_seed.first_start_settings() == {}  # prefect-aws brings block types the file lacks
+
+
 def test_the_suites_server_was_started_on_a_seeded_database_and_answers() -> None:
     assert "leadq: prefect.db written from prefect_schema.sql" in SESSION_SERVER.log.read_text()
     database = SESSION_SERVER.home / "prefect.db"
@@ -63,6 +83,9 @@ def test_the_suites_server_was_started_on_a_seeded_database_and_answers() -> Non
     assert f"VALUES ('{revision}')" in prefect_seed.SCHEMA.read_text()
     assert local_server.recorded(SESSION_SERVER.home) is not None
     assert SESSION_SERVER.healthy()
+    # it skipped registering block types, and serves them from the seeded rows
+    block_types = requests.post(f"{SESSION_SERVER.url}/block_types/filter", json={}, timeout=10).json()
+    assert {"secret", "slack-webhook", "local-file-system"} <= {block_type["slug"] for block_type in block_types}
 
 
 def test_an_existing_database_is_never_touched(tmp_path: Path) -> None:
