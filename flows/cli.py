@@ -19,7 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from flows import cli_explain, cli_reports, cli_review
-from flows.console import LeadqTyper, console_logs, err, error_line, flow_errors, out, print_outcome
+from flows.console import LeadqTyper, console_logs, err, error_line, flow_errors, heartbeats, out, print_outcome
 
 app = LeadqTyper(
     name="leadq",
@@ -82,7 +82,7 @@ def run(
         local_server.connect(server, runtime, err.print)
 
         console_logs(verbose)
-        with flow_errors("run"), _progress(err.is_terminal and not verbose):
+        with flow_errors("run"), heartbeats(runtime), _progress(err.is_terminal and not verbose):
             summary = qualify_signups(
                 source=str(source) if source else None, dry_run=dry_run, refresh_enrichment=refresh_enrichment
             )
@@ -128,7 +128,7 @@ def backfill(
         dry_run=dry_run,
     )
     hint = "Start it again with the same dates: finished chunks are skipped."
-    with flow_errors("backfill", hint), _progress(err.is_terminal and not verbose):
+    with flow_errors("backfill", hint), heartbeats(ctx.settings.runtime), _progress(err.is_terminal and not verbose):
         summary = backfill_signups(**params.model_dump())
     print_outcome(
         summary,
@@ -332,11 +332,12 @@ def check_sla_command(
     from connectors.settings import load_settings
     from flows import local_server
 
-    local_server.use_local_server(load_settings().runtime, err.print)
+    runtime = load_settings().runtime
+    local_server.use_local_server(runtime, err.print)
     from flows.sla import check_sla
 
     console_logs(verbose)
-    with flow_errors("check-sla"):
+    with flow_errors("check-sla"), heartbeats(runtime):
         summary = check_sla()
     if as_json:
         print(json.dumps(summary, default=str))

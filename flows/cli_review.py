@@ -23,6 +23,7 @@ from flows.console import (
     err,
     error_line,
     flow_errors,
+    heartbeats,
     out,
     print_outcome,
     print_rows,
@@ -83,11 +84,12 @@ def dead_letters_retry(
     from flows import local_server
     from flows.context import preload_context
 
-    local_server.use_local_server(preload_context().settings.runtime, err.print)
+    runtime = preload_context().settings.runtime
+    local_server.use_local_server(runtime, err.print)
     from flows.dead_letters import retry_dead_letters
 
     console_logs(False)
-    with flow_errors("retry"):
+    with flow_errors("retry"), heartbeats(runtime):
         outcome = retry_dead_letters(only=only.value if only else None, limit=limit)
     print_outcome(
         outcome,
@@ -190,7 +192,10 @@ def _decide(emails: list[str], decision: str, reason: str, by: str, as_json: boo
     from flows.review import review_leads
 
     console_logs(False)
-    with flow_errors("review", "The decisions are stored; the next review-leads run routes and writes them."):
+    with (
+        flow_errors("review", "The decisions are stored; the next review-leads run routes and writes them."),
+        heartbeats(ctx.settings.runtime),
+    ):
         summary = review_leads(decisions=decisions)
     print_outcome(
         summary,

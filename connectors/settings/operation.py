@@ -25,6 +25,7 @@ class RuntimeSettings(Section):
     dask_workers: int = Field(ge=1, le=256)
     prefect_api: Literal["local-server", "in-process"]
     prefect_start_timeout_s: float = Field(gt=0)
+    flow_heartbeats: bool  # Prefect's flow-run heartbeats from leadq's commands (for a zombie-flow automation)
 
 
 class AutonomySettings(Section):

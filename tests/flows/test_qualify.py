@@ -143,6 +143,31 @@ def test_task_runs_are_named_after_their_batch(config_dir: Path, monkeypatch: py
     assert expected <= names, sorted(expected - names)
 
 
+def test_flows_send_prefects_heartbeats_only_when_configured(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventResourceFilter
+
+    from flows.console import heartbeats
+
+    with heartbeats(load_settings().runtime):  # flow_heartbeats = false, as shipped
+        quiet = _run()["run_id"]
+    monkeypatch.setenv("LEADQ__RUNTIME__FLOW_HEARTBEATS", "true")
+    with heartbeats(load_settings().runtime):
+        beating = _run()["run_id"]
+    events: dict[str, set[str]] = {quiet: set(), beating: set()}
+    resources = {f"prefect.flow-run.{run_id}": run_id for run_id in events}
+    deadline = time.monotonic() + 120  # Prefect stores events a little after they happen
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline and not all("prefect.flow-run.Completed" in seen for seen in events.values()):
+            time.sleep(0.5)
+            page = client.read_events(filter=EventFilter(resource=EventResourceFilter(id=list(resources))), limit=50)
+            for event in page.events:
+                events[resources[event.resource.id]].add(event.event)
+    assert "prefect.flow-run.Completed" in events[quiet]
+    assert "prefect.flow-run.heartbeat" not in events[quiet]
+    assert "prefect.flow-run.heartbeat" in events[beating]
+
+
 def test_a_signup_without_evidence_is_neither_qualified_nor_given_an_owner(config_dir: Path, tmp_path: Path) -> None:
     # as `leadq calibrate` writes it: the points leads can reach map onto 0..100, so no evidence lands mid-scale
     icp = config_dir / "icp.yaml"
