@@ -27,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +43,8 @@ STATE_FILE = "leadq-server.json"
 LOG_FILE = "leadq-server.log"
 # the server needs none of leadq's secrets: they stay out of its environment
 _SECRET_MARKS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "WEBHOOK")
+# but the server's own database settings are its to have
+_SERVER_DATABASE = ("PREFECT_SERVER_DATABASE_", "PREFECT_API_DATABASE_")
 
 
 class ServerError(LeadqError):
@@ -188,10 +190,26 @@ def use_local_server(runtime: RuntimeSettings, say: Callable[[str], None]) -> No
     connect(begin(runtime), runtime, say)
 
 
+def server_environment(environ: Mapping[str, str], home: Path) -> dict[str, str]:
+    """The environment the server starts with: this command's, without leadq's settings and secrets
+    and without what points a client at a server (PREFECT_API_URL, PREFECT_API_KEY); the server's own
+    database settings (a PostgreSQL URL, its password) are kept, under their new or legacy names."""
+
+    def kept(name: str) -> bool:
+        if name.startswith(_SERVER_DATABASE):
+            return True
+        return not name.startswith(("LEADQ__", "PREFECT_API_")) and not any(m in name.upper() for m in _SECRET_MARKS)
+
+    env = {name: value for name, value in environ.items() if kept(name)}
+    return env | {
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_UI_ENABLED": "true",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+
+
 def _spawn(home: Path, port: int) -> LocalServer:
-    env = {k: v for k, v in os.environ.items() if not any(mark in k.upper() for mark in _SECRET_MARKS)}
-    env = {k: v for k, v in env.items() if not k.startswith(("LEADQ__", "PREFECT_API_"))}
-    env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_UI_ENABLED": "true", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = server_environment(os.environ, home)
     seeded = prefect_seed.seed(home, env)  # a new home's database at once, not by Prefect's 114 migrations
     if seeded:
         env |= prefect_seed.first_start_settings()  # the block types are in it too

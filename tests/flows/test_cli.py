@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from connectors.settings import load_settings
 from connectors.store import Store
-from flows import local_server
+from flows import local_server, prefect_seed
 from flows.cli import app
 from flows.nothing_new import NOT_STARTED
 from tests.conftest import SAMPLE
@@ -205,6 +205,27 @@ def test_a_recorded_server_whose_pid_now_belongs_to_another_process_is_not_used(
     finally:
         other.kill()
         other.wait()
+
+
+def test_the_server_gets_its_own_database_settings_but_none_of_leadqs_secrets(tmp_path: Path) -> None:
+    user = {
+        "PATH": "/usr/bin",
+        "PREFECT_API_DATABASE_CONNECTION_URL": "postgresql+asyncpg://prefect@db/prefect",  # the legacy name
+        "PREFECT_SERVER_DATABASE_PASSWORD": "db-secret",
+        "PREFECT_API_URL": "http://elsewhere/api",
+        "PREFECT_API_KEY": "pnu_cloud",
+        "HUBSPOT_TOKEN": "pat-na1-x",
+        "SLACK_WEBHOOK_SALES": "https://hooks.slack.com/services/x",
+        "LEADQ__STORE__URL": "postgresql://leadq:pw@db/leadq",
+    }
+    env = local_server.server_environment(user, tmp_path)
+    assert env["PREFECT_API_DATABASE_CONNECTION_URL"] == user["PREFECT_API_DATABASE_CONNECTION_URL"]
+    assert env["PREFECT_SERVER_DATABASE_PASSWORD"] == "db-secret"
+    assert env["PATH"] == "/usr/bin" and env["PREFECT_HOME"] == str(tmp_path)
+    for gone in ("PREFECT_API_URL", "PREFECT_API_KEY", "HUBSPOT_TOKEN", "SLACK_WEBHOOK_SALES", "LEADQ__STORE__URL"):
+        assert gone not in env
+    # a server on PostgreSQL gets no SQLite database written into its home
+    assert not prefect_seed.seed(tmp_path, env) and not (tmp_path / "prefect.db").exists()
 
 
 def test_a_first_run_succeeds_while_the_machine_is_saturated(fresh_machine: dict[str, str]) -> None:
