@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -51,18 +52,19 @@ def test_the_shipped_schema_makes_what_the_installed_prefects_migrations_make(tm
     )
 
 
-def test_prefects_own_migration_finds_a_seeded_database_complete(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "starting_server_step",
+    [
+        prefect_seed.migrate,  # Prefect's own migration, which every server start runs
+        prefect_seed.register_blocks,  # what lets the first server on a seeded database skip it
+    ],
+)
+def test_a_starting_servers_own_steps_find_a_seeded_database_complete(
+    tmp_path: Path, starting_server_step: Callable[[Path], None]
+) -> None:
     assert prefect_seed.seed(tmp_path, environ={})
     before = prefect_seed.schema_script(tmp_path / "prefect.db")
-    prefect_seed.migrate(tmp_path)
-    assert schema_facts(prefect_seed.schema_script(tmp_path / "prefect.db"), tmp_path) == schema_facts(before, tmp_path)
-
-
-def test_a_servers_block_registration_finds_a_seeded_database_complete(tmp_path: Path) -> None:
-    """What lets the first server on a seeded database skip registering block types."""
-    assert prefect_seed.seed(tmp_path, environ={})
-    before = prefect_seed.schema_script(tmp_path / "prefect.db")
-    prefect_seed.register_blocks(tmp_path)
+    starting_server_step(tmp_path)
     assert schema_facts(prefect_seed.schema_script(tmp_path / "prefect.db"), tmp_path) == schema_facts(before, tmp_path)
 
 
