@@ -73,7 +73,8 @@ def first_start_settings() -> dict[str, str]:
     server registers, so the server does not register them again. Empty when the installed Prefect
     collections (each brings block types) are not the ones the file was made with."""
     try:
-        header = SCHEMA.read_text()[:2000]
+        with SCHEMA.open() as schema:
+            header = schema.read(2000)  # the file's first lines, not its megabyte of schema
     except OSError:
         return {}
     if f"{_COLLECTIONS_MARK} {' '.join(_collections())}\n" not in header:
