@@ -10,9 +10,10 @@ website and DNS enrichment off, as on a machine without internet):
   Prefect server, which creates its database, and then processes the sample;
 - a first run on a fresh store while the server runs (median): what every later new store,
   or a run after `leadq server`, costs;
-- a run with nothing to do (median): it answers from the store without starting a flow.
+- a run with nothing to do (median): it answers from the store without starting a flow;
+- the local Prefect server alone on a new home (median): from its start to its first answer.
 
-The server is stopped at the end.
+Every server is stopped at the end.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 
 LEADQ = Path(sys.executable).with_name("leadq")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def timed(args: list[str], env: dict[str, str], repeat: int = 1, fresh_store: Path | None = None) -> float:
@@ -50,6 +52,21 @@ def fresh_machine(env: dict[str, str], work: Path, repeat: int) -> float:
     return statistics.median(times)
 
 
+def server_first_answer(work: Path, repeat: int) -> float:
+    """Seconds from starting leadq's local Prefect server on a new home to its first answer (median)."""
+    from flows import local_server
+
+    times = []
+    for i in range(repeat):
+        home = work / f"server{i}"
+        started = time.perf_counter()
+        server, _ = local_server.start_or_reuse(home)
+        server.wait_until_ready(300)
+        times.append(time.perf_counter() - started)
+        local_server.stop(home)
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per median figure")
@@ -68,15 +85,17 @@ def main() -> None:
             noop_s = timed(["run", "--json"], env, args.repeat)
         finally:
             subprocess.run([str(LEADQ), "server", "--stop"], env=env, check=False, capture_output=True)
+        server_s = server_first_answer(Path(work), args.repeat)
     rows = [
         ("leadq --help", help_s),
         ("first run, fresh machine", first_s),
         ("first run, server running", fresh_store_s),
         ("leadq run (nothing to do)", noop_s),
+        ("server's first answer, new home", server_s),
     ]
-    print(f"{'what':<30}{'seconds':>9}")
+    print(f"{'what':<32}{'seconds':>9}")
     for what, seconds in rows:
-        print(f"{what:<30}{seconds:>9.2f}")
+        print(f"{what:<32}{seconds:>9.2f}")
 
 
 if __name__ == "__main__":
