@@ -60,10 +60,11 @@ def server_first_answer(work: Path, repeat: int) -> float:
     for i in range(repeat):
         home = work / f"server{i}"
         started = time.perf_counter()
-        server, _ = local_server.start_or_reuse(home)
-        server.wait_until_ready(300)
-        times.append(time.perf_counter() - started)
-        local_server.stop(home)
+        try:
+            local_server.start_or_reuse(home)[0].wait_until_ready(300)
+            times.append(time.perf_counter() - started)
+        finally:
+            local_server.stop(home)
     return statistics.median(times)
 
 
