@@ -40,7 +40,7 @@ DATABASE = "prefect.db"
 _VERSION_MARK = "-- prefect "
 _COLLECTIONS_MARK = "-- block types of prefect.collections:"
 # filled in by the columns' own defaults when the file is written into a database: the time of seeding
-_SEEDING_TIME = ("created", "updated")
+SEEDING_TIME = ("created", "updated")
 # settings that put the server's database somewhere else than PREFECT_HOME/prefect.db
 _DATABASE_SETTINGS = ("PREFECT_SERVER_DATABASE_CONNECTION_URL", "PREFECT_API_DATABASE_CONNECTION_URL")
 
@@ -189,7 +189,7 @@ def schema_script(database: Path) -> str:
         statements = [f"{sql};" for _, _, sql in objects]
         for kind, name, _ in objects:
             if kind == "table":
-                columns = [c[1] for c in conn.execute(f'pragma table_info("{name}")') if c[1] not in _SEEDING_TIME]
+                columns = [c[1] for c in conn.execute(f'pragma table_info("{name}")') if c[1] not in SEEDING_TIME]
                 listed = ", ".join(f'"{column}"' for column in columns)
                 for row in conn.execute(f'select {listed} from "{name}" order by 1'):
                     values = ", ".join(_literal(v) for v in row)

@@ -229,7 +229,7 @@ def test_the_server_gets_its_own_database_settings_but_none_of_leadqs_secrets(tm
 
 
 def test_a_first_run_succeeds_while_the_machine_is_saturated(fresh_machine: dict[str, str]) -> None:
-    """A fresh LEADQ_HOME (leadq's local Prefect server starts and migrates its database) while every
+    """A fresh LEADQ_HOME (leadq's local Prefect server starts on a new database) while every
     core is busy: Prefect's in-process API missed its 20 s start-up timeout here and nothing was processed."""
     env = fresh_machine
     burn = "import time\nend = time.monotonic() + 240\nwhile time.monotonic() < end: pass"

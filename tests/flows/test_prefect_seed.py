@@ -25,7 +25,6 @@ def schema_facts(script: str, tmp_path: Path) -> dict[str, object]:
             if kind != "table":
                 facts[f"{kind} {name}"] = " ".join(sql.split())
                 continue
-            facts[f"columns {name}"] = conn.execute(f'pragma table_info("{name}")').fetchall()
             facts[f"foreign keys {name}"] = sorted(
                 key[1:]
                 for key in conn.execute(f'pragma foreign_key_list("{name}")')  # not its number
@@ -34,7 +33,9 @@ def schema_facts(script: str, tmp_path: Path) -> dict[str, object]:
                 (index[1:], conn.execute(f'pragma index_info("{index[1]}")').fetchall())
                 for index in conn.execute(f'pragma index_list("{name}")')
             )
-            columns = [c[1] for c in conn.execute(f'pragma table_info("{name}")') if c[1] not in ("created", "updated")]
+            table_info = conn.execute(f'pragma table_info("{name}")').fetchall()
+            facts[f"columns {name}"] = table_info
+            columns = [c[1] for c in table_info if c[1] not in prefect_seed.SEEDING_TIME]  # times of seeding differ
             listed = ", ".join(f'"{column}"' for column in columns)
             facts[f"rows {name}"] = sorted(conn.execute(f'select {listed} from "{name}"').fetchall())
     conn.close()
