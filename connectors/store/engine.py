@@ -176,18 +176,21 @@ class StoreEngine:
         if not names or (isinstance(rows, pl.DataFrame) and rows.is_empty()):
             return
         table = table_of(model)
-        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-        insert = insert.values({c: sa.bindparam(c) for c in names})
-        columns = [c for c in names if c not in keys and c not in keep]
-        if update and columns:
-            stmt = insert.on_conflict_do_update(index_elements=keys, set_={c: insert.excluded[c] for c in columns})
-        else:
-            stmt = insert.on_conflict_do_nothing(index_elements=keys)
         if isinstance(rows, pl.DataFrame) and conn.dialect.name == "sqlite":
             # in key order, stably (of two rows under one key the later wins, as before): consecutive rows
             # land on the same b-tree pages instead of all over a million-row index
-            sqlite_executemany(conn, stmt, rows.sort(keys, maintain_order=True, nulls_last=True))
+            typed = sqlite_typed(rows.sort(keys, maintain_order=True, nulls_last=True))
+            # a value every row shares (the run, the time, a null column) is written once into the statement
+            # rather than bound row by row, as binding is most of a big write (1M signups: the upserts 25 -> 22 s)
+            shared = shared_literals(typed, keys)
+            values: dict[str, Any] = {
+                c: sa.literal_column(shared[c]) if c in shared else sa.bindparam(c) for c in names
+            }
+            stmt = _upsert_statement(conn, table, values, keys, update, keep)
+            compiled = stmt.compile(dialect=_QMARK_SQLITE)  # ? placeholders; positiontup names the column of each
+            conn.exec_driver_sql(str(compiled), typed.select(compiled.positiontup or []).rows())
             return
+        stmt = _upsert_statement(conn, table, {c: sa.bindparam(c) for c in names}, keys, update, keep)
         dicts = rows.to_dicts() if isinstance(rows, pl.DataFrame) else rows
         for chunk in chunks(dicts):
             conn.execute(stmt, chunk)
@@ -199,22 +202,54 @@ class StoreEngine:
 _QMARK_SQLITE = sqlite.dialect(paramstyle="qmark")
 
 
-def sqlite_executemany(conn: sa.Connection, stmt: sa.ClauseElement, frame: pl.DataFrame) -> None:
-    """SQLite's own executemany over plain tuples: several times faster than per-row binding.
+def _upsert_statement(
+    conn: sa.Connection,
+    table: sa.Table,
+    values: dict[str, Any],
+    keys: list[str],
+    update: bool,
+    keep: tuple[str, ...],
+) -> sa.Insert:
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table).values(values)
+    columns = [c for c in values if c not in keys and c not in keep]
+    if update and columns:
+        return insert.on_conflict_do_update(index_elements=keys, set_={c: insert.excluded[c] for c in columns})
+    return insert.on_conflict_do_nothing(index_elements=keys)
 
-    Times are written as SQLAlchemy writes them to SQLite, so the ORM reads them back unchanged."""
-    compiled = stmt.compile(dialect=_QMARK_SQLITE)  # ? placeholders; positiontup names the column of each
-    order = list(getattr(compiled, "positiontup", None) or [])
-    typed = (
-        frame.select(order)
-        .with_columns(
-            pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S.%6f")
-            for c, t in frame.schema.items()
-            if isinstance(t, pl.Datetime)
-        )
-        .with_columns(pl.col(c).cast(pl.Int8) for c, t in frame.schema.items() if t == pl.Boolean)
-    )
-    conn.exec_driver_sql(str(compiled), typed.rows())
+
+def sqlite_typed(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame as SQLite stores it: times as SQLAlchemy writes them (so the ORM reads them back
+    unchanged), booleans as 0/1."""
+    return frame.with_columns(
+        pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S.%6f") for c, t in frame.schema.items() if isinstance(t, pl.Datetime)
+    ).with_columns(pl.col(c).cast(pl.Int8) for c, t in frame.schema.items() if t == pl.Boolean)
+
+
+def shared_literals(frame: pl.DataFrame, keys: list[str]) -> dict[str, str]:
+    """{column: SQL literal} of the columns (never a key) that hold one value in every row: null, text
+    or an integer. Floats and text with a NUL character are always bound."""
+    columns = [c for c in frame.columns if c not in keys]
+    if frame.height < 2 or not columns:
+        return {}
+    nulls = pl.col(columns).null_count()
+    same = (nulls == pl.len()) | ((nulls == 0) & (pl.col(columns) == pl.col(columns).first()).all())
+    one_value = frame.select(same).row(0, named=True)
+    shared: dict[str, str] = {}
+    for name in (c for c in columns if one_value[c]):
+        value = frame[name][0]
+        if value is None:
+            shared[name] = "NULL"
+        elif isinstance(value, int):
+            shared[name] = str(int(value))
+        elif isinstance(value, str) and "\x00" not in value:
+            shared[name] = _text_literal(value)
+    return shared
+
+
+def _text_literal(value: str) -> str:
+    render = sa.String().literal_processor(_QMARK_SQLITE)  # type: ignore[no-untyped-call]  # SQLAlchemy's quoting
+    assert render is not None
+    return str(render(value))
 
 
 def table_of(model: type[SQLModel]) -> sa.Table:

@@ -111,3 +111,67 @@ def test_a_new_store_has_32_kb_pages_and_an_older_store_keeps_its_own(tmp_path: 
     store.record_batch(BatchWrite(DECIDED, REJECTS, {}), "run-1", "file:x")
     assert store.read("pragma page_size").item() == 4096
     assert store.counts()["leads"] == 2
+
+
+# --- values every row of a batch shares, written once into the statement ------------------------
+
+HOSTILE = "o'brien's \"100%\" list; drop table leads; --"
+
+
+def test_a_value_every_row_shares_is_stored_as_if_it_were_bound_row_by_row(tmp_path: Path) -> None:
+    """SQLite writes of a batch put the values all its rows share (the run, the time, a null column)
+    into the statement once. Quotes, percent signs, nulls, integers, floats, booleans and times must
+    come back exactly as SQLAlchemy's own row-by-row binding stores them."""
+    import sqlalchemy as sa
+
+    from connectors.store.models import Assessment, Lead
+    from connectors.store.rows import assessments_rows, leads_rows
+
+    decided = DECIDED.with_columns(
+        pl.lit(HOSTILE).alias("source"),
+        pl.lit("Côte d'Ivoire").alias("country"),
+        pl.lit("a\x00b").alias("job_title"),  # NUL: never written into SQL text, always bound
+        pl.lit(0.75).alias("confidence"),
+        pl.lit(None, dtype=pl.String).alias("reasons"),
+        pl.lit(True).alias("needs_review"),
+        pl.lit("review").alias("method"),
+    )
+    now = datetime(2026, 12, 7, 21, 30, 0, 123456)
+    tables = [
+        (Lead, leads_rows(decided, "run'1", now), ["email"]),
+        (Assessment, assessments_rows(decided, "run'1", now), ["email", "icp_version"]),
+    ]
+    statements: list[str] = []
+    inlined, bound = _store(tmp_path / "inlined"), _store(tmp_path / "bound")
+    sa.event.listen(inlined.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    for store, as_dicts in ((inlined, False), (bound, True)):
+        with store.engine.begin() as conn:
+            for model, rows, keys in tables:
+                store._upsert(conn, model, rows.to_dicts() if as_dicts else rows, keys)
+    for table in ("leads", "assessments"):
+        assert inlined.read(f"select * from {table} order by email").equals(
+            bound.read(f"select * from {table} order by email")
+        ), table
+    written = " ".join(statements)
+    assert "'o''brien''s \"100%\" list; drop table leads; --'" in written  # it was inlined, quoted
+    assert "'Côte d''Ivoire'" in written and "'run''1'" in written
+    assert "a\x00b" not in written  # bound
+    assert inlined.read("select source, job_title from leads").rows() == [(HOSTILE, "a\x00b")] * 2
+
+
+def test_only_a_non_key_value_shared_by_every_row_is_written_into_the_statement() -> None:
+    from connectors.store.engine import shared_literals
+
+    frame = pl.DataFrame(
+        {
+            "email": ["a@x.io", "a@x.io"],  # a key: always bound, even when the rows share it
+            "run_id": ["r1", "r1"],
+            "employees": [12, 12],
+            "phone": pl.Series([None, None], dtype=pl.String),
+            "confidence": [0.5, 0.5],  # floats are bound
+            "owner": [None, "devon@example.com"],  # a null and a value: not shared
+            "tier": ["A", "B"],
+        }
+    )
+    assert shared_literals(frame, ["email"]) == {"run_id": "'r1'", "employees": "12", "phone": "NULL"}
+    assert shared_literals(frame.head(1), ["email"]) == {}  # one row: nothing to save
