@@ -175,22 +175,17 @@ class StoreEngine:
         names = rows.columns if isinstance(rows, pl.DataFrame) else list(rows[0]) if rows else []
         if not names or (isinstance(rows, pl.DataFrame) and rows.is_empty()):
             return
-        table = table_of(model)
+        stmt = _upsert_statement(conn, table_of(model), names, keys, update, keep)
         if isinstance(rows, pl.DataFrame) and conn.dialect.name == "sqlite":
             # in key order, stably (of two rows under one key the later wins, as before): consecutive rows
             # land on the same b-tree pages instead of all over a million-row index
             typed = sqlite_typed(rows.sort(keys, maintain_order=True, nulls_last=True))
+            compiled = stmt.compile(dialect=_QMARK_SQLITE)  # ? placeholders; positiontup names the column of each
             # a value every row shares (the run, the time, a null column) is written once into the statement
             # rather than bound row by row, as binding is most of a big write (1M signups: the upserts 25 -> 22 s)
-            shared = shared_literals(typed, keys)
-            values: dict[str, Any] = {
-                c: sa.literal_column(shared[c]) if c in shared else sa.bindparam(c) for c in names
-            }
-            stmt = _upsert_statement(conn, table, values, keys, update, keep)
-            compiled = stmt.compile(dialect=_QMARK_SQLITE)  # ? placeholders; positiontup names the column of each
-            conn.exec_driver_sql(str(compiled), typed.select(compiled.positiontup or []).rows())
+            sql, bound = with_literals(str(compiled), list(compiled.positiontup or []), shared_literals(typed, keys))
+            conn.exec_driver_sql(sql, typed.select(bound).rows())
             return
-        stmt = _upsert_statement(conn, table, {c: sa.bindparam(c) for c in names}, keys, update, keep)
         dicts = rows.to_dicts() if isinstance(rows, pl.DataFrame) else rows
         for chunk in chunks(dicts):
             conn.execute(stmt, chunk)
@@ -205,13 +200,14 @@ _QMARK_SQLITE = sqlite.dialect(paramstyle="qmark")
 def _upsert_statement(
     conn: sa.Connection,
     table: sa.Table,
-    values: dict[str, Any],
+    names: list[str],
     keys: list[str],
     update: bool,
     keep: tuple[str, ...],
 ) -> sa.Insert:
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table).values(values)
-    columns = [c for c in values if c not in keys and c not in keep]
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    insert = insert.values({c: sa.bindparam(c) for c in names})
+    columns = [c for c in names if c not in keys and c not in keep]
     if update and columns:
         return insert.on_conflict_do_update(index_elements=keys, set_={c: insert.excluded[c] for c in columns})
     return insert.on_conflict_do_nothing(index_elements=keys)
@@ -244,6 +240,16 @@ def shared_literals(frame: pl.DataFrame, keys: list[str]) -> dict[str, str]:
         elif isinstance(value, str) and "\x00" not in value:
             shared[name] = _text_literal(value)
     return shared
+
+
+def with_literals(sql: str, order: list[str], literals: dict[str, str]) -> tuple[str, list[str]]:
+    """The compiled statement with the ? of each column in `literals` replaced by its literal, and the
+    columns still bound, in order. Done on the final text, so no literal is read as SQL or a placeholder."""
+    pieces = sql.split("?")
+    if len(pieces) != len(order) + 1:
+        raise ValueError(f"{len(pieces) - 1} placeholders for {len(order)} columns in {sql!r}")
+    text = pieces[0] + "".join(literals.get(name, "?") + piece for name, piece in zip(order, pieces[1:], strict=True))
+    return text, [name for name in order if name not in literals]
 
 
 def _text_literal(value: str) -> str:

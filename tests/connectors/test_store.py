@@ -115,7 +115,8 @@ def test_a_new_store_has_32_kb_pages_and_an_older_store_keeps_its_own(tmp_path: 
 
 # --- values every row of a batch shares, written once into the statement ------------------------
 
-HOSTILE = "o'brien's \"100%\" list; drop table leads; --"
+# quotes, SQL, a ? and the placeholders SQLAlchemy itself uses while it compiles a statement
+HOSTILE = "o'brien's \"100%\" list?; drop table leads; -- %(email)s __[POSTCOMPILE_email]"
 
 
 def test_a_value_every_row_shares_is_stored_as_if_it_were_bound_row_by_row(tmp_path: Path) -> None:
@@ -153,7 +154,7 @@ def test_a_value_every_row_shares_is_stored_as_if_it_were_bound_row_by_row(tmp_p
             bound.read(f"select * from {table} order by email")
         ), table
     written = " ".join(statements)
-    assert "'o''brien''s \"100%\" list; drop table leads; --'" in written  # it was inlined, quoted
+    assert "'o''brien''s \"100%\" list?; drop table leads; -- %(email)s __[POSTCOMPILE_email]'" in written
     assert "'Côte d''Ivoire'" in written and "'run''1'" in written
     assert "a\x00b" not in written  # bound
     assert inlined.read("select source, job_title from leads").rows() == [(HOSTILE, "a\x00b")] * 2
