@@ -22,6 +22,7 @@ from sqlmodel import SQLModel
 
 from connectors.errors import ConfigError, FatalError
 from connectors.redact import scrub, secret_url
+from connectors.store import bulk
 from connectors.store.models import (
     TABLES,
     SyncState,
@@ -175,87 +176,20 @@ class StoreEngine:
         names = rows.columns if isinstance(rows, pl.DataFrame) else list(rows[0]) if rows else []
         if not names or (isinstance(rows, pl.DataFrame) and rows.is_empty()):
             return
-        stmt = _upsert_statement(conn, table_of(model), names, keys, update, keep)
+        table = table_of(model)
         if isinstance(rows, pl.DataFrame) and conn.dialect.name == "sqlite":
-            # in key order, stably (of two rows under one key the later wins, as before): consecutive rows
-            # land on the same b-tree pages instead of all over a million-row index
-            typed = sqlite_typed(rows.sort(keys, maintain_order=True, nulls_last=True))
-            compiled = stmt.compile(dialect=_QMARK_SQLITE)  # ? placeholders; positiontup names the column of each
-            # a value every row shares (the run, the time, a null column) is written once into the statement
-            # rather than bound row by row, as binding is most of a big write (1M signups: the upserts 25 -> 22 s)
-            sql, bound = with_literals(str(compiled), list(compiled.positiontup or []), shared_literals(typed, keys))
-            conn.exec_driver_sql(sql, typed.select(bound).rows())
+            bulk.sqlite_upsert(conn, bulk.upsert_statement(conn, table, rows.columns, keys, update, keep), rows, keys)
             return
+        if isinstance(rows, pl.DataFrame) and bulk.copies(conn, rows):
+            bulk.postgres_upsert(conn, table, rows, keys, update, keep)
+            return
+        stmt = bulk.upsert_statement(conn, table, names, keys, update, keep)
         dicts = rows.to_dicts() if isinstance(rows, pl.DataFrame) else rows
         for chunk in chunks(dicts):
             conn.execute(stmt, chunk)
 
     def _insert_new(self, conn: sa.Connection, model: type[SQLModel], rows: pl.DataFrame, key: str) -> None:
         self._upsert(conn, model, rows, [key], update=False)
-
-
-_QMARK_SQLITE = sqlite.dialect(paramstyle="qmark")
-
-
-def _upsert_statement(
-    conn: sa.Connection,
-    table: sa.Table,
-    names: list[str],
-    keys: list[str],
-    update: bool,
-    keep: tuple[str, ...],
-) -> sa.Insert:
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-    insert = insert.values({c: sa.bindparam(c) for c in names})
-    columns = [c for c in names if c not in keys and c not in keep]
-    if update and columns:
-        return insert.on_conflict_do_update(index_elements=keys, set_={c: insert.excluded[c] for c in columns})
-    return insert.on_conflict_do_nothing(index_elements=keys)
-
-
-def sqlite_typed(frame: pl.DataFrame) -> pl.DataFrame:
-    """The frame as SQLite stores it: times as SQLAlchemy writes them (so the ORM reads them back
-    unchanged), booleans as 0/1."""
-    return frame.with_columns(
-        pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S.%6f") for c, t in frame.schema.items() if isinstance(t, pl.Datetime)
-    ).with_columns(pl.col(c).cast(pl.Int8) for c, t in frame.schema.items() if t == pl.Boolean)
-
-
-def shared_literals(frame: pl.DataFrame, keys: list[str]) -> dict[str, str]:
-    """{column: SQL literal} of the columns (never a key) that hold one value in every row: null, text
-    or an integer. Floats and text with a NUL character are always bound."""
-    columns = [c for c in frame.columns if c not in keys]
-    if frame.height < 2 or not columns:
-        return {}
-    nulls = pl.col(columns).null_count()
-    same = (nulls == pl.len()) | ((nulls == 0) & (pl.col(columns) == pl.col(columns).first()).all())
-    one_value = frame.select(same).row(0, named=True)
-    shared: dict[str, str] = {}
-    for name in (c for c in columns if one_value[c]):
-        value = frame[name][0]
-        if value is None:
-            shared[name] = "NULL"
-        elif isinstance(value, int):
-            shared[name] = str(int(value))
-        elif isinstance(value, str) and "\x00" not in value:
-            shared[name] = _text_literal(value)
-    return shared
-
-
-def with_literals(sql: str, order: list[str], literals: dict[str, str]) -> tuple[str, list[str]]:
-    """The compiled statement with the ? of each column in `literals` replaced by its literal, and the
-    columns still bound, in order. Done on the final text, so no literal is read as SQL or a placeholder."""
-    pieces = sql.split("?")
-    if len(pieces) != len(order) + 1:
-        raise ValueError(f"{len(pieces) - 1} placeholders for {len(order)} columns in {sql!r}")
-    text = pieces[0] + "".join(literals.get(name, "?") + piece for name, piece in zip(order, pieces[1:], strict=True))
-    return text, [name for name in order if name not in literals]
-
-
-def _text_literal(value: str) -> str:
-    render = sa.String().literal_processor(_QMARK_SQLITE)  # type: ignore[no-untyped-call]  # SQLAlchemy's quoting
-    assert render is not None
-    return str(render(value))
 
 
 def table_of(model: type[SQLModel]) -> sa.Table:

@@ -133,3 +133,53 @@ def test_a_naive_utc_watermark_compares_correctly_with_timestamptz_in_any_sessio
     assert first["signed_up_at"][1].isoformat() == "2026-03-01T12:00:00"  # read back as naive UTC
     cursor = last_cursor(first, Cursor())
     assert [b["email"].to_list() for b in source.pending(cursor, 100)] == [["c@acme.io"]]
+
+
+def test_a_batch_copied_into_postgres_is_stored_as_row_by_row_upserts_store_it(postgres_url: str) -> None:
+    """Frames reach PostgreSQL by COPY (CSV from polars) and one INSERT ... SELECT. Text with quotes,
+    commas, newlines, a backslash-N, an empty string beside a null, booleans, floats, microsecond
+    times, a key given twice (the later wins) and kept columns must come out as SQLAlchemy's row-by-row
+    upserts store them."""
+    from datetime import datetime
+
+    from connectors.store.models import Assessment, Assignment
+
+    now = datetime(2026, 12, 7, 21, 30, 0, 123456)
+    assessments = pl.DataFrame(
+        {
+            "email": ["ana@acme.io", "bo@acme.io", "cy@acme.io", "ana@acme.io"],
+            "icp_version": ["v1"] * 4,
+            "score": [90, 40, 0, 91],
+            "tier": ["A", "C", "D", "A"],
+            "confidence": [1.0, 0.6, 0.125, 0.95],
+            "reasons": ['size 120: +10 of 20; "quoted", comma', "", None, "line one\nline two \\N"],
+            "disqualified_by": [None, "\\N", "", None],
+            "method": ["rules", "crew", "review", "rules"],
+            "needs_review": [False, True, False, True],
+            "evidence": [None, '{"a": "b\'c"}', None, None],
+            "run_id": ["r1"] * 4,
+            "assessed_at": [now] * 4,
+        },
+        schema_overrides={"needs_review": pl.Boolean, "evidence": pl.String, "disqualified_by": pl.String},
+    )
+    first = pl.DataFrame({"email": ["ana@acme.io"], "queue": ["q"], "owner": ["devon@example.com"], "owned_at": [now]})
+    again = first.with_columns(pl.lit("sam@example.com").alias("owner"), pl.lit(datetime(2027, 1, 1)).alias("owned_at"))
+    statements: list[str] = []
+    copied, bound = Store(_database(postgres_url)), Store(_database(postgres_url))
+    sa.event.listen(copied.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    for store in (copied, bound):
+        store.create()
+        as_rows = store is bound
+        with store.engine.begin() as conn:
+            rows = assessments.unique("email", keep="last", maintain_order=True).to_dicts() if as_rows else assessments
+            store._upsert(conn, Assessment, rows, ["email", "icp_version"])
+            store._upsert(conn, Assignment, first.to_dicts() if as_rows else first, ["email"])
+        with store.engine.begin() as conn:  # a second write keeps the owner's clock, takes the new owner
+            store._upsert(conn, Assignment, again.to_dicts() if as_rows else again, ["email"], keep=("owned_at",))
+    for table in ("assessments", "assignments"):
+        assert copied.read(f"select * from {table} order by email").equals(
+            bound.read(f"select * from {table} order by email")
+        ), table
+    assert copied.read("select owner, owned_at from assignments").rows() == [("sam@example.com", now)]
+    assert copied.read("select score from assessments where email = 'ana@acme.io'").item() == 91
+    assert any(s.startswith("CREATE TEMPORARY TABLE") for s in statements)  # the frames went by COPY
