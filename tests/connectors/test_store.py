@@ -161,7 +161,7 @@ def test_a_value_every_row_shares_is_stored_as_if_it_were_bound_row_by_row(tmp_p
 
 
 def test_only_a_non_key_value_shared_by_every_row_is_written_into_the_statement() -> None:
-    from connectors.store.engine import shared_literals
+    from connectors.store.bulk import shared_literals
 
     frame = pl.DataFrame(
         {
