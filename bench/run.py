@@ -3,6 +3,7 @@
     uv run python bench/run.py                       # 100k, 1M and 2M realistic signups
     uv run python bench/run.py 10000 100000
     uv run python bench/run.py 100000 --task-runner dask     # batches on a local 2-worker Dask cluster
+    uv run python bench/run.py 100000 1000000 --postgres      # leadq's store on PostgreSQL
 
 Signups are realistic (bench/generate.py: ~0.45 company domains per signup, 95 % of companies
 unknown to the reference file). For each size, in one process per size:
@@ -16,12 +17,15 @@ unknown to the reference file). For each size, in one process per size:
 Prints wall seconds, leadq / floor, signups per second, and the peak memory (RSS) of each
 process (measured from a small launcher: a child forked from this process would count the
 generated signups this process holds).
-With 1M and 2M, also the 10M time projected from them (linear).
+With 1M and 2M, also the 10M time projected from them (linear). With --postgres, leadq's store
+is a new database per size on a throwaway PostgreSQL server started from the installed binaries
+(as the tests start theirs); the floor stays SQLite's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -31,9 +35,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # tests.postgres, for --postgres
 from generate import realistic
+
+if TYPE_CHECKING:
+    from tests.postgres import PostgresServer
 
 
 @dataclass
@@ -68,7 +77,9 @@ def measured(command: list[str], env: dict[str, str]) -> Measured:
     return Measured(done.stdout, wall, peak_kb / 1024)
 
 
-def run_once(n: int, work: Path, task_runner: str = "threads", floor_runs: int = 3) -> dict[str, float]:
+def run_once(
+    n: int, work: Path, task_runner: str = "threads", floor_runs: int = 3, store_url: str = ""
+) -> dict[str, float]:
     """One timed `leadq run --source` on n signups; Prefect state is shared under `work`."""
     signups, reference = realistic(n)
     folder = work / f"n{n}"
@@ -82,6 +93,8 @@ def run_once(n: int, work: Path, task_runner: str = "threads", floor_runs: int =
         "LEADQ__ENRICHMENT__REFERENCE__PATH": str(folder / "companies.csv"),
         "LEADQ__RUNTIME__TASK_RUNNER": task_runner,
     }
+    if store_url:
+        env["LEADQ__STORE__URL"] = store_url
     floor = [sys.executable, str(Path(__file__).with_name("floor.py")), str(folder / "signups.csv")]
     floor_runs_measured = [measured(floor, env) for _ in range(floor_runs)]
     floor_s = statistics.median(float(run.stdout.split()[1]) for run in floor_runs_measured)
@@ -117,24 +130,32 @@ def main() -> None:
     parser.add_argument(
         "--floor-runs", type=int, default=3, help="times the floor runs per size; its median is printed (default 3)"
     )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="leadq's store on a throwaway PostgreSQL server (a new database per size)",
+    )
+    parser.add_argument("--store-url", default="", help=argparse.SUPPRESS)  # internal: with --one-in
     parser.add_argument("--one-in", type=Path, help=argparse.SUPPRESS)  # internal: time one size in this folder
     args = parser.parse_args()
     if args.one_in:
-        print(json.dumps(run_once(args.sizes[0], args.one_in, args.task_runner, args.floor_runs)))
+        print(json.dumps(run_once(args.sizes[0], args.one_in, args.task_runner, args.floor_runs, args.store_url)))
         return
-    print(f"task runner: {args.task_runner}")
+    print(f"task runner: {args.task_runner}; store: {'PostgreSQL' if args.postgres else 'SQLite'}")
     print(
         f"{'signups':>9} {'floor s':>8} {'leadq s':>8} {'x floor':>8} {'signups/s':>10} "
         f"{'floor MB':>9} {'leadq MB':>9} {'leads':>9}  slowest step"
     )
     results: dict[int, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="leadq-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="leadq-bench-") as tmp, contextlib.ExitStack() as stack:
+        server = stack.enter_context(postgres_server(Path(tmp))) if args.postgres else None
         run_once(100, Path(tmp), floor_runs=1)  # warm-up: starts leadq's local Prefect server
         try:
             for n in args.sizes:
                 # one process per size, so the peak memory is that size's alone
                 command = [sys.executable, __file__, str(n), "--one-in", tmp, "--task-runner", args.task_runner]
                 command += ["--floor-runs", str(args.floor_runs)]
+                command += ["--store-url", new_database(server, f"leadq_{n}")] if server else []
                 out = subprocess.run(command, capture_output=True, text=True, check=True)
                 r = results[n] = json.loads(out.stdout.strip().splitlines()[-1])
                 print(
@@ -149,6 +170,27 @@ def main() -> None:
     if 1_000_000 in results and 2_000_000 in results:
         one, two = results[1_000_000]["wall_s"], results[2_000_000]["wall_s"]
         print(f"10M projected from 1M and 2M (linear): {two + 8 * (two - one):,.0f} s")
+
+
+def postgres_server(folder: Path) -> PostgresServer:
+    from tests.postgres import PostgresServer, find_binaries
+
+    binaries = find_binaries()
+    if binaries is None:
+        raise SystemExit("--postgres: no PostgreSQL server is installed (apt-get install postgresql)")
+    (folder / "postgres").mkdir()
+    os.chmod(folder, 0o755)  # the server runs as the postgres user when this runs as root
+    return PostgresServer(binaries, folder / "postgres")
+
+
+def new_database(server: PostgresServer, name: str) -> str:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(server.url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"create database {name}"))
+    engine.dispose()
+    return server.url.rsplit("/", 1)[0] + f"/{name}"
 
 
 if __name__ == "__main__":
