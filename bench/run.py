@@ -35,14 +35,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # tests.postgres, for --postgres
 from generate import realistic
 
-if TYPE_CHECKING:
-    from tests.postgres import PostgresServer
+from tests.postgres import PostgresServer, find_binaries, new_database  # the throwaway server the tests start
 
 
 @dataclass
@@ -155,7 +153,7 @@ def main() -> None:
                 # one process per size, so the peak memory is that size's alone
                 command = [sys.executable, __file__, str(n), "--one-in", tmp, "--task-runner", args.task_runner]
                 command += ["--floor-runs", str(args.floor_runs)]
-                command += ["--store-url", new_database(server, f"leadq_{n}")] if server else []
+                command += ["--store-url", new_database(server.url, f"leadq_{n}")] if server else []
                 out = subprocess.run(command, capture_output=True, text=True, check=True)
                 r = results[n] = json.loads(out.stdout.strip().splitlines()[-1])
                 print(
@@ -173,24 +171,12 @@ def main() -> None:
 
 
 def postgres_server(folder: Path) -> PostgresServer:
-    from tests.postgres import PostgresServer, find_binaries
-
     binaries = find_binaries()
     if binaries is None:
         raise SystemExit("--postgres: no PostgreSQL server is installed (apt-get install postgresql)")
     (folder / "postgres").mkdir()
     os.chmod(folder, 0o755)  # the server runs as the postgres user when this runs as root
     return PostgresServer(binaries, folder / "postgres")
-
-
-def new_database(server: PostgresServer, name: str) -> str:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(server.url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f"create database {name}"))
-    engine.dispose()
-    return server.url.rsplit("/", 1)[0] + f"/{name}"
 
 
 if __name__ == "__main__":

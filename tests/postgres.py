@@ -38,10 +38,7 @@ class PostgresServer:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8")
         options = f"-p {self.port} -k {self._folder} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-w", "-l", str(self._folder / "server.log"), "start")
-        engine = sa.create_engine(self.url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(sa.text("create database leadq"))
-        engine.dispose()
+        new_database(self.url, "leadq")
         return self
 
     def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
@@ -51,6 +48,15 @@ class PostgresServer:
         result = subprocess.run([*self._as_user, str(self.bin / program), *args], capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"{program} failed ({result.returncode}): {result.stderr or result.stdout}")
+
+
+def new_database(server_url: str, name: str) -> str:
+    """Create database `name` on the server of `server_url`; its URL."""
+    engine = sa.create_engine(server_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"create database {name}"))
+    engine.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def _free_port() -> int:

@@ -19,6 +19,7 @@ from connectors.store import Store
 from connectors.store.export import export_leads
 from flows.qualify import qualify_signups
 from tests.flows.crm_helpers import write_companies, write_signups
+from tests.postgres import new_database
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 LEADQ = Path(sys.executable).with_name("leadq")
@@ -26,12 +27,7 @@ LEADQ = Path(sys.executable).with_name("leadq")
 
 def _database(server_url: str) -> str:
     """A fresh database on the test server, so every test starts empty."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(server_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f"create database {name}"))
-    engine.dispose()
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
+    return new_database(server_url, f"t_{uuid.uuid4().hex[:12]}")
 
 
 def _signups_table(url: str, csv: Path) -> int:
