@@ -177,13 +177,13 @@ class StoreEngine:
         if not names or (isinstance(rows, pl.DataFrame) and rows.is_empty()):
             return
         table = table_of(model)
-        if isinstance(rows, pl.DataFrame) and conn.dialect.name == "sqlite":
-            bulk.sqlite_upsert(conn, bulk.upsert_statement(conn, table, rows.columns, keys, update, keep), rows, keys)
-            return
         if isinstance(rows, pl.DataFrame) and bulk.copies(conn, rows):
             bulk.postgres_upsert(conn, table, rows, keys, update, keep)
             return
         stmt = bulk.upsert_statement(conn, table, names, keys, update, keep)
+        if isinstance(rows, pl.DataFrame) and conn.dialect.name == "sqlite":
+            bulk.sqlite_upsert(conn, stmt, rows, keys)
+            return
         dicts = rows.to_dicts() if isinstance(rows, pl.DataFrame) else rows
         for chunk in chunks(dicts):
             conn.execute(stmt, chunk)
