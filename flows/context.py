@@ -125,7 +125,8 @@ def worker_context() -> RunContext:
 @contextmanager
 def shared_context(source: str | None = None) -> Iterator[RunContext]:
     """One context for several runs in a row (a backfill's chunks): config and reference files are read,
-    and the CRM's owners and properties fetched, once. Usage counters then add up across the runs."""
+    and the CRM's owners and properties fetched, once. Usage counters then add up across the runs.
+    At the end the store's connections are closed, so SQLite folds its write-ahead log into the database."""
     global _shared
     ctx = take_context(source)
     _shared = (_key(source), ctx)
@@ -133,3 +134,4 @@ def shared_context(source: str | None = None) -> Iterator[RunContext]:
         yield ctx
     finally:
         _shared = None
+        ctx.store.close()

@@ -48,6 +48,12 @@ class StoreEngine:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", sqlite_pragmas)
 
+    def close(self) -> None:
+        """Close the pooled connections (the store opens new ones when used again). When the last
+        connection to a SQLite store closes, SQLite copies its write-ahead log into the database and
+        deletes it: a million-lead run otherwise leaves ~600 MB of log that the next run replays."""
+        self.engine.dispose()
+
     def exists(self) -> bool:
         """Whether the store has been created; a dry run on a fresh machine must not create it."""
         database = self.engine.url.database

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 from prefect import task
 from prefect.artifacts import Artifact
+from sqlalchemy.engine import make_url
 
 from connectors.settings import load_settings
 from connectors.store import Store
@@ -218,3 +219,10 @@ def test_a_free_mail_lead_that_typed_an_owned_company_goes_to_its_account_owner(
     lead = {r["email"]: r for r in export_leads(_store()).to_dicts()}["jane.doe@gmail.com"]
     assert lead["queue"] is not None and lead["owner"] == owner
     assert lead["routing_reason"] == "account owner of northwind.io (company name 'Northwind Analytics, Inc.')"
+
+
+def test_a_run_leaves_no_write_ahead_log_for_the_next_to_replay(config_dir: Path) -> None:
+    _run()
+    database = Path(str(make_url(load_settings().store_url).database))
+    assert database.exists()
+    assert not Path(f"{database}-wal").exists(), "the run left the store's WAL behind"
