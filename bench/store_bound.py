@@ -9,7 +9,8 @@ transaction per batch (the store's rows split into as many parts as the run had 
 row or a value: this is the time SQLite alone needs for leadq's rows, with its keys and
 indexes. Printed for every table leadq writes per batch, for those tables without the audit
 trail and the signup rows, for the three tables the floor writes (bench/floor.py), and beside
-the floor measured on the same signups (medians of `--runs` runs). Whatever leadq does in
+the floor measured on the same signups (medians of `--runs` runs); and first, what each table
+takes on disk. Whatever leadq does in
 Python, its store write cannot take less than this.
 """
 
@@ -75,6 +76,19 @@ def leadq_store(n: int, work: Path) -> tuple[Path, Path, int]:
     return work / "signups.csv", work / "home" / "leadq.db", json.loads(done.stdout)["batches"]
 
 
+def table_sizes(store: Path) -> dict[str, float]:
+    """MB each table takes in the store, with its indexes, largest first (empty without SQLite's dbstat)."""
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
+        try:
+            rows = conn.execute(
+                "SELECT s.tbl_name, sum(d.pgsize) FROM dbstat d JOIN sqlite_schema s ON s.name = d.name "
+                "GROUP BY s.tbl_name ORDER BY 2 DESC"
+            ).fetchall()
+        except sqlite3.OperationalError:  # built without SQLITE_ENABLE_DBSTAT_VTAB
+            rows = []
+    return {name: size / 1e6 for name, size in rows}
+
+
 def copy_seconds(source: Path, target: Path, tables: dict[str, list[str]], parts: int) -> dict[str, float]:
     """Seconds to upsert `tables` of `source` into a new store at `target`, one transaction per part:
     per table, for the commits, and in all; and the rows written."""
@@ -125,6 +139,9 @@ def main() -> None:
         work = Path(tmp)
         signups, store, batches = leadq_store(args.n, work)
         print(f"{args.n:,} signups: leadq wrote its store in {batches} batches of up to {batch_size:,}")
+        sizes = table_sizes(store)
+        print(f"store {store.stat().st_size / 1e9:.2f} GB; MB by table with its indexes:")
+        print("    " + ", ".join(f"{name} {mb:,.0f}" for name, mb in sizes.items() if mb >= 1))
         floor = [sys.executable, str(Path(__file__).with_name("floor.py")), str(signups)]
         floor_s = statistics.median(
             float(subprocess.run(floor, check=True, capture_output=True, text=True).stdout.split()[1])
