@@ -7,11 +7,12 @@ wrote are written again into a new, empty store of the same schema and SQLite se
 transaction per batch (the store's rows split into as many parts as the run had batches), by
 `INSERT … SELECT … ON CONFLICT` from the finished store attached beside it. No Python touches a
 row or a value: this is the time SQLite alone needs for leadq's rows, with its keys and
-indexes. Printed for every table leadq writes per batch, for those tables without the audit
-trail and the signup rows, for the three tables the floor writes (bench/floor.py), and beside
-the floor measured on the same signups (medians of `--runs` runs); and first, what each table
-takes on disk. Whatever leadq does in
-Python, its store write cannot take less than this.
+indexes. Whatever leadq does in Python, its store write cannot take less than this.
+
+Prints what each table takes on disk; then the seconds for every table leadq writes per batch,
+for those tables without the audit trail and the signup rows, and for the three tables the
+floor writes (bench/floor.py), beside the floor measured on the same signups (medians of
+`--runs` runs).
 """
 
 from __future__ import annotations

@@ -218,7 +218,7 @@ def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # again (1M signups: sync 36 s with 64 MB, 33 s with 256 MB; peak memory unchanged at 1M)
     cursor.execute("PRAGMA cache_size=-262144")
     # a checkpoint per 16,000 pages of WAL (512 MB of 32 KB pages) rather than per 1,000: a batch's
-    # commits write its dirty pages whole, thousands of them at a million leads, so the default
+    # commit writes its dirty pages whole, thousands of them at a million leads, so the default
     # checkpointed after every batch (bench/store_bound.py at 1M: commits 9.2 s with 4,000, 7.7 s with
     # 16,000). SQLite deletes the WAL file when the last connection closes.
     cursor.execute("PRAGMA wal_autocheckpoint=16000")
