@@ -72,7 +72,7 @@ def main() -> None:
     batch_size = args.batch_size or load_settings().run.batch_size
     with tempfile.TemporaryDirectory(prefix="leadq-floor-") as work:
         seconds = floor(args.signups, Path(work) / "floor.db", batch_size)
-    print(f"floor: {seconds:.1f} s for {args.signups} in transactions of {batch_size:,} rows")
+    print(f"floor: {seconds:.3f} s for {args.signups} in transactions of {batch_size:,} rows")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import pstats
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import realistic
+from servers import realistic_run
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -37,15 +36,7 @@ def main() -> None:
     leadq = Path(sys.executable).with_name("leadq")
     with tempfile.TemporaryDirectory(prefix="leadq-profile-") as tmp:
         work = Path(tmp)
-        signups, reference = realistic(args.n)
-        signups.write_csv(work / "signups.csv")
-        reference.write_csv(work / "companies.csv")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADQ__", "PREFECT_API"))}
-        env |= {
-            "LEADQ_HOME": str(work / "home"),
-            "PREFECT_HOME": str(work / "prefect"),
-            "LEADQ__ENRICHMENT__REFERENCE__PATH": str(work / "companies.csv"),
-        }
+        env = realistic_run(args.n, work)
         try:
             subprocess.run([str(leadq), "server"], env=env, check=True, capture_output=True)  # started, untimed
             command = [sys.executable, str(Path(__file__).with_name("profiled.py")), str(profile), str(leadq), "run"]

@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # tests.postgres, for --postgres
-from generate import realistic
+from servers import realistic_run
 
 from tests.postgres import PostgresServer, find_binaries, new_database  # the throwaway server the tests start
 
@@ -79,18 +79,8 @@ def run_once(
     n: int, work: Path, task_runner: str = "threads", floor_runs: int = 3, store_url: str = ""
 ) -> dict[str, float]:
     """One timed `leadq run --source` on n signups; Prefect state is shared under `work`."""
-    signups, reference = realistic(n)
     folder = work / f"n{n}"
-    folder.mkdir(parents=True, exist_ok=True)
-    signups.write_csv(folder / "signups.csv")
-    reference.write_csv(folder / "companies.csv")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADQ__")}
-    env |= {
-        "LEADQ_HOME": str(folder / "home"),
-        "PREFECT_HOME": str(work / "prefect"),
-        "LEADQ__ENRICHMENT__REFERENCE__PATH": str(folder / "companies.csv"),
-        "LEADQ__RUNTIME__TASK_RUNNER": task_runner,
-    }
+    env = realistic_run(n, folder, prefect_home=work / "prefect") | {"LEADQ__RUNTIME__TASK_RUNNER": task_runner}
     if store_url:
         env["LEADQ__STORE__URL"] = store_url
     floor = [sys.executable, str(Path(__file__).with_name("floor.py")), str(folder / "signups.csv")]
@@ -103,6 +93,7 @@ def run_once(
     return {
         "signups": n,
         "floor_s": round(floor_s, 1),
+        "x_floor": round(wall / floor_s, 2),
         "floor_mb": round(floor_mb),
         "wall_s": round(wall, 1),
         "signups_per_s": round(n / wall),
@@ -157,7 +148,7 @@ def main() -> None:
                 out = subprocess.run(command, capture_output=True, text=True, check=True)
                 r = results[n] = json.loads(out.stdout.strip().splitlines()[-1])
                 print(
-                    f"{r['signups']:>9,} {r['floor_s']:>8} {r['wall_s']:>8} {r['wall_s'] / r['floor_s']:>8.2f} "
+                    f"{r['signups']:>9,} {r['floor_s']:>8} {r['wall_s']:>8} {r['x_floor']:>8.2f} "
                     f"{r['signups_per_s']:>10,} {r['floor_mb']:>9,} {r['peak_mb']:>9,} {r['leads']:>9,}  "
                     f"{r['slowest_step']}",
                     flush=True,

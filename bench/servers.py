@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from generate import realistic
+
 from flows import local_server
+
+
+def realistic_run(n: int, folder: Path, prefect_home: Path | None = None) -> dict[str, str]:
+    """Write n realistic signups (signups.csv) and the reference file they are enriched from
+    (companies.csv) into `folder`; the environment of a `leadq run` on them: LEADQ_HOME in `folder`,
+    PREFECT_HOME in `prefect_home` (default `folder`), and none of this shell's LEADQ__ settings or
+    Prefect API address."""
+    signups, reference = realistic(n)
+    folder.mkdir(parents=True, exist_ok=True)
+    signups.write_csv(folder / "signups.csv")
+    reference.write_csv(folder / "companies.csv")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADQ__", "PREFECT_API"))}
+    return env | {
+        "LEADQ_HOME": str(folder / "home"),
+        "PREFECT_HOME": str(prefect_home or folder / "prefect"),
+        "LEADQ__ENRICHMENT__REFERENCE__PATH": str(folder / "companies.csv"),
+    }
 
 
 @contextmanager

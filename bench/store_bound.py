@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sqlite3
 import statistics
 import subprocess
@@ -31,8 +30,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import realistic
-from servers import servers_stopped
+from servers import realistic_run, servers_stopped
 
 from connectors.settings import load_settings
 from connectors.store.engine import sqlite_pragmas
@@ -56,15 +54,7 @@ OPTIONAL = ("audit_events", "signup_rows")
 
 def leadq_store(n: int, work: Path) -> tuple[Path, Path, int]:
     """Run leadq on n realistic signups into a new store under `work`: (signups CSV, store, batches)."""
-    signups, reference = realistic(n)
-    signups.write_csv(work / "signups.csv")
-    reference.write_csv(work / "companies.csv")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADQ__", "PREFECT_API"))}
-    env |= {
-        "LEADQ_HOME": str(work / "home"),
-        "PREFECT_HOME": str(work / "prefect"),
-        "LEADQ__ENRICHMENT__REFERENCE__PATH": str(work / "companies.csv"),
-    }
+    env = realistic_run(n, work)
     leadq = Path(sys.executable).with_name("leadq")
     with servers_stopped(work):
         done = subprocess.run(
