@@ -12,9 +12,7 @@ capacity the sync sustained over its complete windows, and the 429s it caused.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from generate import generate  # noqa: E402
-from servers import servers_stopped  # noqa: E402
+from servers import leadq_json, servers_stopped  # noqa: E402
 
 from tests.fake_crm import Window, sustained_share  # noqa: E402
 from tests.fake_hubspot import FakeHubSpot, hubspot_owners  # noqa: E402
@@ -47,13 +45,7 @@ SDRS = [
 
 
 def _run(source: Path, env: dict[str, str]) -> dict[str, Any]:
-    leadq = Path(sys.executable).with_name("leadq")
-    proc = subprocess.run(
-        [str(leadq), "run", "--source", str(source), "--json"], env=env, capture_output=True, text=True
-    )
-    if proc.returncode:
-        raise SystemExit(proc.stderr[-3000:])
-    return dict(json.loads(proc.stdout))
+    return leadq_json(env, "run", "--source", str(source))
 
 
 def _busiest_window(times: list[float]) -> int:
@@ -125,13 +117,9 @@ def _bench_source(n: int, folder: Path) -> None:
             "HUBSPOT_ACCESS_TOKEN": fake.token,
             "LEADQ__CRM__HUBSPOT__BASE_URL": server.url,
         }
-        leadq = Path(sys.executable).with_name("leadq")
         started = time.perf_counter()
-        proc = subprocess.run([str(leadq), "run", "--json"], env=env, capture_output=True, text=True)
-        if proc.returncode:
-            raise SystemExit(proc.stderr[-3000:])
+        summary = leadq_json(env, "run")
         elapsed = time.perf_counter() - started
-        summary = json.loads(proc.stdout)
         searches = [s.at for s in fake.requests if s.path.endswith("/search")]
         read_s = searches[-1] - searches[0] if len(searches) > 1 else 0.0
         busiest = max((sum(1 for u in searches if t <= u < t + 1.0) for t in searches), default=0)

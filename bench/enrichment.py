@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,7 +25,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import generate
-from servers import servers_stopped
+from servers import leadq_json, servers_stopped
 
 
 class _Site(BaseHTTPRequestHandler):
@@ -47,11 +46,7 @@ class _Site(BaseHTTPRequestHandler):
 
 
 def _run(path: Path, env: dict[str, str]) -> dict[str, Any]:
-    leadq = Path(sys.executable).with_name("leadq")
-    proc = subprocess.run([str(leadq), "run", "--source", str(path), "--json"], env=env, capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(proc.stderr[-3000:])
-    return dict(json.loads(proc.stdout))
+    return leadq_json(env, "run", "--source", str(path))
 
 
 def main() -> None:

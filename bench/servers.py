@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from generate import realistic
 
 from flows import local_server
+
+
+def leadq_json(env: dict[str, str], *args: str) -> dict[str, Any]:
+    """`leadq ARGS --json` run with `env`: the summary it prints; or exit with the end of its stderr."""
+    leadq = Path(sys.executable).with_name("leadq")
+    done = subprocess.run([str(leadq), *args, "--json"], env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"leadq {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout))
 
 
 def realistic_run(n: int, folder: Path, prefect_home: Path | None = None) -> dict[str, str]:

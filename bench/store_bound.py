@@ -18,7 +18,6 @@ floor writes (bench/floor.py), beside the floor measured on the same signups (me
 from __future__ import annotations
 
 import argparse
-import json
 import sqlite3
 import statistics
 import subprocess
@@ -30,7 +29,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from servers import realistic_run, servers_stopped
+from servers import leadq_json, realistic_run, servers_stopped
 
 from connectors.settings import load_settings
 from connectors.store.engine import sqlite_pragmas
@@ -55,16 +54,9 @@ OPTIONAL = ("audit_events", "signup_rows")
 def leadq_store(n: int, work: Path) -> tuple[Path, Path, int]:
     """Run leadq on n realistic signups into a new store under `work`: (signups CSV, store, batches)."""
     env = realistic_run(n, work)
-    leadq = Path(sys.executable).with_name("leadq")
     with servers_stopped(work):
-        done = subprocess.run(
-            [str(leadq), "run", "--source", str(work / "signups.csv"), "--json"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-    return work / "signups.csv", work / "home" / "leadq.db", json.loads(done.stdout)["batches"]
+        summary = leadq_json(env, "run", "--source", str(work / "signups.csv"))
+    return work / "signups.csv", work / "home" / "leadq.db", summary["batches"]
 
 
 def table_sizes(store: Path) -> dict[str, float]:
